@@ -1,0 +1,339 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// HubConfig configures a Hub.
+type HubConfig struct {
+	Store   Store
+	Bridges *Registry
+	Log     *slog.Logger
+	// SessionQueue is each session's queue length; a session that falls
+	// this far behind is dropped. Default 1024.
+	SessionQueue int
+	// AwayWhenDetached sets the networks away with AwayStatus when a
+	// user's last device leaves.
+	AwayWhenDetached bool
+	AwayStatus       Status
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// Hub routes events: bridges hand it inbound events, sessions hand it
+// sends. It stores messages first, then fans them out to every session of
+// the user and routes outgoing ones to their network.
+type Hub struct {
+	cfg HubConfig
+	log *slog.Logger
+
+	ctx    context.Context // the Run context; nil before Run
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run is stopping
+	wg     sync.WaitGroup
+
+	mu          sync.Mutex
+	users       map[UserID]*userState
+	runners     map[NetworkID]*runner
+	nextSession SessionID
+}
+
+// NewHub returns a Hub; call Run to start it.
+func NewHub(cfg HubConfig) *Hub {
+	if cfg.SessionQueue <= 0 {
+		cfg.SessionQueue = 1024
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.AwayWhenDetached && cfg.AwayStatus.Show == ShowOffline {
+		cfg.AwayStatus.Show = ShowAway
+	}
+	if cfg.Bridges == nil {
+		cfg.Bridges = &Registry{}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Hub{
+		cfg:     cfg,
+		log:     cfg.Log,
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		users:   make(map[UserID]*userState),
+		runners: make(map[NetworkID]*runner),
+	}
+}
+
+// Run starts a bridge for every enabled network and serves until ctx ends;
+// then it stops the bridges, closes every session and returns once all of
+// the Hub's goroutines have finished.
+func (h *Hub) Run(ctx context.Context) error {
+	if err := h.SyncNetworks(ctx); err != nil {
+		h.log.Error("starting networks", "err", err)
+	}
+	<-ctx.Done()
+	h.mu.Lock()
+	close(h.done)
+	h.mu.Unlock()
+	h.cancel()
+	h.wg.Wait()
+	return nil
+}
+
+// SyncNetworks starts bridges for enabled networks that have none, stops
+// those of networks that were removed, disabled or changed, and restarts
+// changed ones. The CLI changes networks in the store; the daemon calls
+// this when the store reports an outside change.
+func (h *Hub) SyncNetworks(ctx context.Context) error {
+	nets, err := h.cfg.Store.EnabledNetworks(ctx)
+	if err != nil {
+		return fmt.Errorf("listing networks: %w", err)
+	}
+	want := make(map[NetworkID]Network, len(nets))
+	for _, n := range nets {
+		want[n.ID] = n
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing() {
+		return ErrHubClosed
+	}
+	for id, r := range h.runners {
+		if n, ok := want[id]; !ok || !sameNetwork(n, r.network) {
+			r.stop()
+			delete(h.runners, id)
+		}
+	}
+	var errs []error
+	for _, n := range nets {
+		if _, running := h.runners[n.ID]; running {
+			continue
+		}
+		if err := h.startRunnerLocked(ctx, n); err != nil {
+			errs = append(errs, fmt.Errorf("network %q: %w", n.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func sameNetwork(a, b Network) bool {
+	if a.User != b.User || a.Name != b.Name || a.Kind != b.Kind || a.Enabled != b.Enabled || len(a.Settings) != len(b.Settings) {
+		return false
+	}
+	for k, v := range a.Settings {
+		if b.Settings[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *Hub) startRunnerLocked(ctx context.Context, n Network) error {
+	kind, ok := h.cfg.Bridges.Lookup(n.Kind)
+	if !ok {
+		return fmt.Errorf("no bridge for kind %q in this build", n.Kind)
+	}
+	u, err := h.cfg.Store.User(ctx, n.User)
+	if err != nil {
+		return fmt.Errorf("loading user %d: %w", n.User, err)
+	}
+	log := h.log.With("user", u.Name, "network", n.Name, "kind", string(n.Kind))
+	b, err := kind.New(BridgeEnv{
+		User:    u,
+		Network: n,
+		Inbound: &bridgeInbound{hub: h, user: n.User, network: n.ID},
+		Log:     log,
+	})
+	if err != nil {
+		return err
+	}
+	r := newRunner(h, n, b, log)
+	h.runners[n.ID] = r
+	r.start(h.userLocked(n.User).status)
+	return nil
+}
+
+// Attach connects a device session for user. device is the client's name
+// for itself, kept for read markers and logs.
+func (h *Hub) Attach(ctx context.Context, user UserID, device string) (*Session, error) {
+	h.mu.Lock()
+	if h.closing() {
+		h.mu.Unlock()
+		return nil, ErrHubClosed
+	}
+	h.nextSession++
+	s := &Session{
+		ID:     h.nextSession,
+		User:   user,
+		Device: device,
+		events: make(chan Event, h.cfg.SessionQueue),
+		hub:    h,
+	}
+	h.mu.Unlock()
+	if err := h.post(ctx, user, &op{kind: opAttach, session: s}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Send stores an outgoing message from a session, queues it for its
+// network and sends a carbon to the user's other sessions. It returns the
+// stored message once it is durable. A message whose OriginID the
+// conversation already holds is not sent again: the stored one is returned,
+// which makes client retries safe.
+func (h *Hub) Send(ctx context.Context, s *Session, m *Message) (*Message, error) {
+	m.User = s.User
+	m.Direction = Outgoing
+	if m.Time.IsZero() {
+		m.Time = h.cfg.Now()
+	}
+	if err := h.checkNetwork(s.User, m.Network); err != nil {
+		return nil, err
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	o := &op{kind: opSend, session: s, writes: []Write{{Message: m, Outbound: true}}}
+	if err := h.post(ctx, s.User, o); err != nil {
+		return nil, err
+	}
+	return o.writes[0].Message, nil
+}
+
+// checkNetwork keeps a session from sending through another user's network.
+func (h *Hub) checkNetwork(user UserID, network NetworkID) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r, ok := h.runners[network]; ok && r.network.User == user {
+		return nil
+	}
+	return fmt.Errorf("network %d: not one of this user's running networks", network)
+}
+
+// SetStatus records a session's status; the user's status on every network
+// becomes the most available status among their sessions.
+func (h *Hub) SetStatus(ctx context.Context, s *Session, st Status) error {
+	return h.post(ctx, s.User, &op{kind: opStatus, session: s, status: st})
+}
+
+// Typing forwards the user's typing notification to the network and to the
+// user's other sessions.
+func (h *Hub) Typing(ctx context.Context, s *Session, e TypingEvent) error {
+	e.User, e.Direction, e.From = s.User, Outgoing, s.ID
+	if err := h.checkNetwork(s.User, e.Network); err != nil {
+		return err
+	}
+	return h.post(ctx, s.User, &op{kind: opEvents, events: []Event{e}})
+}
+
+// MarkRead stores a read position and shows it on every session.
+func (h *Hub) MarkRead(ctx context.Context, s *Session, m ReadMarker) error {
+	m.User = s.User
+	if m.At.IsZero() {
+		m.At = h.cfg.Now()
+	}
+	return h.post(ctx, s.User, &op{kind: opMarker, session: s, marker: m})
+}
+
+// NetworkStates returns the last known connection state of each of user's
+// running networks, for a session that just attached.
+func (h *Hub) NetworkStates(user UserID) []NetworkStateEvent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []NetworkStateEvent
+	for _, r := range h.runners {
+		if r.network.User == user {
+			out = append(out, r.state())
+		}
+	}
+	return out
+}
+
+func (h *Hub) closing() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// bridgeInbound is the Inbound handed to one bridge.
+type bridgeInbound struct {
+	hub     *Hub
+	user    UserID
+	network NetworkID
+}
+
+func (b *bridgeInbound) Receive(ctx context.Context, events ...Event) error {
+	o := &op{kind: opEvents, events: make([]Event, 0, len(events))}
+	for _, e := range events {
+		e = b.stamp(e)
+		if me, ok := e.(MessageEvent); ok {
+			if err := me.Message.Validate(); err != nil {
+				return err
+			}
+			o.writes = append(o.writes, Write{Message: me.Message})
+		}
+		if se, ok := e.(NetworkStateEvent); ok {
+			b.hub.noteState(se)
+		}
+		o.events = append(o.events, e)
+	}
+	return b.hub.post(ctx, b.user, o)
+}
+
+// stamp overwrites the user and network of e with the bridge's own.
+func (b *bridgeInbound) stamp(e Event) Event {
+	switch e := e.(type) {
+	case MessageEvent:
+		e.Message.User, e.Message.Network, e.From = b.user, b.network, 0
+		return e
+	case PresenceEvent:
+		e.User, e.Network = b.user, b.network
+		return e
+	case TypingEvent:
+		e.User, e.Network, e.From = b.user, b.network, 0
+		return e
+	case MembershipEvent:
+		e.User, e.Network = b.user, b.network
+		return e
+	case TopicEvent:
+		e.User, e.Network = b.user, b.network
+		return e
+	case NetworkStateEvent:
+		e.User, e.Network = b.user, b.network
+		if e.At.IsZero() {
+			e.At = b.hub.cfg.Now()
+		}
+		return e
+	}
+	// Status, read markers and send failures come from the Hub itself.
+	return unsupportedEvent{user: b.user, inner: e}
+}
+
+// unsupportedEvent wraps an event a bridge may not send; the dispatcher
+// logs and drops it.
+type unsupportedEvent struct {
+	user  UserID
+	inner Event
+}
+
+func (e unsupportedEvent) EventUser() UserID { return e.user }
+
+func (h *Hub) noteState(e NetworkStateEvent) {
+	h.mu.Lock()
+	r := h.runners[e.Network]
+	h.mu.Unlock()
+	if r != nil {
+		r.setState(e)
+	}
+}

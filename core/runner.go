@@ -1,0 +1,213 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// runner owns one running network: the bridge's Run loop, and a sender
+// goroutine that drains the network's durable outbound queue in order and
+// applies status changes.
+type runner struct {
+	hub     *Hub
+	network Network
+	bridge  Bridge
+	log     *slog.Logger
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	kickc chan struct{} // outbound queue has new items, or the bridge connected
+	// retryNow makes the next drain ignore retry times: the network just
+	// connected, so waiting messages should go out at once.
+	retryNow atomic.Bool
+	statusc  chan Status // latest status wins
+	typingc  chan TypingEvent
+
+	mu   sync.Mutex
+	last NetworkStateEvent
+}
+
+// outboundBatch is how many queued messages the sender reads at once.
+const outboundBatch = 64
+
+func newRunner(h *Hub, n Network, b Bridge, log *slog.Logger) *runner {
+	return &runner{
+		hub: h, network: n, bridge: b, log: log,
+		kickc:   make(chan struct{}, 1),
+		statusc: make(chan Status, 1),
+		typingc: make(chan TypingEvent, 16),
+		last:    NetworkStateEvent{User: n.User, Network: n.ID, State: StateConnecting, At: h.cfg.Now()},
+	}
+}
+
+func (r *runner) start(initial Status) {
+	ctx, cancel := context.WithCancel(r.hub.ctx)
+	r.cancel = cancel
+	r.setStatus(initial)
+	r.hub.wg.Add(2)
+	r.wg.Add(2)
+	go r.runBridge(ctx)
+	go r.send(ctx)
+}
+
+// stop cancels the bridge and sender; it does not wait, so it may be called
+// with Hub.mu held.
+func (r *runner) stop() { r.cancel() }
+
+func (r *runner) runBridge(ctx context.Context) {
+	defer r.hub.wg.Done()
+	defer r.wg.Done()
+	err := r.bridge.Run(ctx)
+	if ctx.Err() != nil {
+		return // stopped by the Hub
+	}
+	if err == nil {
+		err = fmt.Errorf("bridge stopped without an error")
+	}
+	r.log.Error("network stopped; it will not reconnect until its settings change", "err", err)
+	ev := NetworkStateEvent{User: r.network.User, Network: r.network.ID, State: StateFailed, Err: err.Error(), At: r.hub.cfg.Now()}
+	r.setState(ev)
+	_ = r.hub.post(ctx, r.network.User, &op{kind: opEvents, events: []Event{ev}})
+}
+
+func (r *runner) state() NetworkStateEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+func (r *runner) setState(e NetworkStateEvent) {
+	r.mu.Lock()
+	r.last = e
+	r.mu.Unlock()
+	if e.State == StateConnected {
+		r.retryNow.Store(true)
+		r.kick()
+	}
+}
+
+func (r *runner) kick() {
+	select {
+	case r.kickc <- struct{}{}:
+	default:
+	}
+}
+
+func (r *runner) setStatus(s Status) {
+	for {
+		select {
+		case r.statusc <- s:
+			return
+		default:
+		}
+		select { // replace the status not yet applied
+		case <-r.statusc:
+		default:
+		}
+	}
+}
+
+func (r *runner) typing(e TypingEvent) {
+	select {
+	case r.typingc <- e:
+	default: // typing notifications are not worth queueing
+	}
+}
+
+// send drains the outbound queue and applies status and typing changes.
+// Waiting items block the ones behind them, which keeps the network's order.
+func (r *runner) send(ctx context.Context) {
+	defer r.hub.wg.Done()
+	defer r.wg.Done()
+	var wake <-chan time.Time
+	for {
+		retryAt, err := r.drain(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			r.log.Error("outbound queue", "err", err)
+			retryAt = r.hub.cfg.Now().Add(5 * time.Second)
+		}
+		wake = nil
+		if !retryAt.IsZero() {
+			wake = time.After(retryAt.Sub(r.hub.cfg.Now())) // retryAt is on the Hub's clock
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kickc:
+		case <-wake:
+		case s := <-r.statusc:
+			if err := r.bridge.SetStatus(ctx, s); err != nil && ctx.Err() == nil {
+				r.log.Warn("setting status", "show", s.Show, "err", err)
+			}
+		case e := <-r.typingc:
+			if t, ok := r.bridge.(TypingSender); ok {
+				if err := t.SendTyping(ctx, e); err != nil && ctx.Err() == nil {
+					r.log.Debug("sending typing notification", "err", err)
+				}
+			}
+		}
+	}
+}
+
+// drain sends queued messages until the queue is empty or an item must
+// wait; it returns when to try that item again (zero: nothing waits).
+func (r *runner) drain(ctx context.Context) (time.Time, error) {
+	st := r.hub.cfg.Store
+	retryNow := r.retryNow.Swap(false)
+	for {
+		items, err := st.PendingOutbound(ctx, r.network.ID, outboundBatch)
+		if err != nil || len(items) == 0 {
+			return time.Time{}, err
+		}
+		for _, it := range items {
+			if now := r.hub.cfg.Now(); !retryNow && it.NextAttempt.After(now) {
+				return it.NextAttempt, nil
+			}
+			originID, err := r.bridge.Send(ctx, it.Message)
+			switch {
+			case err == nil:
+				if err := st.CompleteOutbound(ctx, it.ID, originID); err != nil {
+					return time.Time{}, err
+				}
+			case ctx.Err() != nil:
+				return time.Time{}, nil
+			case IsPermanent(err):
+				r.log.Warn("outgoing message refused by network", "message", it.Message.ID, "err", err)
+				if err := st.FailOutbound(ctx, it.ID, err.Error()); err != nil {
+					return time.Time{}, err
+				}
+				ev := SendFailedEvent{User: r.network.User, Message: it.Message.ID, Reason: err.Error()}
+				_ = r.hub.enqueue(ctx, r.network.User, &op{kind: opEvents, events: []Event{ev}})
+			default:
+				next := r.hub.cfg.Now().Add(retryDelay(it.Attempts + 1))
+				if err := st.RetryOutbound(ctx, it.ID, next, err.Error()); err != nil {
+					return time.Time{}, err
+				}
+				return next, nil
+			}
+		}
+	}
+}
+
+// retryDelay is exponential backoff with full jitter, from one second to
+// five minutes; a reconnect kicks the queue sooner.
+func retryDelay(attempt int) time.Duration {
+	const base, ceiling = time.Second, 5 * time.Minute
+	d := ceiling
+	if attempt < 20 {
+		d = min(base<<attempt, ceiling)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func typeName(v any) string { return reflect.TypeOf(v).String() }

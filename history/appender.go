@@ -1,0 +1,372 @@
+package history
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// appendRequest is one caller's writes waiting for the appender.
+type appendRequest struct {
+	writes   []core.Write
+	backdate bool
+	done     chan error
+}
+
+// maxBatchWrites caps one group commit; past it the next batch starts.
+const maxBatchWrites = 4096
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("store closed")
+
+// Append stores messages durably; see core.MessageStore. Concurrent calls
+// share one transaction and one fsync.
+func (s *Store) Append(ctx context.Context, writes []core.Write) error {
+	return s.append(ctx, writes, false)
+}
+
+// Import appends messages of an imported history: their ids are taken
+// from each message's own time, so they sort among the messages of that
+// time instead of after everything stored so far.
+func (s *Store) Import(ctx context.Context, writes []core.Write) error {
+	return s.append(ctx, writes, true)
+}
+
+func (s *Store) append(ctx context.Context, writes []core.Write, backdate bool) error {
+	for i := range writes {
+		if err := writes[i].Message.Validate(); err != nil {
+			return err
+		}
+	}
+	req := &appendRequest{writes: writes, backdate: backdate, done: make(chan error, 1)}
+	// The read lock keeps Close from stopping the appender between the
+	// closed check and the send, which would strand the request.
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.appendc <- req:
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return ctx.Err()
+	}
+	s.closeMu.RUnlock()
+	// Once queued, the request is committed or fails within the appender's
+	// own timeout; waiting for it keeps the caller from reading writes the
+	// appender is still filling in.
+	return <-req.done
+}
+
+// appender is the one goroutine that writes messages. Each round it takes
+// every request already waiting, commits them in one transaction, and
+// answers them all.
+func (s *Store) appender() {
+	defer s.appenderW.Done()
+	var batch []*appendRequest
+	for {
+		batch = batch[:0]
+		select {
+		case req := <-s.appendc:
+			batch = append(batch, req)
+		case <-s.closing:
+			// Commit what is still queued, then stop.
+			for {
+				select {
+				case req := <-s.appendc:
+					s.commitBatch([]*appendRequest{req})
+				default:
+					return
+				}
+			}
+		}
+		n := len(batch[0].writes)
+	drain:
+		for n < maxBatchWrites {
+			select {
+			case req := <-s.appendc:
+				batch = append(batch, req)
+				n += len(req.writes)
+			default:
+				break drain
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+// commitBatch commits batch in one transaction. If that fails, each request
+// is retried alone, so one bad request cannot fail the others.
+func (s *Store) commitBatch(batch []*appendRequest) {
+	err := s.commit(batch)
+	if err == nil || len(batch) == 1 {
+		for _, req := range batch {
+			req.done <- err
+		}
+		return
+	}
+	for _, req := range batch {
+		req.done <- s.commit([]*appendRequest{req})
+	}
+}
+
+func (s *Store) commit(batch []*appendRequest) (err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	tx, err := s.adb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("storing messages: %w", err)
+	}
+	lastID := s.lastID
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+			// The cache may hold conversations created by the rolled
+			// back transaction, and lastID ids that were not used.
+			s.resetCache()
+			s.lastID = lastID
+		}
+	}()
+	if err := s.syncWithOthers(ctx, tx); err != nil {
+		return err
+	}
+	now := s.now()
+	for _, req := range batch {
+		for i := range req.writes {
+			if err := s.insert(ctx, tx, &req.writes[i], req.backdate, now); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing messages: %w", err)
+	}
+	return nil
+}
+
+// syncWithOthers notices commits of other connections (the admin CLI,
+// retention) since the appender's last transaction: they may have added
+// messages or removed conversations the cache holds.
+func (s *Store) syncWithOthers(ctx context.Context, tx *sql.Tx) error {
+	var v int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+		return fmt.Errorf("reading data version: %w", err)
+	}
+	if v == s.dataVersion && s.lastID != 0 {
+		return nil
+	}
+	s.dataVersion = v
+	s.resetCache()
+	var max sql.NullInt64
+	if err := tx.QueryRowContext(ctx, "SELECT max(id) FROM messages").Scan(&max); err != nil {
+		return fmt.Errorf("reading last message id: %w", err)
+	}
+	if core.MessageID(max.Int64) > s.lastID {
+		s.lastID = core.MessageID(max.Int64)
+	}
+	return nil
+}
+
+func (s *Store) resetCache() {
+	clear(s.convs)
+	clear(s.convByID)
+}
+
+type convKey struct {
+	network core.NetworkID
+	remote  string
+}
+
+type convInfo struct {
+	id      core.ConversationID
+	user    core.UserID
+	network core.NetworkID
+	peer    core.Peer
+}
+
+// conversation resolves m's conversation, creating it on first use, and
+// checks that it belongs to m's user and network.
+func (s *Store) conversation(ctx context.Context, tx *sql.Tx, m *core.Message, now time.Time) (convInfo, error) {
+	if m.Conversation != 0 {
+		c, ok := s.convByID[m.Conversation]
+		if !ok {
+			err := tx.QueryRowContext(ctx,
+				"SELECT user_id, network_id, kind, remote FROM conversations WHERE id = ?", m.Conversation).
+				Scan(&c.user, &c.network, &c.peer.Kind, &c.peer.Remote)
+			if errors.Is(err, sql.ErrNoRows) || (err == nil && c.user != m.User) {
+				return convInfo{}, fmt.Errorf("conversation %d: %w", m.Conversation, ErrNotFound)
+			}
+			if err != nil {
+				return convInfo{}, fmt.Errorf("loading conversation %d: %w", m.Conversation, err)
+			}
+			c.id = m.Conversation
+			s.cacheConv(c)
+		}
+		if c.user != m.User {
+			return convInfo{}, fmt.Errorf("conversation %d: %w", m.Conversation, ErrNotFound)
+		}
+		return c, nil
+	}
+	key := convKey{m.Network, m.Peer.Remote}
+	if c, ok := s.convs[key]; ok && c.user == m.User {
+		return c, nil
+	}
+	c := convInfo{user: m.User, network: m.Network, peer: m.Peer}
+	if c.peer.Kind == "" {
+		c.peer.Kind = core.Direct
+	}
+	err := tx.QueryRowContext(ctx,
+		"SELECT id, user_id, kind FROM conversations WHERE network_id = ? AND remote = ?", m.Network, m.Peer.Remote).
+		Scan(&c.id, &c.user, &c.peer.Kind)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Insert only through the user's own network: the SELECT yields
+		// no row for another user's network id.
+		err = tx.QueryRowContext(ctx, `
+			INSERT INTO conversations (user_id, network_id, kind, remote, created_at)
+			SELECT user_id, id, ?, ?, ? FROM networks WHERE id = ? AND user_id = ?
+			RETURNING id`,
+			c.peer.Kind, m.Peer.Remote, msOf(now), m.Network, m.User).Scan(&c.id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return convInfo{}, fmt.Errorf("network %d of user %d: %w", m.Network, m.User, ErrNotFound)
+		}
+	}
+	if err != nil {
+		return convInfo{}, fmt.Errorf("resolving conversation %q: %w", m.Peer.Remote, err)
+	}
+	if c.user != m.User {
+		return convInfo{}, fmt.Errorf("network %d of user %d: %w", m.Network, m.User, ErrNotFound)
+	}
+	s.cacheConv(c)
+	return c, nil
+}
+
+func (s *Store) cacheConv(c convInfo) {
+	s.convs[convKey{c.network, c.peer.Remote}] = c
+	s.convByID[c.id] = c
+}
+
+func (s *Store) insert(ctx context.Context, tx *sql.Tx, w *core.Write, backdate bool, now time.Time) error {
+	m := w.Message
+	c, err := s.conversation(ctx, tx, m, now)
+	if err != nil {
+		return err
+	}
+	m.Conversation, m.Network, m.Peer = c.id, c.network, c.peer
+	if m.OriginID != "" {
+		var id core.MessageID
+		err := tx.QueryRowContext(ctx,
+			"SELECT id FROM messages WHERE conversation_id = ? AND origin_id = ?", c.id, m.OriginID).Scan(&id)
+		if err == nil {
+			m.ID, w.Duplicate = id, true
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("checking for a duplicate: %w", err)
+		}
+	}
+	if err := s.resolveRef(ctx, tx, c.id, &m.ReplyTo); err != nil {
+		return err
+	}
+	if err := s.resolveRef(ctx, tx, c.id, &m.CorrectionOf); err != nil {
+		return err
+	}
+	if backdate {
+		m.ID, err = s.backdatedID(ctx, tx, m.Time, now)
+		if err != nil {
+			return err
+		}
+	} else {
+		m.ID = core.NextMessageID(s.lastID, now)
+		s.lastID = m.ID
+	}
+	spans, attachments, err := encodeExtras(m)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO messages (id, conversation_id, user_id, network_id, origin_id, direction,
+			sender, sender_name, sent_at, kind, body, spans,
+			reply_to_id, reply_to_origin, correction_of_id, correction_of_origin, attachments)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, c.id, m.User, c.network, nullString(m.OriginID), m.Direction,
+		m.Sender.Addr, m.Sender.Name, msOf(m.Time), string(m.Kind), m.Body, spans,
+		nullID(m.ReplyTo.ID), nullString(m.ReplyTo.OriginID),
+		nullID(m.CorrectionOf.ID), nullString(m.CorrectionOf.OriginID), attachments)
+	if err != nil {
+		return fmt.Errorf("inserting message: %w", err)
+	}
+	if w.Outbound {
+		_, err = tx.ExecContext(ctx,
+			"INSERT INTO outbound (network_id, message_id, created_at) VALUES (?, ?, ?)",
+			c.network, m.ID, msOf(now))
+		if err != nil {
+			return fmt.Errorf("queueing message for its network: %w", err)
+		}
+	}
+	return nil
+}
+
+// resolveRef fills in the server id of a reference given by origin id.
+func (s *Store) resolveRef(ctx context.Context, tx *sql.Tx, conv core.ConversationID, r *core.MessageRef) error {
+	if r.ID != 0 || r.OriginID == "" {
+		return nil
+	}
+	err := tx.QueryRowContext(ctx,
+		"SELECT id FROM messages WHERE conversation_id = ? AND origin_id = ?", conv, r.OriginID).Scan(&r.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // the referenced message is not in the history
+	}
+	if err != nil {
+		return fmt.Errorf("resolving message reference: %w", err)
+	}
+	return nil
+}
+
+// backdatedID finds a free id at time t (never later than now).
+func (s *Store) backdatedID(ctx context.Context, tx *sql.Tx, t, now time.Time) (core.MessageID, error) {
+	if t.After(now) {
+		t = now
+	}
+	lo := core.MessageIDAt(t)
+	hi := core.MessageIDAt(t.Add(time.Millisecond))
+	var max sql.NullInt64
+	if err := tx.QueryRowContext(ctx,
+		"SELECT max(id) FROM messages WHERE id >= ? AND id < ?", lo, hi).Scan(&max); err != nil {
+		return 0, fmt.Errorf("finding a free id: %w", err)
+	}
+	if !max.Valid {
+		return lo, nil
+	}
+	if id := core.MessageID(max.Int64) + 1; id < hi {
+		return id, nil
+	}
+	return 0, fmt.Errorf("more than 65536 imported messages at %s", t.Format(time.RFC3339Nano))
+}
+
+func encodeExtras(m *core.Message) (spans, attachments sql.NullString, err error) {
+	if len(m.Spans) > 0 {
+		b, err := json.Marshal(spansJSON(m.Spans))
+		if err != nil {
+			return spans, attachments, err
+		}
+		spans = sql.NullString{String: string(b), Valid: true}
+	}
+	if len(m.Attachments) > 0 {
+		b, err := json.Marshal(attachmentsJSON(m.Attachments))
+		if err != nil {
+			return spans, attachments, err
+		}
+		attachments = sql.NullString{String: string(b), Valid: true}
+	}
+	return spans, attachments, nil
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+func nullID(id core.MessageID) sql.NullInt64 { return sql.NullInt64{Int64: int64(id), Valid: id != 0} }

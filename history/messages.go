@@ -1,0 +1,207 @@
+package history
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// spanJSON and attachmentJSON are the stored JSON forms; they are kept
+// apart from core's types so that renaming a Go field never changes data
+// already on disk.
+type spanJSON struct {
+	Start int        `json:"s"`
+	End   int        `json:"e"`
+	Style core.Style `json:"f"`
+}
+
+type attachmentJSON struct {
+	URL       string `json:"url"`
+	Name      string `json:"name,omitempty"`
+	MediaType string `json:"type,omitempty"`
+	Size      int64  `json:"size,omitempty"`
+}
+
+func spansJSON(in []core.Span) []spanJSON {
+	out := make([]spanJSON, len(in))
+	for i, s := range in {
+		out[i] = spanJSON{s.Start, s.End, s.Style}
+	}
+	return out
+}
+
+func attachmentsJSON(in []core.Attachment) []attachmentJSON {
+	out := make([]attachmentJSON, len(in))
+	for i, a := range in {
+		out[i] = attachmentJSON(a)
+	}
+	return out
+}
+
+// messageColumns is the select list scanMessage reads, for a query whose
+// messages table is named m and joined with its conversation c.
+const messageColumns = `m.id, m.conversation_id, m.user_id, m.network_id, c.kind, c.remote,
+	m.origin_id, m.direction, m.sender, m.sender_name, m.sent_at, m.kind, m.body, m.spans,
+	m.reply_to_id, m.reply_to_origin, m.correction_of_id, m.correction_of_origin, m.attachments`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanMessage(r scanner, extra ...any) (*core.Message, error) {
+	var (
+		m                                       core.Message
+		origin, spans, replyO, corrO, attach    sql.NullString
+		replyID, corrID                         sql.NullInt64
+		sentAt                                  int64
+		kind                                    string
+	)
+	dest := []any{&m.ID, &m.Conversation, &m.User, &m.Network, &m.Peer.Kind, &m.Peer.Remote,
+		&origin, &m.Direction, &m.Sender.Addr, &m.Sender.Name, &sentAt, &kind, &m.Body, &spans,
+		&replyID, &replyO, &corrID, &corrO, &attach}
+	if err := r.Scan(append(dest, extra...)...); err != nil {
+		return nil, err
+	}
+	m.OriginID = origin.String
+	m.Time = timeOf(sentAt)
+	m.Kind = core.MessageKind(kind)
+	m.ReplyTo = core.MessageRef{ID: core.MessageID(replyID.Int64), OriginID: replyO.String}
+	m.CorrectionOf = core.MessageRef{ID: core.MessageID(corrID.Int64), OriginID: corrO.String}
+	if spans.Valid {
+		var js []spanJSON
+		if err := json.Unmarshal([]byte(spans.String), &js); err != nil {
+			return nil, fmt.Errorf("message %s: decoding spans: %w", m.ID, err)
+		}
+		for _, s := range js {
+			m.Spans = append(m.Spans, core.Span{Start: s.Start, End: s.End, Style: s.Style})
+		}
+	}
+	if attach.Valid {
+		var js []attachmentJSON
+		if err := json.Unmarshal([]byte(attach.String), &js); err != nil {
+			return nil, fmt.Errorf("message %s: decoding attachments: %w", m.ID, err)
+		}
+		for _, a := range js {
+			m.Attachments = append(m.Attachments, core.Attachment(a))
+		}
+	}
+	return &m, nil
+}
+
+// Messages returns a page of one of the user's conversations.
+func (s *Store) Messages(ctx context.Context, q core.PageQuery) ([]*core.Message, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	var where strings.Builder
+	args := []any{q.Conversation, q.User}
+	where.WriteString("m.conversation_id = ? AND m.user_id = ?")
+	if q.Before != 0 {
+		where.WriteString(" AND m.id < ?")
+		args = append(args, q.Before)
+	}
+	if q.After != 0 {
+		where.WriteString(" AND m.id > ?")
+		args = append(args, q.After)
+	}
+	order := "DESC"
+	if q.Order == core.OldestFirst {
+		order = "ASC"
+	}
+	args = append(args, pageLimit(q.Limit))
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+messageColumns+`
+		FROM messages m JOIN conversations c ON c.id = m.conversation_id
+		WHERE `+where.String()+` ORDER BY m.id `+order+` LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading messages: %w", err)
+	}
+	return collectMessages(rows)
+}
+
+func collectMessages(rows *sql.Rows) ([]*core.Message, error) {
+	defer rows.Close()
+	var out []*core.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading messages: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading messages: %w", err)
+	}
+	return out, nil
+}
+
+func pageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return 50
+	case n > core.MaxPageLimit:
+		return core.MaxPageLimit
+	}
+	return n
+}
+
+// Message returns one of the user's messages by id.
+func (s *Store) Message(ctx context.Context, user core.UserID, id core.MessageID) (*core.Message, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	row := s.rdb.QueryRowContext(ctx, `SELECT `+messageColumns+`
+		FROM messages m JOIN conversations c ON c.id = m.conversation_id
+		WHERE m.id = ? AND m.user_id = ?`, id, user)
+	m, err := scanMessage(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading message %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// EachMessage calls fn with every message of user in id order, reading in
+// pages so that a history of any size streams in bounded memory.
+func (s *Store) EachMessage(ctx context.Context, user core.UserID, fn func(*core.Message) error) error {
+	var after core.MessageID
+	for {
+		qctx, cancel := s.timeout(ctx)
+		rows, err := s.rdb.QueryContext(qctx, `SELECT `+messageColumns+`
+			FROM messages m JOIN conversations c ON c.id = m.conversation_id
+			WHERE m.user_id = ? AND m.id > ? ORDER BY m.id LIMIT 1000`, user, after)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("reading messages: %w", err)
+		}
+		page, err := collectMessages(rows)
+		cancel()
+		if err != nil {
+			return err
+		}
+		for _, m := range page {
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+		if len(page) < 1000 {
+			return nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// CountMessages returns how many messages user has.
+func (s *Store) CountMessages(ctx context.Context, user core.UserID) (int64, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	var n int64
+	err := s.rdb.QueryRowContext(ctx,
+		"SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.user_id = ?", user).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("counting messages: %w", err)
+	}
+	return n, nil
+}

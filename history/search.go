@@ -1,0 +1,160 @@
+package history
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+
+	"github.com/switchboard/switchboard/core"
+	"github.com/switchboard/switchboard/history/ftsquery"
+)
+
+// Snippet markers: private-use characters that cannot come from the
+// tokenizer's output, turned into Highlights and removed from the text.
+const (
+	markOpen  = "\uE000"
+	markClose = "\uE001"
+)
+
+// snippetTokens is the number of tokens around the match in a snippet.
+const snippetTokens = 24
+
+// Search runs a full-text search over one user's history. Results come
+// newest first (core.ByTime, pageable with Before) or by relevance.
+// A query the grammar rejects returns an *ftsquery.Error.
+func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchResult, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	expr, err := ftsquery.Translate(q.Text)
+	if err != nil {
+		return nil, err
+	}
+	scope, err := s.searchScope(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	match := "{scope}: " + scope + " AND {body}: (" + expr + ")"
+	if phrase := senderPhrase(q.Sender); phrase != "" {
+		match += " AND {sender}: " + phrase
+	}
+
+	var where strings.Builder
+	args := []any{match, q.User}
+	where.WriteString("messages_fts MATCH ? AND m.user_id = ?")
+	if q.Sender != "" {
+		where.WriteString(" AND (m.sender = ? COLLATE NOCASE OR m.sender_name = ? COLLATE NOCASE)")
+		args = append(args, q.Sender, q.Sender)
+	}
+	if !q.Since.IsZero() {
+		where.WriteString(" AND m.sent_at >= ?")
+		args = append(args, msOf(q.Since))
+	}
+	if !q.Until.IsZero() {
+		where.WriteString(" AND m.sent_at < ?")
+		args = append(args, msOf(q.Until))
+	}
+	if q.Before != 0 {
+		where.WriteString(" AND messages_fts.rowid < ?")
+		args = append(args, q.Before)
+	}
+	// By time, FTS5 hands rows out in descending rowid order and the LIMIT
+	// stops it early. By relevance every match must be ranked first; the
+	// body alone counts, scope and sender tokens would only add noise.
+	order := "messages_fts.rowid DESC"
+	if q.Ranking == core.ByRelevance {
+		order = "bm25(messages_fts, 1.0, 0.0, 0.0), messages_fts.rowid DESC"
+	}
+	args = append(args, pageLimit(q.Limit))
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+messageColumns+`,
+			snippet(messages_fts, 0, '`+markOpen+`', '`+markClose+`', '…', `+fmt.Sprint(snippetTokens)+`)
+		FROM messages_fts
+		JOIN messages m ON m.id = messages_fts.rowid
+		JOIN conversations c ON c.id = m.conversation_id
+		WHERE `+where.String()+`
+		ORDER BY `+order+` LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("searching: %w", err)
+	}
+	defer rows.Close()
+	var out []core.SearchResult
+	for rows.Next() {
+		var snippet string
+		m, err := scanMessage(rows, &snippet)
+		if err != nil {
+			return nil, fmt.Errorf("searching: %w", err)
+		}
+		text, marks := highlights(snippet)
+		out = append(out, core.SearchResult{Message: m, Snippet: text, Highlights: marks})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("searching: %w", err)
+	}
+	return out, nil
+}
+
+// searchScope returns the scope token that limits the search to the
+// query's conversation, network or user, after checking the user owns the
+// conversation or network: the tokens alone do not carry the user.
+func (s *Store) searchScope(ctx context.Context, q core.SearchQuery) (string, error) {
+	switch {
+	case q.Conversation != 0:
+		var owner core.UserID
+		err := s.rdb.QueryRowContext(ctx, "SELECT user_id FROM conversations WHERE id = ?", q.Conversation).Scan(&owner)
+		if err != nil || owner != q.User {
+			return "", fmt.Errorf("conversation %d: %w", q.Conversation, ErrNotFound)
+		}
+		return fmt.Sprintf(`"c%d"`, q.Conversation), nil
+	case q.Network != 0:
+		var owner core.UserID
+		err := s.rdb.QueryRowContext(ctx, "SELECT user_id FROM networks WHERE id = ?", q.Network).Scan(&owner)
+		if err != nil || owner != q.User {
+			return "", fmt.Errorf("network %d: %w", q.Network, ErrNotFound)
+		}
+		return fmt.Sprintf(`"n%d"`, q.Network), nil
+	case q.User == 0:
+		return "", errors.New("search: no user")
+	}
+	return fmt.Sprintf(`"u%d"`, q.User), nil
+}
+
+// senderPhrase narrows the index lookup to messages whose sender column has
+// the sender's words; the exact comparison happens in SQL after it.
+func senderPhrase(sender string) string {
+	hasWord := strings.IndexFunc(sender, func(r rune) bool {
+		return unicode.IsLetter(r) || unicode.IsDigit(r)
+	}) >= 0
+	if !hasWord {
+		return ""
+	}
+	return `"` + strings.ReplaceAll(sender, `"`, `""`) + `"`
+}
+
+// highlights removes the snippet markers from s and returns where they were.
+func highlights(s string) (string, []core.Span) {
+	var (
+		b     strings.Builder
+		spans []core.Span
+		open  = -1
+	)
+	for len(s) > 0 {
+		i := strings.IndexAny(s, markOpen+markClose)
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		b.WriteString(s[:i])
+		if strings.HasPrefix(s[i:], markOpen) {
+			open = b.Len()
+			s = s[i+len(markOpen):]
+			continue
+		}
+		if open >= 0 && b.Len() > open {
+			spans = append(spans, core.Span{Start: open, End: b.Len(), Style: core.Bold})
+		}
+		open = -1
+		s = s[i+len(markClose):]
+	}
+	return b.String(), spans
+}

@@ -1,0 +1,281 @@
+package history
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// driverName registers go-sqlite3 with a connect hook for the settings the
+// DSN cannot carry.
+const driverName = "sqlite3_switchboard"
+
+func init() {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{
+		ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			// Memory-mapped reads make search over a large index cheaper.
+			_, err := c.Exec("PRAGMA mmap_size = 1073741824", nil)
+			return err
+		},
+	})
+}
+
+// Store is the SQLite store. It is safe for concurrent use.
+type Store struct {
+	path string
+	log  *slog.Logger
+	now  func() time.Time
+
+	rdb *sql.DB // readers
+	wdb *sql.DB // small writes: users, networks, markers, queue
+	adb *sql.DB // the appender's one connection, used by its goroutine only
+
+	appendc   chan *appendRequest
+	closing   chan struct{}
+	appenderW sync.WaitGroup
+	closeOnce sync.Once
+	closeMu   sync.RWMutex
+	closed    bool
+
+	// Conversation cache of the appender goroutine; see appender.go.
+	convs       map[convKey]convInfo
+	convByID    map[core.ConversationID]convInfo
+	lastID      core.MessageID
+	dataVersion int64
+}
+
+// Options tunes Open.
+type Options struct {
+	Log *slog.Logger
+	Now func() time.Time // clock, for tests
+}
+
+// opTimeout bounds every store call that did not bring a shorter deadline.
+const opTimeout = 30 * time.Second
+
+// Open opens or creates the database at path and brings its schema up to
+// date. It refuses a database written by a newer Switchboard.
+func Open(ctx context.Context, file string, opt Options) (*Store, error) {
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &Store{
+		path:     file,
+		log:      opt.Log,
+		now:      opt.Now,
+		appendc:  make(chan *appendRequest, 1024),
+		closing:  make(chan struct{}),
+		convs:    make(map[convKey]convInfo),
+		convByID: make(map[core.ConversationID]convInfo),
+	}
+	var err error
+	if s.wdb, err = openDB(file, false, 1); err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.wdb.Close()
+		return nil, err
+	}
+	if s.adb, err = openDB(file, false, 1); err != nil {
+		s.wdb.Close()
+		return nil, err
+	}
+	if s.rdb, err = openDB(file, true, 4); err != nil {
+		s.wdb.Close()
+		s.adb.Close()
+		return nil, err
+	}
+	s.appenderW.Add(1)
+	go s.appender()
+	return s, nil
+}
+
+func openDB(file string, readOnly bool, conns int) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	// FULL: a commit is on disk when it returns, so an acknowledged
+	// message survives a power cut, not only a crash of the process.
+	q.Set("_synchronous", "FULL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_txlock", "immediate")
+	q.Set("_cache_size", "-65536") // KiB: 64 MiB per connection
+	if readOnly {
+		q.Set("_query_only", "on")
+	}
+	db, err := sql.Open(driverName, "file:"+file+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", file, err)
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxLifetime(0)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening %s: %w", file, err)
+	}
+	return db, nil
+}
+
+// migrations returns the embedded schema steps in order; step i brings the
+// schema from version i to i+1.
+func migrations() ([]string, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	steps := make([]string, 0, len(names))
+	for i, name := range names {
+		if want := fmt.Sprintf("%04d_", i+1); !strings.HasPrefix(path.Base(name), want) {
+			return nil, fmt.Errorf("migration %s: want a name starting %s", name, want)
+		}
+		b, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, string(b))
+	}
+	return steps, nil
+}
+
+// SchemaVersion is the schema version this binary writes.
+func SchemaVersion() int {
+	steps, _ := migrations()
+	return len(steps)
+}
+
+// ErrNewerSchema is returned by Open for a database from a newer release.
+var ErrNewerSchema = errors.New("database schema is newer than this binary")
+
+func (s *Store) migrate(ctx context.Context) error {
+	steps, err := migrations()
+	if err != nil {
+		return err
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrating %s: %w", s.path, err)
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("reading schema version of %s: %w", s.path, err)
+	}
+	if version > len(steps) {
+		return fmt.Errorf("%s has schema version %d, this binary knows up to %d; run a newer switchboard: %w",
+			s.path, version, len(steps), ErrNewerSchema)
+	}
+	for v := version; v < len(steps); v++ {
+		if _, err := tx.ExecContext(ctx, steps[v]); err != nil {
+			if strings.Contains(err.Error(), "no such module: fts5") {
+				return fmt.Errorf("this binary was built without full-text search; build with -tags sqlite_fts5: %w", err)
+			}
+			return fmt.Errorf("migrating %s to version %d: %w", s.path, v+1, err)
+		}
+	}
+	if version < len(steps) {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(steps))); err != nil {
+			return fmt.Errorf("setting schema version: %w", err)
+		}
+		s.log.Info("database schema migrated", "path", s.path, "from", version, "to", len(steps))
+	}
+	return tx.Commit()
+}
+
+// Close stops accepting appends, commits those already queued, and closes
+// the database.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeMu.Lock()
+		s.closed = true
+		s.closeMu.Unlock()
+		close(s.closing)
+	})
+	s.appenderW.Wait()
+	return errors.Join(s.rdb.Close(), s.adb.Close(), s.wdb.Close())
+}
+
+// IntegrityCheck runs SQLite's integrity check and the FTS5 index check.
+func (s *Store) IntegrityCheck(ctx context.Context) error {
+	ctx, cancel := withTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	rows, err := s.rdb.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			rows.Close()
+			return err
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	rows.Close()
+	if len(problems) > 0 {
+		return fmt.Errorf("integrity check: %s", strings.Join(problems, "; "))
+	}
+	if _, err := s.wdb.ExecContext(ctx, "INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)"); err != nil {
+		return fmt.Errorf("full-text index check: %w", err)
+	}
+	return nil
+}
+
+// withTimeout gives ctx the store's deadline unless it has a sooner one.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+func (s *Store) timeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return withTimeout(ctx, opTimeout)
+}
+
+func msOf(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func timeOf(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// ErrNotFound is returned for a user, network or conversation that does not
+// exist, or that belongs to another user.
+var ErrNotFound = errors.New("not found")
+
+var (
+	_ core.Store         = (*Store)(nil)
+	_ core.HistoryReader = (*Store)(nil)
+)

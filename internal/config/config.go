@@ -1,0 +1,117 @@
+package config
+
+import (
+	"path/filepath"
+	"time"
+)
+
+// Config is the whole configuration of one daemon. Every field has a default
+// (see Default), so an empty file is a working configuration.
+type Config struct {
+	// Domain is the XMPP domain users log in to (alice@Domain); bridged
+	// networks appear as its sub-domains.
+	Domain string `toml:"domain"`
+	// DataDir holds the database and the generated TLS key pair. A relative
+	// path is relative to the daemon's working directory.
+	DataDir string `toml:"data_dir"`
+
+	// AwayWhenDetached marks the user away on every network while no device
+	// is connected, so people on IRC know a reply may take a while.
+	AwayWhenDetached bool `toml:"away_when_detached"`
+	// AwayMessage is the away text sent to networks in that case.
+	AwayMessage string `toml:"away_message"`
+
+	XMPP    XMPPConfig    `toml:"xmpp"`
+	HTTP    HTTPConfig    `toml:"http"`
+	TLS     TLSConfig     `toml:"tls"`
+	Log     LogConfig     `toml:"log"`
+	History HistoryConfig `toml:"history"`
+	Auth    AuthConfig    `toml:"auth"`
+}
+
+// XMPPConfig is the client (c2s) port that XMPP apps connect to.
+type XMPPConfig struct {
+	// Addr is the STARTTLS port (HOST:PORT; an empty host means all
+	// interfaces).
+	Addr string `toml:"addr"`
+	// DirectTLSAddr is the XEP-0368 direct TLS port.
+	DirectTLSAddr string `toml:"direct_tls_addr"`
+}
+
+// HTTPConfig is the HTTPS port serving the API, the web page and the XMPP
+// WebSocket endpoint.
+type HTTPConfig struct {
+	Addr string `toml:"addr"`
+}
+
+// TLSConfig names the certificate served on every port. Both empty means a
+// self-signed pair is generated once and kept in DataDir (see CertPaths).
+type TLSConfig struct {
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+}
+
+// LogConfig sets what the daemon writes to its log and how.
+type LogConfig struct {
+	Level  string `toml:"level"`  // debug, info, warn or error
+	Format string `toml:"format"` // text or json
+}
+
+// HistoryConfig bounds how long messages are kept.
+type HistoryConfig struct {
+	// Retention is how old a message may grow before it is pruned; zero keeps
+	// everything forever.
+	Retention Duration `toml:"retention"`
+	// PruneInterval is how often the pruning runs.
+	PruneInterval Duration `toml:"prune_interval"`
+}
+
+// AuthConfig slows down password guessing on every port.
+type AuthConfig struct {
+	// MaxLoginFailures is how many failed logins in a row lock an account
+	// out for LoginLockout; zero disables the lockout.
+	MaxLoginFailures int      `toml:"max_login_failures"`
+	LoginLockout     Duration `toml:"login_lockout"`
+}
+
+// Default returns the configuration used for every key the file leaves out.
+func Default() Config {
+	return Config{
+		Domain:           "localhost",
+		DataDir:          "./switchboard-data",
+		AwayWhenDetached: true,
+		AwayMessage:      "Away (no device connected)",
+		XMPP: XMPPConfig{
+			Addr:          ":5222",
+			DirectTLSAddr: ":5223",
+		},
+		HTTP: HTTPConfig{Addr: ":8443"},
+		Log:  LogConfig{Level: "info", Format: "text"},
+		History: HistoryConfig{
+			Retention:     0,
+			PruneInterval: Duration(time.Hour),
+		},
+		Auth: AuthConfig{
+			MaxLoginFailures: 5,
+			LoginLockout:     Duration(5 * time.Minute),
+		},
+	}
+}
+
+// SelfSignedTLS reports whether the daemon generates its own certificate,
+// that is whether no certificate files were configured. Callers use it to
+// choose between creating the pair at CertPaths and merely loading it: a
+// configured but missing file must be an error, not silently replaced.
+func (c Config) SelfSignedTLS() bool {
+	return c.TLS.CertFile == "" && c.TLS.KeyFile == ""
+}
+
+// CertPaths returns the certificate and key files to serve: the configured
+// ones, or <data_dir>/tls/cert.pem and key.pem for the self-signed pair.
+func (c Config) CertPaths() (cert, key string) {
+	if !c.SelfSignedTLS() {
+		return c.TLS.CertFile, c.TLS.KeyFile
+	}
+	dir := filepath.Join(c.DataDir, "tls")
+	return filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+}

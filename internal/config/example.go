@@ -1,0 +1,61 @@
+package config
+
+// Example returns an annotated configuration file that sets every key to its
+// default. It is the source of contrib/switchboard.example.toml and of the
+// documentation; a test loads it and compares the result with Default, so the
+// documented defaults cannot drift from the real ones.
+func Example() string { return example }
+
+const example = `# Switchboard configuration.
+#
+# Every key is optional: the values below are the built-in defaults. Unknown
+# keys are refused, so a typo is reported instead of silently ignored.
+# Durations are strings: "90s", "1h30m", or whole days such as "30d".
+
+# The XMPP domain users log in to (alice@example.org). Bridged networks
+# appear as its sub-domains (#go@libera.example.org). Lowercase DNS name.
+domain = "localhost"
+
+# Where the database and the generated TLS key pair live. A relative path is
+# relative to the daemon's working directory.
+data_dir = "./switchboard-data"
+
+# Mark the user away on every network while no device is connected.
+away_when_detached = true
+away_message = "Away (no device connected)"
+
+[xmpp]
+# Client port for XMPP apps (STARTTLS). HOST:PORT; an empty host listens on
+# all interfaces.
+addr = ":5222"
+# Direct TLS client port (XEP-0368).
+direct_tls_addr = ":5223"
+
+[http]
+# HTTPS port: API, web page and XMPP over WebSocket.
+addr = ":8443"
+
+[tls]
+# Certificate and key in PEM. Leave both empty to have a self-signed pair
+# generated once and kept in <data_dir>/tls/.
+cert_file = ""
+key_file = ""
+
+[log]
+# debug, info, warn or error.
+level = "info"
+# text or json.
+format = "text"
+
+[history]
+# How long messages are kept; "0s" keeps them forever.
+retention = "0s"
+# How often expired messages are pruned.
+prune_interval = "1h"
+
+[auth]
+# Failed logins in a row before an account is locked out; 0 disables it.
+max_login_failures = 5
+# How long the lockout lasts.
+login_lockout = "5m"
+`

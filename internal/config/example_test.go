@@ -1,0 +1,52 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestExampleLoadsToDefault(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "switchboard.example.toml")
+	if err := os.WriteFile(path, []byte(Example()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load(Example()): %v", err)
+	}
+	if got != Default() {
+		t.Errorf("Example() loads to\n%+v\nwant Default()\n%+v", got, Default())
+	}
+}
+
+// TestExampleListsEveryKey makes adding a field without documenting it fail:
+// an omitted key would still load to its default and pass the test above.
+func TestExampleListsEveryKey(t *testing.T) {
+	doc, errs, ok := scan([]byte(Example()))
+	if !ok || len(errs) > 0 {
+		t.Fatalf("scan(Example()) = %v, %v", ok, errs)
+	}
+	for _, key := range leafKeys(reflect.TypeFor[Config](), "") {
+		if _, ok := doc.lines[key]; !ok {
+			t.Errorf("Example() does not set %q", key)
+		}
+	}
+}
+
+// leafKeys lists every dotted key of t that holds a value.
+func leafKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if f.Type.Kind() == reflect.Struct {
+			keys = append(keys, leafKeys(f.Type, prefix+tag+".")...)
+			continue
+		}
+		keys = append(keys, prefix+tag)
+	}
+	return keys
+}
