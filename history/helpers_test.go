@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -10,9 +11,12 @@ import (
 	"github.com/switchboard/switchboard/core"
 )
 
+// quietLog keeps migration notices out of test output.
+var quietLog = slog.New(slog.DiscardHandler)
+
 func openTest(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), Options{})
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), Options{Log: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}

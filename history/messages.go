@@ -53,11 +53,11 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanMessage(r scanner, extra ...any) (*core.Message, error) {
 	var (
-		m                                       core.Message
-		origin, spans, replyO, corrO, attach    sql.NullString
-		replyID, corrID                         sql.NullInt64
-		sentAt                                  int64
-		kind                                    string
+		m                                    core.Message
+		origin, spans, replyO, corrO, attach sql.NullString
+		replyID, corrID                      sql.NullInt64
+		sentAt                               int64
+		kind                                 string
 	)
 	dest := []any{&m.ID, &m.Conversation, &m.User, &m.Network, &m.Peer.Kind, &m.Peer.Remote,
 		&origin, &m.Direction, &m.Sender.Addr, &m.Sender.Name, &sentAt, &kind, &m.Body, &spans,

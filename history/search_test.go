@@ -1,0 +1,166 @@
+package history
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/core"
+	"github.com/switchboard/switchboard/history/ftsquery"
+)
+
+func searchFixture(t testing.TB) (*Store, fixture, fixture, core.ConversationID) {
+	s := openTest(t)
+	alice := newFixture(t, s, "alice")
+	bob := newFixture(t, s, "bob")
+	msgs := []*core.Message{
+		alice.msg("#go", "the build is broken again"),
+		alice.msg("#go", "fixed the broken build"),
+		alice.msg("#go", "Café au lait at the meetup"),
+		alice.msg("#rust", "borrow checker says no"),
+		alice.msg("#rust", "the build passes on rust"),
+	}
+	msgs[3].Sender = core.Address{Addr: "carol", Name: "Carol"}
+	for i, m := range msgs {
+		m.Time = time.Date(2026, 1, 1+i, 0, 0, 0, 0, time.UTC)
+	}
+	ws := appendAll(t, s, msgs...)
+	appendAll(t, s, bob.msg("#go", "bob has a secret build too"))
+	return s, alice, bob, ws[0].Message.Conversation
+}
+
+func TestSearchSemantics(t *testing.T) {
+	s, alice, _, goConv := searchFixture(t)
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		q    core.SearchQuery
+		want []string // newest first
+	}{
+		{"word across conversations", core.SearchQuery{Text: "build"},
+			[]string{"the build passes on rust", "fixed the broken build", "the build is broken again"}},
+		{"two words", core.SearchQuery{Text: "build broken"},
+			[]string{"fixed the broken build", "the build is broken again"}},
+		{"phrase", core.SearchQuery{Text: `"broken build"`}, []string{"fixed the broken build"}},
+		{"prefix", core.SearchQuery{Text: "bor*"}, []string{"borrow checker says no"}},
+		{"or", core.SearchQuery{Text: "borrow OR meetup"},
+			[]string{"borrow checker says no", "Café au lait at the meetup"}},
+		{"not", core.SearchQuery{Text: "build -rust"},
+			[]string{"fixed the broken build", "the build is broken again"}},
+		{"diacritics folded", core.SearchQuery{Text: "cafe"}, []string{"Café au lait at the meetup"}},
+		{"in one conversation", core.SearchQuery{Text: "build", Conversation: goConv},
+			[]string{"fixed the broken build", "the build is broken again"}},
+		{"in one network", core.SearchQuery{Text: "borrow", Network: alice.net.ID}, []string{"borrow checker says no"}},
+		{"by sender", core.SearchQuery{Text: "says OR build", Sender: "Carol"}, []string{"borrow checker says no"}},
+		{"time range", core.SearchQuery{Text: "build",
+			Since: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), Until: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)},
+			[]string{"fixed the broken build"}},
+		{"limit", core.SearchQuery{Text: "build", Limit: 1}, []string{"the build passes on rust"}},
+		{"no match", core.SearchQuery{Text: "nonexistentword"}, []string{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.q.User = alice.user.ID
+			rs, err := s.Search(ctx, c.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := resultBodies(rs); !equal(got, c.want) {
+				t.Fatalf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestSearchPagesWithBefore(t *testing.T) {
+	s, alice, _, _ := searchFixture(t)
+	ctx := context.Background()
+	first, err := s.Search(ctx, core.SearchQuery{User: alice.user.ID, Text: "build", Limit: 2})
+	if err != nil || len(first) != 2 {
+		t.Fatalf("first page: %v, %v", resultBodies(first), err)
+	}
+	rest, err := s.Search(ctx, core.SearchQuery{User: alice.user.ID, Text: "build", Before: first[1].Message.ID})
+	if err != nil || !equal(resultBodies(rest), []string{"the build is broken again"}) {
+		t.Fatalf("second page: %v, %v", resultBodies(rest), err)
+	}
+}
+
+func TestSearchRanksByRelevance(t *testing.T) {
+	s := openTest(t)
+	f := newFixture(t, s, "alice")
+	appendAll(t, s, f.msg("#a", "deploy deploy deploy today"), f.msg("#a", "one deploy among many other words in a long line here"))
+	rs, err := s.Search(context.Background(), core.SearchQuery{User: f.user.ID, Text: "deploy", Ranking: core.ByRelevance})
+	if err != nil || len(rs) != 2 || rs[0].Message.Body != "deploy deploy deploy today" {
+		t.Fatalf("relevance order: %v, %v", resultBodies(rs), err)
+	}
+}
+
+func TestSearchHighlights(t *testing.T) {
+	s, alice, _, _ := searchFixture(t)
+	rs, err := s.Search(context.Background(), core.SearchQuery{User: alice.user.ID, Text: "meetup"})
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("%v %v", rs, err)
+	}
+	r := rs[0]
+	if r.Snippet != "Café au lait at the meetup" || len(r.Highlights) != 1 {
+		t.Fatalf("snippet %q highlights %v", r.Snippet, r.Highlights)
+	}
+	if h := r.Highlights[0]; r.Snippet[h.Start:h.End] != "meetup" {
+		t.Fatalf("highlight covers %q", r.Snippet[h.Start:h.End])
+	}
+}
+
+func TestSearchIsolatesUsers(t *testing.T) {
+	s, alice, bob, goConv := searchFixture(t)
+	ctx := context.Background()
+	rs, err := s.Search(ctx, core.SearchQuery{User: bob.user.ID, Text: "build"})
+	if err != nil || !equal(resultBodies(rs), []string{"bob has a secret build too"}) {
+		t.Fatalf("bob sees %v, %v", resultBodies(rs), err)
+	}
+	rs, _ = s.Search(ctx, core.SearchQuery{User: alice.user.ID, Text: "secret"})
+	if len(rs) != 0 {
+		t.Fatalf("alice sees bob's message: %v", resultBodies(rs))
+	}
+	// Naming another user's conversation or network is refused.
+	if _, err := s.Search(ctx, core.SearchQuery{User: bob.user.ID, Text: "build", Conversation: goConv}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("bob searching alice's conversation: %v", err)
+	}
+	if _, err := s.Search(ctx, core.SearchQuery{User: bob.user.ID, Text: "build", Network: alice.net.ID}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("bob searching alice's network: %v", err)
+	}
+	page, err := s.Messages(ctx, core.PageQuery{User: bob.user.ID, Conversation: goConv})
+	if err != nil || len(page) != 0 {
+		t.Fatalf("bob paging alice's conversation: %v, %v", bodies(page), err)
+	}
+	if _, err := s.Message(ctx, bob.user.ID, 1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Message of another user: %v", err)
+	}
+}
+
+func TestSearchRejectsBadQueries(t *testing.T) {
+	s, alice, _, _ := searchFixture(t)
+	for _, q := range []string{`"unclosed`, "-only", "a OR", "(((", "!!!", ""} {
+		_, err := s.Search(context.Background(), core.SearchQuery{User: alice.user.ID, Text: q})
+		var qe *ftsquery.Error
+		if !errors.As(err, &qe) {
+			t.Errorf("query %q: err = %v, want *ftsquery.Error", q, err)
+		}
+	}
+}
+
+// FuzzSearch runs arbitrary user input through translation and the real
+// FTS5 index: a query either fails with a query error or runs.
+func FuzzSearch(f *testing.F) {
+	for _, q := range []string{"build", `"a b"`, "a* OR -b", "NEAR(a b)", "body:x", "{scope}: u1", "a AND (b OR NOT c)", "\x00", "é*"} {
+		f.Add(q)
+	}
+	s, alice, _, _ := searchFixture(f)
+	f.Fuzz(func(t *testing.T, q string) {
+		_, err := s.Search(context.Background(), core.SearchQuery{User: alice.user.ID, Text: q, Sender: q})
+		var qe *ftsquery.Error
+		if err != nil && !errors.As(err, &qe) {
+			t.Fatalf("query %q: %v", q, err)
+		}
+	})
+}
