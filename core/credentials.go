@@ -50,6 +50,9 @@ func DeriveScramKeys(mech, password string, salt []byte, iterations int) (ScramK
 	if err != nil {
 		return ScramKeys{}, err
 	}
+	if iterations < 1 || len(salt) == 0 {
+		return ScramKeys{}, fmt.Errorf("deriving %s keys: need a salt and at least one iteration", mech)
+	}
 	salted, err := pbkdf2.Key(h, password, salt, iterations, h().Size())
 	if err != nil {
 		return ScramKeys{}, fmt.Errorf("deriving %s keys: %w", mech, err)

@@ -32,7 +32,7 @@ type Hub struct {
 	cfg HubConfig
 	log *slog.Logger
 
-	ctx    context.Context // the Run context; nil before Run
+	ctx    context.Context // cancelled when Run stops
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run is stopping
 	wg     sync.WaitGroup
@@ -81,6 +81,10 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	h.mu.Lock()
+	if h.closing() {
+		h.mu.Unlock()
+		return errors.New("hub: Run called twice")
+	}
 	close(h.done)
 	h.mu.Unlock()
 	h.cancel()
@@ -102,15 +106,28 @@ func (h *Hub) SyncNetworks(ctx context.Context) error {
 		want[n.ID] = n
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closing() {
+		h.mu.Unlock()
 		return ErrHubClosed
 	}
+	var stopped []*runner
 	for id, r := range h.runners {
 		if n, ok := want[id]; !ok || !sameNetwork(n, r.network) {
 			r.stop()
+			stopped = append(stopped, r)
 			delete(h.runners, id)
 		}
+	}
+	h.mu.Unlock()
+	// A changed network starts again only when its old sender is done, so
+	// no queued message is handed to two bridges at once.
+	for _, r := range stopped {
+		r.wg.Wait()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing() {
+		return ErrHubClosed
 	}
 	var errs []error
 	for _, n := range nets {
@@ -187,8 +204,8 @@ func (h *Hub) Attach(ctx context.Context, user UserID, device string) (*Session,
 // Send stores an outgoing message from a session, queues it for its
 // network and sends a carbon to the user's other sessions. It returns the
 // stored message once it is durable. A message whose OriginID the
-// conversation already holds is not sent again: the stored one is returned,
-// which makes client retries safe.
+// conversation already holds is not sent again: m comes back with the
+// stored message's ID, which makes client retries safe.
 func (h *Hub) Send(ctx context.Context, s *Session, m *Message) (*Message, error) {
 	m.User = s.User
 	m.Direction = Outgoing
@@ -295,7 +312,9 @@ func (b *bridgeInbound) Receive(ctx context.Context, events ...Event) error {
 func (b *bridgeInbound) stamp(e Event) Event {
 	switch e := e.(type) {
 	case MessageEvent:
-		e.Message.User, e.Message.Network, e.From = b.user, b.network, 0
+		// Bridges name conversations by Peer; a conversation id could
+		// point into another network.
+		e.Message.User, e.Message.Network, e.Message.Conversation, e.From = b.user, b.network, 0, 0
 		return e
 	case PresenceEvent:
 		e.User, e.Network = b.user, b.network

@@ -125,12 +125,9 @@ func (h *Hub) dispatch(u *userState) {
 				break drain
 			}
 		}
-		storeErr := h.storeBatch(batch)
-		for _, o := range batch {
-			err := storeErr
-			if len(o.writes) == 0 {
-				err = nil
-			}
+		storeErrs := h.storeBatch(batch)
+		for i, o := range batch {
+			err := storeErrs[i]
 			if err == nil {
 				err = h.apply(u, o)
 			}
@@ -141,25 +138,36 @@ func (h *Hub) dispatch(u *userState) {
 	}
 }
 
-// storeBatch appends the messages of every op in one transaction.
-func (h *Hub) storeBatch(batch []*op) error {
+// storeBatch appends the messages of every op in one transaction and
+// returns each op's error. If the transaction fails, each op is tried on
+// its own, so one bad op (a session naming a conversation it does not own)
+// cannot lose a bridge's messages.
+func (h *Hub) storeBatch(batch []*op) []error {
+	errs := make([]error, len(batch))
 	var writes []Write
 	for _, o := range batch {
 		writes = append(writes, o.writes...)
 	}
 	if len(writes) == 0 {
-		return nil
+		return errs
 	}
-	if err := h.cfg.Store.Append(h.ctx, writes); err != nil {
-		h.log.Error("storing messages", "count", len(writes), "err", err)
-		return err
+	if err := h.cfg.Store.Append(h.ctx, writes); err == nil {
+		// Copy the results back: Append filled IDs and Duplicate flags.
+		i := 0
+		for _, o := range batch {
+			i += copy(o.writes, writes[i:i+len(o.writes)])
+		}
+		return errs
 	}
-	// Copy the results back: Append filled IDs and Duplicate flags.
-	i := 0
-	for _, o := range batch {
-		i += copy(o.writes, writes[i:i+len(o.writes)])
+	for i, o := range batch {
+		if len(o.writes) == 0 {
+			continue
+		}
+		if errs[i] = h.cfg.Store.Append(h.ctx, o.writes); errs[i] != nil {
+			h.log.Error("storing messages", "user", o.writes[0].Message.User, "count", len(o.writes), "err", errs[i])
+		}
 	}
-	return nil
+	return errs
 }
 
 // apply performs one op after its messages are durable.
@@ -230,6 +238,7 @@ func findWrite(ws []Write, m *Message) *Write {
 // fanout queues e on every session of u without ever blocking: a session
 // whose queue is full is dropped and catches up from history later.
 func (h *Hub) fanout(u *userState, e Event) {
+	dropped := false
 	for id, s := range u.sessions {
 		select {
 		case s.events <- e:
@@ -238,7 +247,12 @@ func (h *Hub) fanout(u *userState, e Event) {
 			delete(u.sessions, id)
 			delete(u.statuses, id)
 			s.close(ErrSlowSession)
+			dropped = true
 		}
+	}
+	if dropped {
+		// The dropped device no longer counts towards the user's status.
+		h.updateStatus(u)
 	}
 }
 

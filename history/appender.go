@@ -124,9 +124,30 @@ func (s *Store) commit(batch []*appendRequest) (err error) {
 		return fmt.Errorf("storing messages: %w", err)
 	}
 	lastID := s.lastID
+	// insert fills in ids and conversations; a rolled back attempt must
+	// leave the writes as they came, since they may be tried again alone.
+	type filled struct {
+		id   core.MessageID
+		conv core.ConversationID
+	}
+	var before []filled
+	for _, req := range batch {
+		for _, w := range req.writes {
+			before = append(before, filled{w.Message.ID, w.Message.Conversation})
+		}
+	}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
+			i := 0
+			for _, req := range batch {
+				for j := range req.writes {
+					m := req.writes[j].Message
+					m.ID, m.Conversation = before[i].id, before[i].conv
+					req.writes[j].Duplicate = false
+					i++
+				}
+			}
 			// The cache may hold conversations created by the rolled
 			// back transaction, and lastID ids that were not used.
 			s.resetCache()

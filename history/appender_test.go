@@ -217,3 +217,22 @@ func TestImportBackdatesIDs(t *testing.T) {
 		t.Fatalf("page = %v", bodies(page))
 	}
 }
+
+func TestFailedBatchLeavesWritesRetryable(t *testing.T) {
+	s := openTest(t)
+	alice := newFixture(t, s, "alice")
+	bob := newFixture(t, s, "bob")
+	good := alice.msg("#new-room", "created in a batch that fails")
+	bad := alice.msg("#go", "through bob's network")
+	bad.Network = bob.net.ID
+	if err := s.Append(context.Background(), []core.Write{{Message: good}, {Message: bad}}); err == nil {
+		t.Fatal("batch with a bad write succeeded")
+	}
+	if good.ID != 0 || good.Conversation != 0 {
+		t.Fatalf("failed write kept id %v conversation %d", good.ID, good.Conversation)
+	}
+	appendAll(t, s, good)
+	if c, err := s.Conversation(context.Background(), alice.user.ID, good.Conversation); err != nil || c.Remote != "#new-room" {
+		t.Fatalf("retried write: %+v %v", c, err)
+	}
+}
