@@ -37,9 +37,12 @@ type Hub struct {
 	done   chan struct{} // closed when Run is stopping
 	wg     sync.WaitGroup
 
-	mu          sync.Mutex
-	users       map[UserID]*userState
-	runners     map[NetworkID]*runner
+	mu      sync.Mutex
+	users   map[UserID]*userState
+	runners map[NetworkID]*runner
+	// unstartable remembers networks whose bridge could not be built, so
+	// SyncNetworks reports each only once until its settings change.
+	unstartable map[NetworkID]Network
 	nextSession SessionID
 }
 
@@ -62,13 +65,14 @@ func NewHub(cfg HubConfig) *Hub {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{
-		cfg:     cfg,
-		log:     cfg.Log,
-		ctx:     ctx,
-		cancel:  cancel,
-		done:    make(chan struct{}),
-		users:   make(map[UserID]*userState),
-		runners: make(map[NetworkID]*runner),
+		cfg:         cfg,
+		log:         cfg.Log,
+		ctx:         ctx,
+		cancel:      cancel,
+		done:        make(chan struct{}),
+		users:       make(map[UserID]*userState),
+		runners:     make(map[NetworkID]*runner),
+		unstartable: make(map[NetworkID]Network),
 	}
 }
 
@@ -134,7 +138,12 @@ func (h *Hub) SyncNetworks(ctx context.Context) error {
 		if _, running := h.runners[n.ID]; running {
 			continue
 		}
+		if old, ok := h.unstartable[n.ID]; ok && sameNetwork(old, n) {
+			continue
+		}
+		delete(h.unstartable, n.ID)
 		if err := h.startRunnerLocked(ctx, n); err != nil {
+			h.unstartable[n.ID] = n
 			errs = append(errs, fmt.Errorf("network %q: %w", n.Name, err))
 		}
 	}

@@ -1,0 +1,10 @@
+package main
+
+import "github.com/switchboard/switchboard/core"
+
+// bridgeRegistry lists the network kinds this build can connect. Each
+// bridge package adds one line here.
+func bridgeRegistry() *core.Registry {
+	r := &core.Registry{}
+	return r
+}

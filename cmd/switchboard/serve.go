@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	httpapi "github.com/switchboard/switchboard/clientapi/http"
+	"github.com/switchboard/switchboard/core"
+	"github.com/switchboard/switchboard/history"
+	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/selfsigned"
+)
+
+// shutdownGrace is how long open HTTP requests get to finish on SIGTERM.
+const shutdownGrace = 10 * time.Second
+
+func newServeCommand(g *globals) *cobra.Command {
+	var domain, xmppAddr, httpAddr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon",
+		Long: `Run the daemon. With no configuration at all it runs on built-in defaults:
+it creates the data directory, the database and a self-signed certificate,
+and on the very first start creates the user "admin" and prints its password
+once. SIGTERM or SIGINT shut it down gracefully.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.config()
+			if err != nil {
+				return err
+			}
+			fl := cmd.Flags()
+			if fl.Changed("domain") {
+				cfg.Domain = domain
+			}
+			if fl.Changed("xmpp-addr") {
+				cfg.XMPP.Addr = xmppAddr
+			}
+			if fl.Changed("http-addr") {
+				cfg.HTTP.Addr = httpAddr
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cmd, cfg)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&domain, "domain", "", "the server's `DOMAIN` (users are user@DOMAIN; overrides domain)")
+	fl.StringVar(&xmppAddr, "xmpp-addr", "", "XMPP client port `HOST:PORT` (overrides xmpp.addr)")
+	fl.StringVar(&httpAddr, "http-addr", "", "HTTPS port `HOST:PORT` (overrides http.addr)")
+	return cmd
+}
+
+func newLogger(cfg config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // validated with the config
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
+	log := newLogger(cfg)
+	slog.SetDefault(log)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	// History is private: create the database owner-only before SQLite
+	// does (its WAL and shared-memory files inherit the mode).
+	if f, err := os.OpenFile(databasePath(cfg), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return fmt.Errorf("creating the database: %w", err)
+	} else {
+		f.Close()
+	}
+	st, err := history.Open(ctx, databasePath(cfg), history.Options{Log: log})
+	if err != nil {
+		return err
+	}
+	// Closing the store last commits every append still queued.
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the store", "err", err)
+		}
+		log.Info("stopped")
+	}()
+	if err := createFirstUser(ctx, cmd, st, cfg); err != nil {
+		return err
+	}
+	cert, err := loadCertificate(cfg)
+	if err != nil {
+		return err
+	}
+
+	hub := core.NewHub(core.HubConfig{
+		Store:            st,
+		Bridges:          bridgeRegistry(),
+		Log:              log.With("component", "hub"),
+		AwayWhenDetached: cfg.AwayWhenDetached,
+		AwayStatus:       core.Status{Show: core.ShowAway, Text: cfg.AwayMessage},
+	})
+
+	httpLn, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
+	}
+	httpSrv := &http.Server{
+		Handler:           httpapi.New(log.With("component", "http"), versionString()).Handler(),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	errc := make(chan error, 4)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = hub.Run(ctx)
+	}()
+	go func() {
+		if err := httpSrv.ServeTLS(httpLn, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("https port: %w", err)
+		}
+	}()
+	go watchNetworks(ctx, st, hub, log)
+	go pruneHistory(ctx, st, cfg, log)
+
+	log.Info("serving", "domain", cfg.Domain, "https", httpLn.Addr().String(), "data_dir", cfg.DataDir,
+		"version", versionString())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-errc:
+		log.Error("listener failed; shutting down", "err", runErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := httpSrv.Shutdown(sctx); err != nil {
+		log.Warn("closing HTTP connections", "err", err)
+	}
+	<-done
+	return runErr
+}
+
+// createFirstUser makes the "admin" account on a fresh database and prints
+// its password, the one time anybody sees it.
+func createFirstUser(ctx context.Context, cmd *cobra.Command, st *history.Store, cfg config.Config) error {
+	n, err := st.UserCount(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	pw := core.GeneratePassword()
+	if _, err := st.CreateUser(ctx, "admin", pw, true); err != nil {
+		return fmt.Errorf("creating the first user: %w", err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "Created the first user: admin@%s\nPassword (shown only this once): %s\n", cfg.Domain, pw)
+	return nil
+}
+
+func loadCertificate(cfg config.Config) (tls.Certificate, error) {
+	certFile, keyFile := cfg.CertPaths()
+	if cfg.SelfSignedTLS() {
+		return selfsigned.LoadOrCreate(certFile, keyFile, cfg.Domain, "*."+cfg.Domain)
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return cert, fmt.Errorf("tls.cert_file/tls.key_file: %w", err)
+	}
+	return cert, nil
+}
+
+// networkPollInterval is how soon the daemon notices networks changed by
+// the admin CLI in another process.
+const networkPollInterval = 2 * time.Second
+
+// watchNetworks restarts, starts and stops bridges when another process
+// commits to the database, which is how the CLI's network changes arrive.
+func watchNetworks(ctx context.Context, st *history.Store, hub *core.Hub, log *slog.Logger) {
+	t := time.NewTicker(networkPollInterval)
+	defer t.Stop()
+	last, _ := st.DataVersion(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v, err := st.DataVersion(ctx)
+		if err != nil || v == last {
+			continue
+		}
+		last = v
+		if err := hub.SyncNetworks(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("applying network changes", "err", err)
+		}
+	}
+}
+
+func pruneHistory(ctx context.Context, st *history.Store, cfg config.Config, log *slog.Logger) {
+	t := time.NewTicker(cfg.History.PruneInterval.Std())
+	defer t.Stop()
+	for {
+		n, err := st.Prune(ctx, cfg.History.Retention.Std())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("pruning history", "err", err)
+		case n > 0:
+			log.Info("pruned history", "messages", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
