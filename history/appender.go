@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard/switchboard/core"
@@ -16,6 +18,20 @@ type appendRequest struct {
 	writes   []core.Write
 	backdate bool
 	done     chan error
+}
+
+// AppendStats counts the appender's work since Open.
+type AppendStats struct {
+	Commits  int64 // transactions committed
+	Messages int64 // writes in them, duplicates included
+}
+
+type appendCounters struct{ commits, messages atomic.Int64 }
+
+// AppendStats reports how many commits served how many writes: their ratio
+// is the group commit's batch size.
+func (s *Store) AppendStats() AppendStats {
+	return AppendStats{Commits: s.stats.commits.Load(), Messages: s.stats.messages.Load()}
 }
 
 // maxBatchWrites caps one group commit; past it the next batch starts.
@@ -70,6 +86,7 @@ func (s *Store) append(ctx context.Context, writes []core.Write, backdate bool) 
 func (s *Store) appender() {
 	defer s.appenderW.Done()
 	var batch []*appendRequest
+	lastBatch := 0 // requests in the previous commit
 	for {
 		batch = batch[:0]
 		select {
@@ -87,6 +104,11 @@ func (s *Store) appender() {
 			}
 		}
 		n := len(batch[0].writes)
+		// Callers answered by the last commit are about to send their
+		// next request; yielding once lets them, so that under load each
+		// commit serves many callers (as PostgreSQL's commit_delay does),
+		// while a lone caller loses no more than a scheduler round.
+		yielded := false
 	drain:
 		for n < maxBatchWrites {
 			select {
@@ -94,9 +116,14 @@ func (s *Store) appender() {
 				batch = append(batch, req)
 				n += len(req.writes)
 			default:
-				break drain
+				if yielded || lastBatch < 2 {
+					break drain
+				}
+				yielded = true
+				runtime.Gosched()
 			}
 		}
+		lastBatch = len(batch)
 		s.commitBatch(batch)
 	}
 }
@@ -117,8 +144,10 @@ func (s *Store) commitBatch(batch []*appendRequest) {
 }
 
 func (s *Store) commit(batch []*appendRequest) (err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
+	// A context that cannot be cancelled: go-sqlite3 watches a cancellable
+	// one with a goroutine per statement, which cost a fifth of the CPU of
+	// ingest. busy_timeout bounds a write stuck behind another process.
+	ctx := context.Background()
 	tx, err := s.adb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("storing messages: %w", err)
@@ -158,15 +187,24 @@ func (s *Store) commit(batch []*appendRequest) (err error) {
 		return err
 	}
 	now := s.now()
+	st := appendStmts{
+		insert:   tx.StmtContext(ctx, s.stmts.insert),
+		dup:      tx.StmtContext(ctx, s.stmts.dup),
+		outbound: tx.StmtContext(ctx, s.stmts.outbound),
+	}
 	for _, req := range batch {
 		for i := range req.writes {
-			if err := s.insert(ctx, tx, &req.writes[i], req.backdate, now); err != nil {
+			if err := s.insert(ctx, tx, st, &req.writes[i], req.backdate, now); err != nil {
 				return err
 			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing messages: %w", err)
+	}
+	s.stats.commits.Add(1)
+	for _, req := range batch {
+		s.stats.messages.Add(int64(len(req.writes)))
 	}
 	return nil
 }
@@ -272,7 +310,38 @@ func (s *Store) cacheConv(c convInfo) {
 	s.convByID[c.id] = c
 }
 
-func (s *Store) insert(ctx context.Context, tx *sql.Tx, w *core.Write, backdate bool, now time.Time) error {
+// appendStmts are the appender's statements, prepared once on its
+// connection, since preparing the insert with its triggers for every
+// message cost more than running it.
+type appendStmts struct {
+	insert, dup, outbound *sql.Stmt
+}
+
+const (
+	insertMessageSQL = `
+		INSERT INTO messages (id, conversation_id, user_id, network_id, origin_id, direction,
+			sender, sender_name, sent_at, kind, body, spans,
+			reply_to_id, reply_to_origin, correction_of_id, correction_of_origin, attachments)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	findOriginSQL    = "SELECT id FROM messages WHERE conversation_id = ? AND origin_id = ?"
+	queueOutboundSQL = "INSERT INTO outbound (network_id, message_id, created_at) VALUES (?, ?, ?)"
+)
+
+func (s *Store) prepareAppend() (appendStmts, error) {
+	var st appendStmts
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{{&st.insert, insertMessageSQL}, {&st.dup, findOriginSQL}, {&st.outbound, queueOutboundSQL}} {
+		var err error
+		if *p.stmt, err = s.adb.Prepare(p.sql); err != nil {
+			return st, fmt.Errorf("preparing the appender: %w", err)
+		}
+	}
+	return st, nil
+}
+
+func (s *Store) insert(ctx context.Context, tx *sql.Tx, st appendStmts, w *core.Write, backdate bool, now time.Time) error {
 	m := w.Message
 	c, err := s.conversation(ctx, tx, m, now)
 	if err != nil {
@@ -281,8 +350,7 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, w *core.Write, backdate 
 	m.Conversation, m.Network, m.Peer = c.id, c.network, c.peer
 	if m.OriginID != "" {
 		var id core.MessageID
-		err := tx.QueryRowContext(ctx,
-			"SELECT id FROM messages WHERE conversation_id = ? AND origin_id = ?", c.id, m.OriginID).Scan(&id)
+		err := st.dup.QueryRowContext(ctx, c.id, m.OriginID).Scan(&id)
 		if err == nil {
 			m.ID, w.Duplicate = id, true
 			return nil
@@ -310,11 +378,7 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, w *core.Write, backdate 
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `
-		INSERT INTO messages (id, conversation_id, user_id, network_id, origin_id, direction,
-			sender, sender_name, sent_at, kind, body, spans,
-			reply_to_id, reply_to_origin, correction_of_id, correction_of_origin, attachments)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = st.insert.ExecContext(ctx,
 		m.ID, c.id, m.User, c.network, nullString(m.OriginID), m.Direction,
 		m.Sender.Addr, m.Sender.Name, msOf(m.Time), string(m.Kind), m.Body, spans,
 		nullID(m.ReplyTo.ID), nullString(m.ReplyTo.OriginID),
@@ -323,9 +387,7 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, w *core.Write, backdate 
 		return fmt.Errorf("inserting message: %w", err)
 	}
 	if w.Outbound {
-		_, err = tx.ExecContext(ctx,
-			"INSERT INTO outbound (network_id, message_id, created_at) VALUES (?, ?, ?)",
-			c.network, m.ID, msOf(now))
+		_, err = st.outbound.ExecContext(ctx, c.network, m.ID, msOf(now))
 		if err != nil {
 			return fmt.Errorf("queueing message for its network: %w", err)
 		}
@@ -338,8 +400,7 @@ func (s *Store) resolveRef(ctx context.Context, tx *sql.Tx, conv core.Conversati
 	if r.ID != 0 || r.OriginID == "" {
 		return nil
 	}
-	err := tx.QueryRowContext(ctx,
-		"SELECT id FROM messages WHERE conversation_id = ? AND origin_id = ?", conv, r.OriginID).Scan(&r.ID)
+	err := tx.QueryRowContext(ctx, findOriginSQL, conv, r.OriginID).Scan(&r.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // the referenced message is not in the history
 	}

@@ -43,9 +43,11 @@ type Store struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	rdb *sql.DB // readers
-	wdb *sql.DB // small writes: users, networks, markers, queue
-	adb *sql.DB // the appender's one connection, used by its goroutine only
+	rdb   *sql.DB // readers
+	wdb   *sql.DB // small writes: users, networks, markers, queue
+	adb   *sql.DB // the appender's one connection, used by its goroutine only
+	stmts appendStmts
+	stats appendCounters
 
 	appendc   chan *appendRequest
 	closing   chan struct{}
@@ -98,6 +100,11 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 	}
 	if s.adb, err = openDB(file, false, 1); err != nil {
 		s.wdb.Close()
+		return nil, err
+	}
+	if s.stmts, err = s.prepareAppend(); err != nil {
+		s.wdb.Close()
+		s.adb.Close()
 		return nil, err
 	}
 	if s.rdb, err = openDB(file, true, 4); err != nil {

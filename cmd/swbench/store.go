@@ -1,0 +1,487 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/switchboard/switchboard/core"
+	"github.com/switchboard/switchboard/history"
+	"github.com/switchboard/switchboard/history/synth"
+)
+
+type storeOptions struct {
+	sizes       string
+	dir         string
+	queries     int
+	sample      int
+	writers     int
+	repeats     int
+	jsonPath    string
+	seed        uint64
+	keep        bool
+	convsPerNet int
+}
+
+func newStoreCommand() *cobra.Command {
+	o := &storeOptions{}
+	cmd := &cobra.Command{
+		Use:   "store",
+		Short: "Ingest, search and paging figures of the history store on a generated history",
+		Long: `Generates a history of realistic chat text (fixed seed, Zipf vocabulary, about
+11 words a message, several users, hundreds of conversations) for each size,
+then measures durable ingest with the full-text index on, search latency by
+query type across all of a user's conversations and within one, and paging.
+A generated database is kept in --dir and reused by later runs.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runStore(cmd.Context(), cmd.OutOrStdout(), o) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.sizes, "messages", "1000000", "comma-separated history sizes")
+	fl.StringVar(&o.dir, "dir", "swbench-data", "where generated databases are kept")
+	fl.IntVar(&o.queries, "queries", 200, "timed queries per query type and scope")
+	fl.IntVar(&o.sample, "ingest-sample", 50000, "messages per timed ingest run")
+	fl.IntVar(&o.writers, "writers", 64, "concurrent appenders in the ingest runs, one message per call")
+	fl.IntVar(&o.repeats, "repeats", 3, "repeated runs; the median is reported")
+	fl.StringVar(&o.jsonPath, "json", "", "also write the results to this JSON `FILE`")
+	fl.Uint64Var(&o.seed, "seed", 1, "generator seed")
+	fl.BoolVar(&o.keep, "keep", true, "keep generated databases for later runs")
+	fl.IntVar(&o.convsPerNet, "conversations-per-network", 50, "conversations per network (4 users × 3 networks each)")
+	return cmd
+}
+
+// StoreResult is one size's figures.
+type StoreResult struct {
+	Env           Env            `json:"env"`
+	Messages      int            `json:"messages"`
+	Conversations int            `json:"conversations"`
+	Users         int            `json:"users"`
+	Ingest        IngestResult   `json:"ingest"`
+	Search        []SearchResult `json:"search"`
+	Paging        Latency        `json:"paging_50"`
+}
+
+// IngestResult is the durable ingest rate with the full-text index on.
+type IngestResult struct {
+	Writers        int     `json:"writers"`
+	MessagesPerSec float64 `json:"messages_per_sec"`
+	CPUmsPer1000   float64 `json:"cpu_ms_per_1000"`
+	Runs           int     `json:"runs"`
+	BulkPerSec     float64 `json:"bulk_messages_per_sec,omitempty"`
+	ReusedDatabase bool    `json:"reused_database"`
+}
+
+// SearchResult is the latency of one query type in one scope.
+type SearchResult struct {
+	Type    string  `json:"type"`
+	Scope   string  `json:"scope"`
+	Ranking string  `json:"ranking"`
+	Latency Latency `json:"latency"`
+	Hits    float64 `json:"mean_hits"`
+}
+
+func runStore(ctx context.Context, out io.Writer, o *storeOptions) error {
+	var sizes []int
+	for _, s := range strings.Split(o.sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1000 {
+			return fmt.Errorf("--messages %q: want sizes of at least 1000, comma separated", o.sizes)
+		}
+		sizes = append(sizes, n)
+	}
+	if o.repeats < 1 || o.queries < 1 || o.writers < 1 || o.sample < 100 {
+		return errors.New("--repeats, --queries and --writers must be at least 1, --ingest-sample at least 100")
+	}
+	var results []StoreResult
+	for _, n := range sizes {
+		r, err := benchStore(ctx, out, o, n)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	return writeJSON(o.jsonPath, results)
+}
+
+func storePlan(o *storeOptions, n int) synth.Plan {
+	return synth.Plan{Seed: o.seed, Users: 4, NetworksPerUser: 3, ConversationsPerNetwork: o.convsPerNet, Messages: n}
+}
+
+// baseTime is the generated history's first message time; messages are 3 s
+// apart.
+var baseTime = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func benchStore(ctx context.Context, out io.Writer, o *storeOptions, n int) (StoreResult, error) {
+	plan := storePlan(o, n)
+	res := StoreResult{Env: currentEnv(), Messages: n, Conversations: plan.Conversations(), Users: plan.Users}
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return res, err
+	}
+	planJSON, _ := json.Marshal(plan)
+	path := filepath.Join(o.dir, fmt.Sprintf("store-%d-s%d.db", n, o.seed))
+	marker := path + ".done"
+	if b, err := os.ReadFile(marker); err != nil || string(b) != string(planJSON) {
+		for _, p := range []string{path, path + "-wal", path + "-shm", marker} {
+			os.Remove(p)
+		}
+	} else {
+		res.Ingest.ReusedDatabase = true
+	}
+	st, err := history.Open(ctx, path, history.Options{Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return res, err
+	}
+	defer st.Close()
+	fx, err := storeFixture(ctx, st, plan)
+	if err != nil {
+		return res, err
+	}
+	fmt.Fprintf(out, "\nstore: %d messages, %d conversations, %d users — %d cores, %s\n",
+		n, plan.Conversations(), plan.Users, res.Env.Cores, res.Env.GoVersion)
+	if !res.Ingest.ReusedDatabase {
+		if res.Ingest, err = generate(ctx, out, st, fx, plan, o); err != nil {
+			return res, err
+		}
+		if err := os.WriteFile(marker, planJSON, 0o644); err != nil {
+			return res, err
+		}
+		fmt.Fprintf(out, "ingest (durable, full-text index on, %d writers, one message per call, median of %d runs of %d at %d stored):\n  %.0f messages/s, %.1f ms CPU per 1000 messages (bulk load: %.0f messages/s)\n",
+			o.writers, res.Ingest.Runs, o.sample, n, res.Ingest.MessagesPerSec, res.Ingest.CPUmsPer1000, res.Ingest.BulkPerSec)
+	} else {
+		fmt.Fprintf(out, "ingest: reused %s (delete it to measure ingest again)\n", path)
+	}
+	if res.Search, err = benchSearch(ctx, out, st, fx, o); err != nil {
+		return res, err
+	}
+	if res.Paging, err = benchPaging(ctx, st, fx, o); err != nil {
+		return res, err
+	}
+	fmt.Fprintf(out, "paging (50 messages, newest first, before a random id): p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%d pages)\n",
+		res.Paging.P50, res.Paging.P99, res.Paging.Max, res.Paging.N)
+	if !o.keep {
+		st.Close()
+		for _, p := range []string{path, path + "-wal", path + "-shm", marker} {
+			os.Remove(p)
+		}
+	}
+	return res, nil
+}
+
+// fixture maps the plan's indices onto store ids.
+type fixture struct {
+	users []core.User
+	nets  [][]core.Network // [user][network]
+}
+
+func storeFixture(ctx context.Context, st *history.Store, plan synth.Plan) (fixture, error) {
+	var fx fixture
+	for u := 0; u < plan.Users; u++ {
+		name := fmt.Sprintf("user%d", u)
+		user, err := st.UserByName(ctx, name)
+		if errors.Is(err, history.ErrNotFound) {
+			user, err = st.CreateUser(ctx, name, "bench-"+name, false)
+		}
+		if err != nil {
+			return fx, err
+		}
+		fx.users = append(fx.users, user)
+		var nets []core.Network
+		for k := 0; k < plan.NetworksPerUser; k++ {
+			nname := fmt.Sprintf("net%d", k)
+			n, err := st.NetworkByName(ctx, user.ID, nname)
+			if errors.Is(err, history.ErrNotFound) {
+				n, err = st.CreateNetwork(ctx, core.Network{User: user.ID, Name: nname, Kind: core.KindIRC, Settings: core.Settings{}})
+			}
+			if err != nil {
+				return fx, err
+			}
+			nets = append(nets, n)
+		}
+		fx.nets = append(fx.nets, nets)
+	}
+	return fx, nil
+}
+
+func (fx fixture) message(m synth.Message) *core.Message {
+	dir := core.Incoming
+	return &core.Message{
+		User:      fx.users[m.User].ID,
+		Network:   fx.nets[m.User][m.Network].ID,
+		Peer:      core.Peer{Kind: core.Room, Remote: fmt.Sprintf("#c%d", m.Conversation)},
+		Direction: dir,
+		Sender:    core.Address{Addr: m.Sender, Name: m.Sender},
+		Time:      baseTime.Add(time.Duration(m.Seq) * 3 * time.Second),
+		Kind:      core.KindChat,
+		Body:      m.Body,
+	}
+}
+
+// generate bulk-loads all but the last runs of the plan in batches, then
+// appends the rest in timed runs the way live traffic arrives: many
+// concurrent callers, one message each, every call durable on return.
+func generate(ctx context.Context, out io.Writer, st *history.Store, fx fixture, plan synth.Plan, o *storeOptions) (IngestResult, error) {
+	res := IngestResult{Writers: o.writers}
+	runs := o.repeats
+	timed := runs * o.sample
+	if timed > plan.Messages/2 {
+		runs = max(1, plan.Messages/2/o.sample)
+		timed = runs * o.sample
+	}
+	res.Runs = runs
+	bulk := plan.Messages - timed
+	var (
+		batch     []core.Write
+		timedMsgs []*core.Message
+		started   = time.Now()
+		lastShown = started
+	)
+	err := plan.Each(func(m synth.Message) error {
+		if m.Seq >= bulk {
+			timedMsgs = append(timedMsgs, fx.message(m))
+			return nil
+		}
+		batch = append(batch, core.Write{Message: fx.message(m)})
+		if len(batch) == 2000 || m.Seq == bulk-1 {
+			if err := st.Append(ctx, batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+			if time.Since(lastShown) > 10*time.Second {
+				lastShown = time.Now()
+				fmt.Fprintf(out, "  generating: %d of %d (%.0f/s)\n", m.Seq+1, plan.Messages, float64(m.Seq+1)/time.Since(started).Seconds())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("generating: %w", err)
+	}
+	if bulk > 0 {
+		res.BulkPerSec = float64(bulk) / time.Since(started).Seconds()
+	}
+	var rates, cpus []float64
+	for r := 0; r < runs; r++ {
+		msgs := timedMsgs[r*o.sample : (r+1)*o.sample]
+		rate, cpu, err := timedIngest(ctx, st, msgs, o.writers)
+		if err != nil {
+			return res, err
+		}
+		rates = append(rates, rate)
+		cpus = append(cpus, cpu)
+	}
+	res.MessagesPerSec, res.CPUmsPer1000 = median(rates), median(cpus)
+	return res, nil
+}
+
+func timedIngest(ctx context.Context, st *history.Store, msgs []*core.Message, writers int) (rate, cpuPer1000 float64, err error) {
+	work := make(chan *core.Message, len(msgs))
+	for _, m := range msgs {
+		work <- m
+	}
+	close(work)
+	var (
+		wg   sync.WaitGroup
+		once sync.Once
+	)
+	cpu0 := cpuTime()
+	start := time.Now()
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range work {
+				if e := st.Append(ctx, []core.Write{{Message: m}}); e != nil {
+					once.Do(func() { err = e })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
+	return float64(len(msgs)) / elapsed.Seconds(), ms(cpu) / float64(len(msgs)) * 1000, err
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// query is one search to time.
+type query struct {
+	text string
+	conv core.ConversationID
+}
+
+func benchSearch(ctx context.Context, out io.Writer, st *history.Store, fx fixture, o *storeOptions) ([]SearchResult, error) {
+	user := fx.users[0].ID
+	convs, err := st.Conversations(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if len(convs) == 0 {
+		return nil, errors.New("the generated history has no conversations")
+	}
+	rng := rand.New(rand.NewPCG(o.seed, 7))
+	gen := synth.New(o.seed + 99)
+	wordIn := func(lo, hi int) string { return synth.WordAt(lo + rng.IntN(hi-lo)) }
+	types := []struct {
+		name string
+		make func() string
+	}{
+		{"rare word", func() string { return wordIn(2000, 6000) }},
+		{"common word", func() string { return wordIn(0, 20) }},
+		{"two words", func() string { return wordIn(0, 100) + " " + wordIn(100, 1000) }},
+		{"phrase", func() string { return phraseFrom(gen) }},
+		{"prefix", func() string { w := wordIn(50, 500); return w[:min(3, len(w))] + "*" }},
+	}
+	scopes := []string{"all conversations", "one conversation"}
+	var results []SearchResult
+	tw := newTable(out)
+	fmt.Fprintf(tw, "search (limit 50)\tscope\tranking\tp50 ms\tp99 ms\tmax ms\tmean hits\t\n")
+	for _, ty := range types {
+		for _, scope := range scopes {
+			qs := make([]query, o.queries+20)
+			for i := range qs {
+				qs[i].text = ty.make()
+				if scope == "one conversation" {
+					qs[i].conv = convs[rng.IntN(len(convs))].ID
+				}
+			}
+			r, err := timeQueries(ctx, st, user, qs, o.repeats, core.ByTime)
+			if err != nil {
+				return nil, err
+			}
+			r.Type, r.Scope = ty.name, scope
+			results = append(results, r)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.1f\t\n", r.Type, r.Scope, r.Ranking, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.Hits)
+		}
+	}
+	// Relevance ranking has to score every match; measured on fewer queries.
+	for _, ty := range []int{0, 1} {
+		qs := make([]query, min(o.queries, 50)+5)
+		for i := range qs {
+			qs[i].text = types[ty].make()
+		}
+		r, err := timeQueries(ctx, st, user, qs, 1, core.ByRelevance)
+		if err != nil {
+			return nil, err
+		}
+		r.Type, r.Scope = types[ty].name, scopes[0]
+		results = append(results, r)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.1f\t\n", r.Type, r.Scope, r.Ranking, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.Hits)
+	}
+	return results, tw.Flush()
+}
+
+// phraseFrom takes two neighbouring words of a generated line.
+func phraseFrom(g *synth.Generator) string {
+	for {
+		var words []string
+		for _, w := range strings.Fields(g.Sentence()) {
+			w = strings.Trim(w, ".,!?:;'\"()")
+			if _, ok := synth.Rank(strings.ToLower(w)); ok {
+				words = append(words, strings.ToLower(w))
+			} else {
+				words = nil // keep the two words adjacent
+			}
+			if len(words) == 2 {
+				return `"` + words[0] + " " + words[1] + `"`
+			}
+		}
+	}
+}
+
+// timeQueries runs the first 20 queries as warm-up, then times the rest
+// repeats times and reports the run with the median p99.
+func timeQueries(ctx context.Context, st *history.Store, user core.UserID, qs []query, repeats int, rank core.Ranking) (SearchResult, error) {
+	warm := min(20, len(qs)/5)
+	var runs []SearchResult
+	for r := 0; r < repeats; r++ {
+		var (
+			ds   []time.Duration
+			hits int
+		)
+		for i, q := range qs {
+			start := time.Now()
+			rs, err := st.Search(ctx, core.SearchQuery{User: user, Text: q.text, Conversation: q.conv, Ranking: rank, Limit: 50})
+			d := time.Since(start)
+			if err != nil {
+				return SearchResult{}, fmt.Errorf("query %q: %w", q.text, err)
+			}
+			if i >= warm {
+				ds = append(ds, d)
+				hits += len(rs)
+			}
+		}
+		runs = append(runs, SearchResult{Latency: summarise(ds), Hits: float64(hits) / float64(len(ds))})
+	}
+	// The median run by p99.
+	for i := 1; i < len(runs); i++ {
+		for j := i; j > 0 && runs[j].Latency.P99 < runs[j-1].Latency.P99; j-- {
+			runs[j], runs[j-1] = runs[j-1], runs[j]
+		}
+	}
+	res := runs[len(runs)/2]
+	res.Ranking = "newest first"
+	if rank == core.ByRelevance {
+		res.Ranking = "relevance"
+	}
+	return res, nil
+}
+
+func benchPaging(ctx context.Context, st *history.Store, fx fixture, o *storeOptions) (Latency, error) {
+	user := fx.users[0].ID
+	convs, err := st.Conversations(ctx, user)
+	if err != nil {
+		return Latency{}, err
+	}
+	rng := rand.New(rand.NewPCG(o.seed, 11))
+	type span struct{ lo, hi core.MessageID }
+	spans := map[core.ConversationID]span{}
+	for _, c := range convs {
+		newest, err := st.Messages(ctx, core.PageQuery{User: user, Conversation: c.ID, Limit: 1})
+		if err != nil || len(newest) == 0 {
+			continue
+		}
+		oldest, err := st.Messages(ctx, core.PageQuery{User: user, Conversation: c.ID, Limit: 1, Order: core.OldestFirst})
+		if err != nil {
+			return Latency{}, err
+		}
+		spans[c.ID] = span{oldest[0].ID, newest[0].ID + 1}
+	}
+	var ds []time.Duration
+	for r := 0; r < o.repeats; r++ {
+		for i := 0; i < 1000; i++ {
+			c := convs[rng.IntN(len(convs))]
+			sp, ok := spans[c.ID]
+			if !ok {
+				continue
+			}
+			before := sp.lo + core.MessageID(rng.Int64N(int64(sp.hi-sp.lo)+1))
+			start := time.Now()
+			if _, err := st.Messages(ctx, core.PageQuery{User: user, Conversation: c.ID, Before: before, Limit: 50}); err != nil {
+				return Latency{}, err
+			}
+			ds = append(ds, time.Since(start))
+		}
+	}
+	return summarise(ds), nil
+}
