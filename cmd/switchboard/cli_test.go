@@ -76,7 +76,7 @@ func runIn(t testing.TB, dir, stdin string, args ...string) (stdout, stderr stri
 	t.Helper()
 	cmd := newRootCommand()
 	var out, errb bytes.Buffer
-	cmd.SetArgs(append(append([]string{}, args...), "--data-dir", dir))
+	cmd.SetArgs(append([]string{"--data-dir", dir}, args...))
 	cmd.SetIn(strings.NewReader(stdin))
 	cmd.SetOut(&out)
 	cmd.SetErr(&errb)
