@@ -50,3 +50,15 @@ func leafKeys(t reflect.Type, prefix string) []string {
 	}
 	return keys
 }
+
+// TestContribExampleIsCurrent keeps the shipped example file identical to
+// Example(); regenerate it with the command in the failure message.
+func TestContribExampleIsCurrent(t *testing.T) {
+	b, err := os.ReadFile("../../contrib/switchboard.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != Example() {
+		t.Fatal("contrib/switchboard.example.toml differs from config.Example(); regenerate it: go run -tags sqlite_fts5 ./cmd/switchboard config example > contrib/switchboard.example.toml")
+	}
+}
