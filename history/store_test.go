@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/switchboard/switchboard/core"
 )
 
 func TestOpenMigratesEmptyDatabase(t *testing.T) {
@@ -69,5 +72,33 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "999") || !strings.Contains(err.Error(), "newer switchboard") {
 		t.Fatalf("error does not say what to do: %v", err)
+	}
+}
+
+func TestMergeIndexConvergesAndKeepsResults(t *testing.T) {
+	s := openTest(t)
+	f := newFixture(t, s, "alice")
+	ctx := context.Background()
+	// Many small commits leave many segments behind.
+	for i := 0; i < 60; i++ {
+		appendAll(t, s, f.msg("#go", fmt.Sprintf("merge test message %d with needle%d", i, i%3)))
+	}
+	before, err := s.Search(ctx, core.SearchQuery{User: f.user.ID, Text: "needle1"})
+	if err != nil || len(before) != 20 {
+		t.Fatalf("before merging: %d results, %v", len(before), err)
+	}
+	finished, err := s.MergeIndex(ctx, 1000)
+	if err != nil || !finished {
+		t.Fatalf("MergeIndex = %v, %v", finished, err)
+	}
+	if finished, _ := s.MergeIndex(ctx, 1); !finished {
+		t.Fatal("a merged index still reports work to do")
+	}
+	after, err := s.Search(ctx, core.SearchQuery{User: f.user.ID, Text: "needle1"})
+	if err != nil || !equal(resultBodies(after), resultBodies(before)) {
+		t.Fatalf("results changed by merging: %v, %v", resultBodies(after), err)
+	}
+	if err := s.IntegrityCheck(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

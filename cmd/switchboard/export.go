@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -64,7 +65,7 @@ func newExportCommand(g *globals) *cobra.Command {
 			}
 			var w io.Writer = cmd.OutOrStdout()
 			if output != "" && output != "-" {
-				f, err := os.Create(output)
+				f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600) // history is private
 				if err != nil {
 					return fmt.Errorf("--output: %w", err)
 				}
@@ -82,6 +83,16 @@ func newExportCommand(g *globals) *cobra.Command {
 			err = st.EachMessage(ctx, u.ID, func(m *core.Message) error {
 				n++
 				_ = bar.Add(1)
+				// A reference kept by server id only is exported by the
+				// network id of its target where it has one, since that is
+				// the id the target carries after an import.
+				for _, ref := range []*core.MessageRef{&m.ReplyTo, &m.CorrectionOf} {
+					if ref.OriginID == "" && ref.ID != 0 {
+						if target, err := st.Message(ctx, u.ID, ref.ID); err == nil {
+							ref.OriginID = target.OriginID
+						}
+					}
+				}
 				return enc.Encode(history.NewRecord(m, names[m.Network]))
 			})
 			_ = bar.Finish()
@@ -142,7 +153,7 @@ The networks the file names must exist for the user (see "network add").`,
 				return fmt.Errorf("FILE: %w", err)
 			}
 			// First pass: check every line, so a bad file imports nothing.
-			lines, err := eachRecord(f, u, byName, nil)
+			records, err := eachRecord(f, u, byName, nil)
 			if err != nil {
 				return fmt.Errorf("%s:%w", args[1], err)
 			}
@@ -166,7 +177,15 @@ The networks the file names must exist for the user (see "network add").`,
 				batch = batch[:0]
 				return nil
 			}
-			_, err = eachRecord(progressbar.NewReader(f, bar).Reader, u, byName, func(m *core.Message) error {
+			_, err = eachRecord(progressbar.NewReader(f, bar).Reader, u, byName, func(rec history.Record, m *core.Message) error {
+				// A file exported from this same history: the message is
+				// here under the record's id.
+				if id, err := core.ParseMessageID(rec.ID); err == nil {
+					if have, err := st.Message(ctx, u.ID, id); err == nil && have.Peer.Remote == rec.Conversation && have.Body == rec.Body {
+						skipped++
+						return nil
+					}
+				}
 				batch = append(batch, core.Write{Message: m})
 				if len(batch) == importBatch {
 					return flush()
@@ -180,7 +199,7 @@ The networks the file names must exist for the user (see "network add").`,
 			if err != nil {
 				return fmt.Errorf("importing %s after %d messages: %w", args[1], added, err)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "imported %d of %d messages into %s's history (%d already there)\n", added, lines, u.Name, skipped)
+			fmt.Fprintf(cmd.ErrOrStderr(), "imported %d of %d messages into %s's history (%d already there)\n", added, records, u.Name, skipped)
 			return nil
 		},
 	}
@@ -190,41 +209,46 @@ The networks the file names must exist for the user (see "network add").`,
 const maxRecordLine = 4 << 20
 
 // eachRecord decodes the lines of r and passes each message to fn (if not
-// nil). Errors start with the line number.
-func eachRecord(r io.Reader, u core.User, networks map[string]core.NetworkID, fn func(*core.Message) error) (int, error) {
+// nil). It returns the number of records; errors start with the line number.
+func eachRecord(r io.Reader, u core.User, networks map[string]core.NetworkID, fn func(history.Record, *core.Message) error) (int, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxRecordLine)
-	line := 0
+	line, records := 0, 0
 	for sc.Scan() {
 		line++
-		if len(sc.Bytes()) == 0 {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
 			continue
 		}
+		records++
 		var rec history.Record
 		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&rec); err != nil {
-			return line, fmt.Errorf("%d: %w", line, err)
+			var te *time.ParseError
+			if errors.As(err, &te) {
+				return records, fmt.Errorf("%d: time: %w", line, err)
+			}
+			return records, fmt.Errorf("%d: %w", line, err)
 		}
 		netID, ok := networks[rec.Network]
 		if !ok {
-			return line, fmt.Errorf("%d: network: user %s has no network %q; add it first with \"switchboard network add\"", line, u.Name, rec.Network)
+			return records, fmt.Errorf("%d: network: user %s has no network %q; add it first with \"switchboard network add\"", line, u.Name, rec.Network)
 		}
 		m, err := rec.Message(u.ID, netID)
 		if err != nil {
-			return line, fmt.Errorf("%d: %w", line, err)
+			return records, fmt.Errorf("%d: %w", line, err)
 		}
 		if fn != nil {
-			if err := fn(m); err != nil {
-				return line, err
+			if err := fn(rec, m); err != nil {
+				return records, err
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return line, fmt.Errorf("%d: line longer than %d bytes", line+1, maxRecordLine)
+			return records, fmt.Errorf("%d: line longer than %d bytes", line+1, maxRecordLine)
 		}
-		return line, fmt.Errorf("%d: %w", line, err)
+		return records, fmt.Errorf("%d: %w", line, err)
 	}
-	return line, nil
+	return records, nil
 }

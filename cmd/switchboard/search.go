@@ -134,7 +134,11 @@ func networkNames(ctx context.Context, st *history.Store, u core.User) (map[core
 
 // findConversation resolves --in: "#go", "#go@libera" or a nick.
 func findConversation(ctx context.Context, st *history.Store, u core.User, in string, network core.NetworkID, names map[core.NetworkID]string) (core.ConversationID, error) {
-	remote, netName, hasNet := strings.Cut(in, "@")
+	// The network is after the last "@": XMPP remotes have one of their own.
+	remote, netName, hasNet := in, "", false
+	if i := strings.LastIndex(in, "@"); i >= 0 {
+		remote, netName, hasNet = in[:i], in[i+1:], true
+	}
 	convs, err := st.Conversations(ctx, u.ID)
 	if err != nil {
 		return 0, err
@@ -144,7 +148,7 @@ func findConversation(ctx context.Context, st *history.Store, u core.User, in st
 		if !strings.EqualFold(c.Remote, remote) && !strings.EqualFold(c.Remote, in) {
 			continue
 		}
-		if hasNet && !strings.EqualFold(c.Remote, in) && names[c.Network] != netName {
+		if hasNet && !strings.EqualFold(c.Remote, in) && !strings.EqualFold(names[c.Network], netName) {
 			continue
 		}
 		if network != 0 && c.Network != network {

@@ -140,6 +140,7 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	}()
 	go watchNetworks(ctx, st, hub, log)
 	go pruneHistory(ctx, st, cfg, log)
+	go maintainIndex(ctx, st, log)
 
 	log.Info("serving", "domain", cfg.Domain, "https", httpLn.Addr().String(), "data_dir", cfg.DataDir,
 		"version", versionString())
@@ -229,6 +230,25 @@ func pruneHistory(ctx context.Context, st *history.Store, cfg config.Config, log
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// indexMaintenanceInterval is how often the search index's segments are
+// merged; each step is short, so ingest is never held up for long.
+const indexMaintenanceInterval = time.Minute
+
+func maintainIndex(ctx context.Context, st *history.Store, log *slog.Logger) {
+	t := time.NewTicker(indexMaintenanceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := st.MergeIndex(ctx, 200); err != nil && ctx.Err() == nil {
+			log.Warn("merging the search index", "err", err)
 		}
 	}
 }

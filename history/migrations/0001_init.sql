@@ -96,6 +96,9 @@ CREATE VIRTUAL TABLE messages_fts USING fts5(
 -- bulk ingest here. No prefix index: it tripled the tokens written per
 -- message, and prefix queries stay fast without it (see swbench store).
 INSERT INTO messages_fts(messages_fts, rank) VALUES ('automerge', 8);
+-- Store.MergeIndex, run when the daemon is idle, merges any level with two
+-- segments, which keeps about one segment per level for searches to read.
+INSERT INTO messages_fts(messages_fts, rank) VALUES ('usermerge', 2);
 
 CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
 	INSERT INTO messages_fts(rowid, body, sender, scope) VALUES (
