@@ -33,6 +33,7 @@ bench-10m:
 fuzz:
 	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzTranslate -fuzztime 30s ./history/ftsquery/
 	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzSearch -fuzztime 30s ./history/
+	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzRecord -fuzztime 30s ./history/
 	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzParseMessageID -fuzztime 30s ./core/
 	$(GO) test -run XXX -fuzz FuzzDuration -fuzztime 30s ./internal/config/
 	$(GO) test -run XXX -fuzz FuzzLoad -fuzztime 30s ./internal/config/

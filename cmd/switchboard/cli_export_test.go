@@ -327,3 +327,117 @@ func TestImportRefusesBadFiles(t *testing.T) {
 	wantErr(t, "", `USER: no user "zed" (see "switchboard user list")`, "export", "zed")
 	wantErr(t, "", `--format "csv": the only format is jsonl`, "export", "alice", "--format", "csv")
 }
+
+// A reply or correction kept by server id only points, in the export, at
+// its target's network id, which is the id the target keeps on import.
+func TestExportRefByServerID(t *testing.T) {
+	mustRun(t, "", "user", "add", "alice")
+	addIRC(t, "alice", "libera")
+	at := func(min int) time.Time { return time.Date(2026, 3, 1, 10, min, 0, 0, time.UTC) }
+	hello := &core.Message{Peer: core.Peer{Kind: core.Room, Remote: "#go"}, OriginID: "msgid-1",
+		Sender: core.Address{Addr: "bob"}, Time: at(1), Body: "hello"}
+	typo := &core.Message{Peer: core.Peer{Kind: core.Room, Remote: "#go"}, OriginID: "msgid-2", Direction: core.Outgoing,
+		Sender: core.Address{Addr: "alice"}, Time: at(2), Body: "hi bbo"}
+	appendMessages(t, "alice", "libera", hello, typo)
+	appendMessages(t, "alice", "libera",
+		&core.Message{Peer: core.Peer{Kind: core.Room, Remote: "#go"}, Direction: core.Outgoing,
+			Sender: core.Address{Addr: "alice"}, Time: at(3), Body: "hi bob", CorrectionOf: core.MessageRef{ID: typo.ID}},
+		&core.Message{Peer: core.Peer{Kind: core.Room, Remote: "#go"}, Sender: core.Address{Addr: "bob"},
+			Time: at(4), Body: "hello again", ReplyTo: core.MessageRef{ID: hello.ID}},
+	)
+	file := filepath.Join(t.TempDir(), "alice.jsonl")
+	mustRun(t, "", "export", "alice", "-o", file)
+	recs := exportedRecords(t, file)
+	if r := recs[at(3)]; r.CorrectionOf != "msgid-2" {
+		t.Errorf("the correction is exported with correction_of %q, want %q", r.CorrectionOf, "msgid-2")
+	}
+	if r := recs[at(4)]; r.ReplyTo != "msgid-1" {
+		t.Errorf("the reply is exported with reply_to %q, want %q", r.ReplyTo, "msgid-1")
+	}
+
+	importUser(t, "bob")
+	mustRun(t, "", "import", "bob", file)
+	got, _ := historyOf(t, "bob")
+	if len(got) != 4 {
+		t.Fatalf("bob has %d messages, want 4", len(got))
+	}
+	key := func(m time.Time) int64 { return m.UnixMilli() }
+	if fix, target := got[key(at(3))], got[key(at(2))]; fix.CorrectionOf.ID != target.ID {
+		t.Errorf("the imported correction points at %+v, want %s", fix.CorrectionOf, target.ID)
+	}
+	if reply, target := got[key(at(4))], got[key(at(1))]; reply.ReplyTo.ID != target.ID {
+		t.Errorf("the imported reply points at %+v, want %s", reply.ReplyTo, target.ID)
+	}
+}
+
+// A user's own export imported back adds nothing, messages without a
+// network id included.
+func TestImportOwnExport(t *testing.T) {
+	msgs := exportFixture(t)
+	file := filepath.Join(t.TempDir(), "alice.jsonl")
+	mustRun(t, "", "export", "alice", "-o", file)
+	out, errOut, err := run(t, "", "import", "alice", file)
+	want := fmt.Sprintf("imported 0 of %d messages into alice's history (%d already there)\n", len(msgs), len(msgs))
+	if err != nil || out != "" || errOut != want {
+		t.Fatalf("import of alice's own export: stdout %q, stderr %q, err %v; want stderr %q", out, errOut, err, want)
+	}
+	if n := countMessages(t, "alice"); n != int64(len(msgs)) {
+		t.Fatalf("alice has %d messages after importing her own export, want %d", n, len(msgs))
+	}
+	again := filepath.Join(t.TempDir(), "again.jsonl")
+	mustRun(t, "", "export", "alice", "-o", again)
+	if a, b := mustReadFile(t, file), mustReadFile(t, again); a != b {
+		t.Errorf("alice's export changed with the import:\n%s\nwant\n%s", b, a)
+	}
+}
+
+func mustReadFile(t testing.TB, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// The total import prints counts records, not lines; a bad time is
+// reported by its field.
+func TestImportCountsAndBadTime(t *testing.T) {
+	msgs := exportFixture(t)
+	lines := strings.Split(strings.TrimSuffix(mustRun(t, "", "export", "alice"), "\n"), "\n")
+	importUser(t, "carol")
+	dir := t.TempDir()
+
+	file := filepath.Join(dir, "blank.jsonl")
+	if err := os.WriteFile(file, []byte("\n\n"+strings.Join(lines, "\n\n")+"\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("imported %d of %d messages into carol's history (0 already there)\n", len(msgs), len(msgs))
+	if _, errOut, err := run(t, "", "import", "carol", file); err != nil || errOut != want {
+		t.Fatalf("import with blank lines: stderr %q, err %v; want stderr %q", errOut, err, want)
+	}
+
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec["time"] = "yesterday"
+	bad, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file = filepath.Join(dir, "badtime.jsonl")
+	if err := os.WriteFile(file, []byte(lines[0]+"\n\n"+string(bad)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := run(t, "", "import", "carol", file)
+	if err == nil || !strings.HasPrefix(err.Error(), file+":3: time: ") || !strings.Contains(err.Error(), `"yesterday"`) {
+		t.Errorf("import of a bad time: got error %v, want %q and the parse error", err, file+":3: time: ")
+	}
+	if out != "" || errOut != "" {
+		t.Errorf("a refused import printed %q, %q", out, errOut)
+	}
+	if n := countMessages(t, "carol"); n != int64(len(msgs)) {
+		t.Fatalf("a refused import changed carol's history to %d messages", n)
+	}
+}

@@ -188,3 +188,43 @@ func TestParseWhen(t *testing.T) {
 		t.Error("parseWhen accepted a negative age")
 	}
 }
+
+// An XMPP remote has an "@" of its own: --in takes the network after the
+// last one, and the network's name in any case.
+func TestSearchInAddress(t *testing.T) {
+	msgs := searchFixture(t)
+	for _, n := range []string{"work", "home"} {
+		mustRun(t, "pw\n", "network", "add", "alice", n, "--kind", "xmpp", "--jid", "alice@example.net", "--password-stdin")
+	}
+	direct := func(from, body string, day int) *core.Message {
+		return &core.Message{Peer: core.Peer{Kind: core.Direct, Remote: from}, Sender: core.Address{Addr: from},
+			Time: time.Date(2026, time.April, day, 12, 0, 0, 0, time.Local), Kind: core.KindChat, Body: body}
+	}
+	work := appendMessages(t, "alice", "work", direct("bob@example.net", "deploy at noon", 1))
+	home := appendMessages(t, "alice", "home", direct("bob@example.net", "deploy the shed", 2))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--in", "bob@example.net@work"}, searchLine(work[0], "work", "*deploy* at noon")},
+		{[]string{"--in", "Bob@Example.NET@WORK"}, searchLine(work[0], "work", "*deploy* at noon")},
+		{[]string{"--in", "bob@example.net@home"}, searchLine(home[0], "home", "*deploy* the shed")},
+		{[]string{"--in", "bob@example.net", "--network", "work"}, searchLine(work[0], "work", "*deploy* at noon")},
+		{[]string{"--in", "#go@Libera"}, searchLine(msgs[0], "libera", "*deploy* failed on staging")},
+		{[]string{"--in", "#GO@OFTC"}, searchLine(msgs[3], "oftc", "the *deploy* went fine")},
+	} {
+		args := append([]string{"search", "alice", "deploy"}, c.args...)
+		out, errOut, err := run(t, "", args...)
+		if err != nil {
+			t.Errorf("switchboard %s: %v", strings.Join(args, " "), err)
+			continue
+		}
+		if out != c.want+"\n" || errOut != "" {
+			t.Errorf("switchboard %s printed\n%s(stderr %q)\nwant\n%s", strings.Join(args, " "), out, errOut, c.want+"\n")
+		}
+	}
+	wantErr(t, "", `--in "bob@example.net": ambiguous, name the network: bob@example.net@work, bob@example.net@home`,
+		"search", "alice", "deploy", "--in", "bob@example.net")
+	wantErr(t, "", `--in "bob@example.net@efnet": alice has no such conversation`,
+		"search", "alice", "deploy", "--in", "bob@example.net@efnet")
+}

@@ -44,6 +44,7 @@ Run "switchboard serve" to start the daemon on its defaults.`,
 		newSearchCommand(g),
 		newExportCommand(g),
 		newImportCommand(g),
+		newRetentionCommand(g),
 		newConfigCommand(g),
 		newVersionCommand(),
 	)
