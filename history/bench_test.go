@@ -63,3 +63,80 @@ func BenchmarkAppendBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// benchHistory loads n generated messages over 150 conversations of one
+// user into a fresh store.
+func benchHistory(b *testing.B, n int) (*Store, fixture) {
+	b.Helper()
+	s := openTest(b)
+	f := newFixture(b, s, "alice")
+	plan := synth.Plan{Seed: 1, Users: 1, NetworksPerUser: 1, ConversationsPerNetwork: 150, Messages: n}
+	var ws []core.Write
+	err := plan.Each(func(m synth.Message) error {
+		msg := f.msg(fmt.Sprint("#c", m.Conversation), m.Body)
+		msg.Sender = core.Address{Addr: m.Sender, Name: m.Sender}
+		ws = append(ws, core.Write{Message: msg})
+		if len(ws) == 2000 {
+			err := s.Append(context.Background(), ws)
+			ws = ws[:0]
+			return err
+		}
+		return nil
+	})
+	if err == nil && len(ws) > 0 {
+		err = s.Append(context.Background(), ws)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.MergeIndex(context.Background(), 10000); err != nil {
+		b.Fatal(err)
+	}
+	return s, f
+}
+
+// BenchmarkSearch runs each query type over a 100,000-message history;
+// swbench store measures the same at 1M and 10M.
+func BenchmarkSearch(b *testing.B) {
+	s, f := benchHistory(b, 100_000)
+	convs, err := s.Conversations(context.Background(), f.user.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, q := range []struct{ name, text string }{
+		{"common", synth.WordAt(1)},
+		{"rare", synth.WordAt(3000)},
+		{"two-words", synth.WordAt(5) + " " + synth.WordAt(300)},
+		{"phrase", `"` + synth.WordAt(0) + " " + synth.WordAt(2) + `"`},
+		{"prefix", synth.WordAt(60)[:3] + "*"},
+	} {
+		for _, scope := range []string{"all", "conversation"} {
+			b.Run(q.name+"/"+scope, func(b *testing.B) {
+				sq := core.SearchQuery{User: f.user.ID, Text: q.text}
+				for i := 0; i < b.N; i++ {
+					if scope == "conversation" {
+						sq.Conversation = convs[i%len(convs)].ID
+					}
+					if _, err := s.Search(context.Background(), sq); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkMessagesPage reads 50-message pages of random conversations.
+func BenchmarkMessagesPage(b *testing.B) {
+	s, f := benchHistory(b, 100_000)
+	convs, err := s.Conversations(context.Background(), f.user.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Messages(context.Background(), core.PageQuery{User: f.user.ID, Conversation: convs[i%len(convs)].ID, Limit: 50}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -148,7 +148,7 @@ func findConversation(ctx context.Context, st *history.Store, u core.User, in st
 		if !strings.EqualFold(c.Remote, remote) && !strings.EqualFold(c.Remote, in) {
 			continue
 		}
-		if hasNet && !strings.EqualFold(c.Remote, in) && names[c.Network] != netName {
+		if hasNet && !strings.EqualFold(c.Remote, in) && !strings.EqualFold(names[c.Network], netName) {
 			continue
 		}
 		if network != 0 && c.Network != network {
