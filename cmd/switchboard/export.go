@@ -46,15 +46,11 @@ func newExportCommand(g *globals) *cobra.Command {
 			if format != "jsonl" {
 				return fmt.Errorf("--format %q: the only format is jsonl", format)
 			}
-			st, _, err := g.openStore(ctx)
+			st, u, err := g.openForUser(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			u, err := lookupUser(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
 			names, err := networkNames(ctx, st, u)
 			if err != nil {
 				return err
@@ -126,15 +122,11 @@ The networks the file names must exist for the user (see "network add").`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, _, err := g.openStore(ctx)
+			st, u, err := g.openForUser(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			u, err := lookupUser(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
 			nets, err := st.Networks(ctx, u.ID)
 			if err != nil {
 				return err

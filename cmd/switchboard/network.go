@@ -163,15 +163,11 @@ func newNetworkAddCommand(g *globals) *cobra.Command {
 			if f.kind == "" {
 				return errors.New("--kind: required (irc, xmpp or fed)")
 			}
-			st, _, err := g.openStore(ctx)
+			st, u, err := g.openForUser(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			u, err := lookupUser(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
 			n := core.Network{User: u.ID, Name: args[1], Kind: core.NetworkKind(f.kind), Enabled: true, Settings: core.Settings{}}
 			if err := f.apply(cmd, n.Settings); err != nil {
 				return err
@@ -204,15 +200,11 @@ func newNetworkListCommand(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, _, err := g.openStore(ctx)
+			st, u, err := g.openForUser(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			u, err := lookupUser(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
 			nets, err := st.Networks(ctx, u.ID)
 			if err != nil {
 				return err
@@ -253,15 +245,11 @@ func newNetworkDelCommand(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, _, err := g.openStore(ctx)
+			st, u, err := g.openForUser(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			u, err := lookupUser(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
 			n, err := lookupNetwork(ctx, st, u, args[1])
 			if err != nil {
 				return err
@@ -298,15 +286,11 @@ func newNetworkSetCommand(g *globals) *cobra.Command {
 			if f.enable && f.disable {
 				return errors.New("--enable and --disable: give one or the other")
 			}
-			st, _, err := g.openStore(ctx)
+			st, u, err := g.openForUser(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			u, err := lookupUser(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
 			n, err := lookupNetwork(ctx, st, u, args[1])
 			if err != nil {
 				return err

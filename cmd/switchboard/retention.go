@@ -48,15 +48,11 @@ configuration's history.retention. Without a setting flag, shows the settings.`,
 				}
 				age = d.Std()
 			}
-			st, _, err := g.openStore(ctx)
+			st, u, err := g.openForUser(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			u, err := lookupUser(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
 			if conv == "" {
 				if set == 0 {

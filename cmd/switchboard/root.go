@@ -86,6 +86,21 @@ func (g *globals) openStore(ctx context.Context) (*history.Store, config.Config,
 	return st, cfg, err
 }
 
+// openForUser opens the store and resolves the USER argument, which most
+// admin commands start with. The caller closes the store.
+func (g *globals) openForUser(ctx context.Context, name string) (*history.Store, core.User, error) {
+	st, _, err := g.openStore(ctx)
+	if err != nil {
+		return nil, core.User{}, err
+	}
+	u, err := lookupUser(ctx, st, name)
+	if err != nil {
+		st.Close()
+		return nil, core.User{}, err
+	}
+	return st, u, nil
+}
+
 // lookupUser resolves a user name argument.
 func lookupUser(ctx context.Context, st *history.Store, name string) (core.User, error) {
 	u, err := st.UserByName(ctx, name)

@@ -46,15 +46,11 @@ match), "quoted phrases", prefix*, OR, NOT or -word, and parentheses.`,
 			if limit < 1 || limit > core.MaxPageLimit {
 				return fmt.Errorf("--limit %d: must be 1 to %d", limit, core.MaxPageLimit)
 			}
-			st, _, err := g.openStore(ctx)
+			st, u, err := g.openForUser(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			u, err := lookupUser(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
 			q.User = u.ID
 			names, err := networkNames(ctx, st, u)
 			if err != nil {

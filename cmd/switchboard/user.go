@@ -101,15 +101,11 @@ func newUserDelCommand(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, _, err := g.openStore(ctx)
+			st, u, err := g.openForUser(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			u, err := lookupUser(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
 			n, err := st.CountMessages(ctx, u.ID)
 			if err != nil {
 				return err
@@ -136,15 +132,11 @@ func newUserPasswdCommand(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, _, err := g.openStore(ctx)
+			st, u, err := g.openForUser(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			u, err := lookupUser(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
 			pw, generated, err := passwordFrom(cmd, stdin)
 			if err != nil {
 				return err
