@@ -311,8 +311,7 @@ func TestImportRefusesBadFiles(t *testing.T) {
 	if err := os.WriteFile(file, []byte("\n"+strings.Join(lines, "\n\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// (The total it prints counts the blank lines too, so only the number
-	// added is checked here.)
+	// (TestImportCountsAndBadTime checks the total it prints.)
 	if _, errOut, err := run(t, "", "import", "carol", file); err != nil ||
 		!strings.HasPrefix(errOut, "imported 6 of ") || !strings.HasSuffix(errOut, " messages into carol's history (0 already there)\n") {
 		t.Fatalf("import with blank lines: %q, %v", errOut, err)

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestStoreSmoke runs the store scenario on a tiny history so the tool
+// cannot rot; the figures themselves come from full runs by hand.
+func TestStoreSmoke(t *testing.T) {
+	dir := t.TempDir()
+	out := &bytes.Buffer{}
+	o := &storeOptions{sizes: "3000", dir: dir, queries: 10, sample: 300, writers: 8, repeats: 2,
+		jsonPath: filepath.Join(dir, "out.json"), seed: 1, keep: true, convsPerNet: 5}
+	if err := runStore(context.Background(), out, o); err != nil {
+		t.Fatal(err)
+	}
+	var res []StoreResult
+	b, err := os.ReadFile(o.jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	r := res[0]
+	if r.Messages != 3000 || r.Env.Cores < 1 || r.Ingest.MessagesPerSec <= 0 || r.Ingest.CPUmsPer1000 <= 0 || r.Ingest.Runs != 2 {
+		t.Fatalf("ingest figures missing: %+v", r)
+	}
+	if len(r.Search) != 12 || r.Paging.N == 0 {
+		t.Fatalf("search or paging figures missing: %d search rows, paging %+v", len(r.Search), r.Paging)
+	}
+	for _, s := range r.Search {
+		if s.Latency.N == 0 || s.Latency.P50 <= 0 || s.Latency.P99 < s.Latency.P50 {
+			t.Fatalf("bad latency row: %+v", s)
+		}
+	}
+	if !strings.Contains(out.String(), "common word") || !strings.Contains(out.String(), "cores") {
+		t.Fatalf("table missing rows:\n%s", out)
+	}
+	// A second run reuses the generated database.
+	out.Reset()
+	if err := runStore(context.Background(), out, o); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "reused") {
+		t.Fatalf("second run regenerated the history:\n%s", out)
+	}
+}
