@@ -3,14 +3,11 @@ package history
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/core"
 	"github.com/switchboard/switchboard/history/ftsquery"
-	"github.com/switchboard/switchboard/history/synth"
 )
 
 func searchFixture(t testing.TB) (*Store, fixture, fixture, core.ConversationID) {
@@ -166,94 +163,4 @@ func FuzzSearch(f *testing.F) {
 			t.Fatalf("query %q: %v", q, err)
 		}
 	})
-}
-
-// TestSearchCandidatePlanMatchesPlainPlan checks that finding candidates by
-// rare words and checking the whole query on them returns exactly what the
-// plain FTS5 query returns, snippets included.
-func TestSearchCandidatePlanMatchesPlainPlan(t *testing.T) {
-	s := openTest(t)
-	f := newFixture(t, s, "alice")
-	other := newFixture(t, s, "bob")
-	plan := synth.Plan{Seed: 3, Users: 2, NetworksPerUser: 1, ConversationsPerNetwork: 8, Messages: 4000}
-	var ws []core.Write
-	err := plan.Each(func(m synth.Message) error {
-		fx := f
-		if m.User == 1 {
-			fx = other
-		}
-		msg := fx.msg(fmt.Sprint("#c", m.Conversation), m.Body)
-		msg.Sender = core.Address{Addr: m.Sender, Name: m.Sender}
-		ws = append(ws, core.Write{Message: msg})
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Append(context.Background(), ws); err != nil {
-		t.Fatal(err)
-	}
-	convs, _ := s.Conversations(context.Background(), f.user.ID)
-	common := []string{synth.WordAt(0), synth.WordAt(1), synth.WordAt(3)}
-	rare := []string{synth.WordAt(150), synth.WordAt(400), synth.WordAt(40)}
-	queries := []string{
-		common[0] + " " + rare[0],
-		common[1] + " " + rare[1] + " " + common[2],
-		`"` + common[0] + " " + rare[2] + `"`,
-		rare[0] + " -" + common[0],
-		common[0] + " " + rare[2] + " (" + rare[0] + " OR " + common[1] + ")",
-		common[1] + " " + rare[2] + "*",
-	}
-	found := 0
-	for _, text := range queries {
-		for _, q := range []core.SearchQuery{
-			{User: f.user.ID, Text: text, Limit: 500},
-			{User: f.user.ID, Text: text, Limit: 7},
-			{User: f.user.ID, Text: text, Conversation: convs[2].ID},
-			{User: f.user.ID, Text: text, Sender: "alice"},
-		} {
-			s.commonWords = 1 << 30
-			plain, err := s.Search(context.Background(), q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.commonWords = 200
-			cand, err := s.Search(context.Background(), q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			found += len(plain)
-			if fmt.Sprintf("%+v", results(plain)) != fmt.Sprintf("%+v", results(cand)) {
-				t.Fatalf("query %q %+v:\nplain     %v\ncandidate %v", text, q, results(plain), results(cand))
-			}
-		}
-	}
-	if found < 50 {
-		t.Fatalf("the queries found only %d messages: the comparison proves little", found)
-	}
-	// The plan is taken: a common and a rare word go by candidates.
-	s.commonWords = 200
-	rw, err := s.rareWords(context.Background(), []string{`"` + common[0] + `"`, `"` + rare[0] + `"`})
-	if err != nil || len(rw) != 1 {
-		t.Fatalf("rareWords = %v, %v", rw, err)
-	}
-}
-
-func results(rs []core.SearchResult) []string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = fmt.Sprintf("%v %q %v", r.Message.ID, r.Snippet, r.Highlights)
-	}
-	return out
-}
-
-func TestScratchTokenizerMatchesIndex(t *testing.T) {
-	steps, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := strings.Index(scratchSchema, "tokenize")
-	if !strings.Contains(strings.Join(steps, "\n"), scratchSchema[i:len(scratchSchema)-1]) {
-		t.Fatalf("scratch table tokenizer %q is not the index's", scratchSchema[i:])
-	}
 }

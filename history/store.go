@@ -27,20 +27,7 @@ var migrationFiles embed.FS
 // DSN cannot carry.
 const driverName = "sqlite3_switchboard"
 
-// scratchDriverName opens in-memory databases with one FTS5 table, used to
-// check candidate messages against a whole query (see Store.verify). Its
-// tokenizer must be the one messages_fts uses; a test compares them.
-const scratchDriverName = "sqlite3_switchboard_scratch"
-
-const scratchSchema = "CREATE VIRTUAL TABLE scratch USING fts5(body, tokenize = 'unicode61 remove_diacritics 2')"
-
 func init() {
-	sql.Register(scratchDriverName, &sqlite3.SQLiteDriver{
-		ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			_, err := c.Exec(scratchSchema, nil)
-			return err
-		},
-	})
 	sql.Register(driverName, &sqlite3.SQLiteDriver{
 		ConnectHook: func(c *sqlite3.SQLiteConn) error {
 			// Memory-mapped reads make search over a large index cheaper.
@@ -56,15 +43,11 @@ type Store struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	rdb *sql.DB // readers
-	wdb *sql.DB // small writes: users, networks, markers, queue
-	adb *sql.DB // the appender's one connection, used by its goroutine only
-	vdb *sql.DB // in-memory scratch databases for checking search candidates
-	// commonWords is commonWordEntries; tests lower it to reach the
-	// candidate plan on small histories.
-	commonWords int
-	stmts       appendStmts
-	stats       appendCounters
+	rdb   *sql.DB // readers
+	wdb   *sql.DB // small writes: users, networks, markers, queue
+	adb   *sql.DB // the appender's one connection, used by its goroutine only
+	stmts appendStmts
+	stats appendCounters
 
 	appendc   chan *appendRequest
 	closing   chan struct{}
@@ -106,8 +89,6 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 		closing:  make(chan struct{}),
 		convs:    make(map[convKey]convInfo),
 		convByID: make(map[core.ConversationID]convInfo),
-
-		commonWords: commonWordEntries,
 	}
 	var err error
 	if s.wdb, err = openDB(file, false, 1); err != nil {
@@ -131,15 +112,6 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 		s.adb.Close()
 		return nil, err
 	}
-	// Each connection is its own in-memory database, created by the hook.
-	if s.vdb, err = sql.Open(scratchDriverName, ":memory:"); err != nil {
-		s.wdb.Close()
-		s.adb.Close()
-		s.rdb.Close()
-		return nil, fmt.Errorf("opening the search scratch space: %w", err)
-	}
-	s.vdb.SetMaxOpenConns(4)
-	s.vdb.SetMaxIdleConns(4)
 	s.appenderW.Add(1)
 	go s.appender()
 	return s, nil
@@ -248,7 +220,7 @@ func (s *Store) Close() error {
 		close(s.closing)
 	})
 	s.appenderW.Wait()
-	return errors.Join(s.vdb.Close(), s.rdb.Close(), s.adb.Close(), s.wdb.Close())
+	return errors.Join(s.rdb.Close(), s.adb.Close(), s.wdb.Close())
 }
 
 // IntegrityCheck runs SQLite's integrity check and the FTS5 index check.

@@ -39,88 +39,31 @@ func (e *Error) Error() string {
 // that matches the same messages. The expression is valid on its own and
 // inside parentheses, such as `{body}: (<expr>)`. Every error is an *Error.
 func Translate(q string) (string, error) {
-	pq, err := Parse(q)
-	return pq.Expr, err
-}
-
-// Query is a parsed search query.
-type Query struct {
-	// Expr is the FTS5 expression Translate returns.
-	Expr string
-	// Required are words every message matching Expr contains, each an
-	// FTS5 string: the words of the terms and phrases that the query ANDs
-	// at its top level (not those under OR, NOT or a prefix). A search can
-	// find candidates by its rarest required words and check Expr on those
-	// alone, instead of making FTS5 intersect a very common word's long
-	// posting list.
-	Required []string
-}
-
-// Parse is Translate that also reports the query's required words.
-func Parse(q string) (Query, error) {
-	e, err := parse(q)
-	if err != nil {
-		return Query{}, err
-	}
-	var b strings.Builder
-	e.write(&b, true)
-	seen := map[string]bool{}
-	var req []string
-	for _, w := range e.required(nil) {
-		if !seen[w] {
-			seen[w] = true
-			req = append(req, quote(w))
-		}
-	}
-	return Query{Expr: b.String(), Required: req}, nil
-}
-
-// required appends the words every match of e must contain.
-func (e *expr) required(out []string) []string {
-	switch e.op {
-	case opTerm:
-		if e.prefix {
-			return out
-		}
-		// The same split as the unicode61 tokenizer: letters, digits and
-		// private-use characters make tokens, anything else separates.
-		return append(out, strings.FieldsFunc(e.text, func(r rune) bool {
-			return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.Co, r)
-		})...)
-	case opAnd:
-		for _, k := range e.kids {
-			out = k.required(out)
-		}
-	case opNot:
-		out = e.kids[0].required(out)
-	}
-	return out
-}
-
-func parse(q string) (*expr, error) {
 	if len(q) > maxQueryBytes {
-		return nil, &Error{Offset: maxQueryBytes, Reason: fmt.Sprintf("query is longer than %d bytes", maxQueryBytes)}
+		return "", &Error{Offset: maxQueryBytes, Reason: fmt.Sprintf("query is longer than %d bytes", maxQueryBytes)}
 	}
 	toks, err := lex(q)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	p := &parser{toks: toks}
 	n, err := p.query()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	e, neg, negOff := lower(n)
 	switch {
 	case e == nil:
-		return nil, &Error{Offset: 0, Reason: reasonNoWords}
+		return "", &Error{Offset: 0, Reason: reasonNoWords}
 	case neg:
-		return nil, &Error{Offset: negOff, Reason: reasonAllExcluded}
+		return "", &Error{Offset: negOff, Reason: reasonAllExcluded}
 	}
 	if deep := tooDeep(e, 0); deep != nil {
-		return nil, &Error{Offset: deep.off, Reason: fmt.Sprintf("query is nested more than %d levels deep", maxDepth)}
+		return "", &Error{Offset: deep.off, Reason: fmt.Sprintf("query is nested more than %d levels deep", maxDepth)}
 	}
-	return e, nil
+	var b strings.Builder
+	e.write(&b, true)
+	return b.String(), nil
 }
 
 // ---- lexer ----

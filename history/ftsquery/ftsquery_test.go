@@ -194,32 +194,3 @@ func TestNested(t *testing.T) {
 		t.Fatalf("Translate(nested(3)) = %q, %v; want %q", got, err, want)
 	}
 }
-
-func TestParseRequired(t *testing.T) {
-	cases := []struct {
-		q    string
-		want []string
-	}{
-		{"server", []string{`"server"`}},
-		{"the server", []string{`"the"`, `"server"`}},
-		{`"the server" down`, []string{`"the"`, `"server"`, `"down"`}},
-		{`"don't panic"`, []string{`"don"`, `"t"`, `"panic"`}},
-		{"a -b c", []string{`"a"`, `"c"`}},
-		{"a OR b", nil},
-		{"x (a OR b)", []string{`"x"`}},
-		{"ser* down", []string{`"down"`}},
-		{"a a A", []string{`"a"`, `"A"`}},
-	}
-	for _, c := range cases {
-		got, err := Parse(c.q)
-		if err != nil {
-			t.Fatalf("Parse(%q): %v", c.q, err)
-		}
-		if fmt.Sprint(got.Required) != fmt.Sprint(c.want) {
-			t.Errorf("Parse(%q).Required = %q, want %q", c.q, got.Required, c.want)
-		}
-		if tr, _ := Translate(c.q); tr != got.Expr {
-			t.Errorf("Parse(%q).Expr = %q, Translate = %q", c.q, got.Expr, tr)
-		}
-	}
-}
