@@ -13,6 +13,12 @@ import (
 // BenchmarkAppendConcurrent is live ingest: many callers, one message
 // each, every call durable on return (group commit at work).
 func BenchmarkAppendConcurrent(b *testing.B) {
+	for _, writers := range []int{64, 256, 1024} {
+		b.Run(fmt.Sprint("writers=", writers), func(b *testing.B) { benchAppendConcurrent(b, writers) })
+	}
+}
+
+func benchAppendConcurrent(b *testing.B, writers int) {
 	s := openTest(b)
 	f := newFixture(b, s, "alice")
 	g := synth.New(1)
@@ -27,7 +33,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 	close(work)
 	b.ResetTimer()
 	var wg sync.WaitGroup
-	for w := 0; w < 64; w++ {
+	for w := 0; w < writers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,7 +29,7 @@ type storeOptions struct {
 	dir         string
 	queries     int
 	sample      int
-	writers     int
+	writers     []int
 	repeats     int
 	jsonPath    string
 	seed        uint64
@@ -54,7 +55,7 @@ A generated database is kept in --dir and reused by later runs.`,
 	fl.StringVar(&o.dir, "dir", "swbench-data", "where generated databases are kept")
 	fl.IntVar(&o.queries, "queries", 200, "timed queries per query type and scope")
 	fl.IntVar(&o.sample, "ingest-sample", 50000, "messages per timed ingest run")
-	fl.IntVar(&o.writers, "writers", 64, "concurrent appenders in the ingest runs, one message per call")
+	fl.IntSliceVar(&o.writers, "writers", []int{64, 1024}, "concurrent appenders in the ingest runs, one message per call; one set of runs per value")
 	fl.IntVar(&o.repeats, "repeats", 3, "repeated runs; the median is reported")
 	fl.StringVar(&o.jsonPath, "json", "", "also write the results to this JSON `FILE`")
 	fl.Uint64Var(&o.seed, "seed", 1, "generator seed")
@@ -69,7 +70,9 @@ type StoreResult struct {
 	Messages      int            `json:"messages"`
 	Conversations int            `json:"conversations"`
 	Users         int            `json:"users"`
-	Ingest        IngestResult   `json:"ingest"`
+	Ingest        []IngestResult `json:"ingest"`
+	BulkPerSec    float64        `json:"bulk_messages_per_sec,omitempty"`
+	Reused        bool           `json:"reused_database"`
 	Search        []SearchResult `json:"search"`
 	Paging        Latency        `json:"paging_50"`
 }
@@ -102,7 +105,7 @@ func runStore(ctx context.Context, out io.Writer, o *storeOptions) error {
 		}
 		sizes = append(sizes, n)
 	}
-	if o.repeats < 1 || o.queries < 1 || o.writers < 1 || o.sample < 100 {
+	if o.repeats < 1 || o.queries < 1 || len(o.writers) == 0 || slices.Min(o.writers) < 1 || o.sample < 100 {
 		return errors.New("--repeats, --queries and --writers must be at least 1, --ingest-sample at least 100")
 	}
 	var results []StoreResult
@@ -138,7 +141,7 @@ func benchStore(ctx context.Context, out io.Writer, o *storeOptions, n int) (Sto
 			os.Remove(p)
 		}
 	} else {
-		res.Ingest.ReusedDatabase = true
+		res.Reused = true
 	}
 	st, err := history.Open(ctx, path, history.Options{Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -151,8 +154,8 @@ func benchStore(ctx context.Context, out io.Writer, o *storeOptions, n int) (Sto
 	}
 	fmt.Fprintf(out, "\nstore: %d messages, %d conversations, %d users — %d cores, %s\n",
 		n, plan.Conversations(), plan.Users, res.Env.Cores, res.Env.GoVersion)
-	if !res.Ingest.ReusedDatabase {
-		if res.Ingest, err = generate(ctx, out, st, fx, plan, o); err != nil {
+	if !res.Reused {
+		if res.Ingest, res.BulkPerSec, err = generate(ctx, out, st, fx, plan, o); err != nil {
 			return res, err
 		}
 		// The daemon merges the search index when idle (see serve's
@@ -171,8 +174,11 @@ func benchStore(ctx context.Context, out io.Writer, o *storeOptions, n int) (Sto
 		if err := os.WriteFile(marker, planJSON, 0o644); err != nil {
 			return res, err
 		}
-		fmt.Fprintf(out, "ingest (durable, full-text index on, %d writers, one message per call, median of %d runs of %d at %d stored):\n  %.0f messages/s, %.1f ms CPU per 1000 messages (bulk load: %.0f messages/s)\n",
-			o.writers, res.Ingest.Runs, o.sample, n, res.Ingest.MessagesPerSec, res.Ingest.CPUmsPer1000, res.Ingest.BulkPerSec)
+		fmt.Fprintf(out, "ingest (durable, full-text index on, one message per call, median of runs of %d at about %d stored):\n", o.sample, n)
+		for _, in := range res.Ingest {
+			fmt.Fprintf(out, "  %4d writers: %.0f messages/s, %.1f ms CPU per 1000 messages (%d runs)\n", in.Writers, in.MessagesPerSec, in.CPUmsPer1000, in.Runs)
+		}
+		fmt.Fprintf(out, "  bulk load in batches of 2000: %.0f messages/s\n", res.BulkPerSec)
 	} else {
 		fmt.Fprintf(out, "ingest: reused %s (delete it to measure ingest again)\n", path)
 	}
@@ -244,22 +250,25 @@ func (fx fixture) message(m synth.Message) *core.Message {
 
 // generate bulk-loads all but the last runs of the plan in batches, then
 // appends the rest in timed runs the way live traffic arrives: many
-// concurrent callers, one message each, every call durable on return.
-func generate(ctx context.Context, out io.Writer, st *history.Store, fx fixture, plan synth.Plan, o *storeOptions) (IngestResult, error) {
-	res := IngestResult{Writers: o.writers}
+// concurrent callers, one message each, every call durable on return; one
+// set of runs for each writer count.
+func generate(ctx context.Context, out io.Writer, st *history.Store, fx fixture, plan synth.Plan, o *storeOptions) ([]IngestResult, float64, error) {
 	runs := o.repeats
-	timed := runs * o.sample
-	if timed > plan.Messages/2 {
-		runs = max(1, plan.Messages/2/o.sample)
-		timed = runs * o.sample
+	perSet := func() int { return runs * o.sample }
+	for runs > 1 && perSet()*len(o.writers) > plan.Messages/2 {
+		runs--
 	}
-	res.Runs = runs
+	timed := perSet() * len(o.writers)
+	if timed > plan.Messages/2 {
+		return nil, 0, fmt.Errorf("--ingest-sample %d: too large for %d messages", o.sample, plan.Messages)
+	}
 	bulk := plan.Messages - timed
 	var (
 		batch     []core.Write
 		timedMsgs []*core.Message
 		started   = time.Now()
 		lastShown = started
+		bulkRate  float64
 	)
 	err := plan.Each(func(m synth.Message) error {
 		if m.Seq >= bulk {
@@ -280,23 +289,24 @@ func generate(ctx context.Context, out io.Writer, st *history.Store, fx fixture,
 		return nil
 	})
 	if err != nil {
-		return res, fmt.Errorf("generating: %w", err)
+		return nil, 0, fmt.Errorf("generating: %w", err)
 	}
-	if bulk > 0 {
-		res.BulkPerSec = float64(bulk) / time.Since(started).Seconds()
-	}
-	var rates, cpus []float64
-	for r := 0; r < runs; r++ {
-		msgs := timedMsgs[r*o.sample : (r+1)*o.sample]
-		rate, cpu, err := timedIngest(ctx, st, msgs, o.writers)
-		if err != nil {
-			return res, err
+	bulkRate = float64(bulk) / time.Since(started).Seconds()
+	var results []IngestResult
+	for i, writers := range o.writers {
+		var rates, cpus []float64
+		set := timedMsgs[i*perSet() : (i+1)*perSet()]
+		for r := 0; r < runs; r++ {
+			rate, cpu, err := timedIngest(ctx, st, set[r*o.sample:(r+1)*o.sample], writers)
+			if err != nil {
+				return nil, 0, err
+			}
+			rates = append(rates, rate)
+			cpus = append(cpus, cpu)
 		}
-		rates = append(rates, rate)
-		cpus = append(cpus, cpu)
+		results = append(results, IngestResult{Writers: writers, Runs: runs, MessagesPerSec: median(rates), CPUmsPer1000: median(cpus)})
 	}
-	res.MessagesPerSec, res.CPUmsPer1000 = median(rates), median(cpus)
-	return res, nil
+	return results, bulkRate, nil
 }
 
 func timedIngest(ctx context.Context, st *history.Store, msgs []*core.Message, writers int) (rate, cpuPer1000 float64, err error) {

@@ -15,7 +15,7 @@ import (
 func TestStoreSmoke(t *testing.T) {
 	dir := t.TempDir()
 	out := &bytes.Buffer{}
-	o := &storeOptions{sizes: "3000", dir: dir, queries: 10, sample: 300, writers: 8, repeats: 2,
+	o := &storeOptions{sizes: "3000", dir: dir, queries: 10, sample: 300, writers: []int{4, 16}, repeats: 2,
 		jsonPath: filepath.Join(dir, "out.json"), seed: 1, keep: true, convsPerNet: 5}
 	if err := runStore(context.Background(), out, o); err != nil {
 		t.Fatal(err)
@@ -29,8 +29,13 @@ func TestStoreSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := res[0]
-	if r.Messages != 3000 || r.Env.Cores < 1 || r.Ingest.MessagesPerSec <= 0 || r.Ingest.CPUmsPer1000 <= 0 || r.Ingest.Runs != 2 {
+	if r.Messages != 3000 || r.Env.Cores < 1 || len(r.Ingest) != 2 || r.BulkPerSec <= 0 {
 		t.Fatalf("ingest figures missing: %+v", r)
+	}
+	for i, in := range r.Ingest {
+		if in.Writers != o.writers[i] || in.MessagesPerSec <= 0 || in.CPUmsPer1000 <= 0 || in.Runs != 2 {
+			t.Fatalf("ingest row %d: %+v", i, in)
+		}
 	}
 	if len(r.Search) != 12 || r.Paging.N == 0 {
 		t.Fatalf("search or paging figures missing: %d search rows, paging %+v", len(r.Search), r.Paging)
