@@ -59,22 +59,6 @@ func (s *Store) Conversation(ctx context.Context, user core.UserID, id core.Conv
 	return c, nil
 }
 
-// FindConversation returns the user's conversation with remote on network.
-func (s *Store) FindConversation(ctx context.Context, user core.UserID, network core.NetworkID, remote string) (core.Conversation, error) {
-	ctx, cancel := s.timeout(ctx)
-	defer cancel()
-	c, err := scanConversation(s.rdb.QueryRowContext(ctx,
-		"SELECT "+conversationColumns+" FROM conversations WHERE network_id = ? AND remote = ? AND user_id = ?",
-		network, remote, user))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, fmt.Errorf("conversation %q: %w", remote, ErrNotFound)
-	}
-	if err != nil {
-		return c, fmt.Errorf("reading conversation %q: %w", remote, err)
-	}
-	return c, nil
-}
-
 // SetConversationRetention sets how long a conversation's messages are
 // kept (zero: the user's retention) and whether they are kept forever.
 func (s *Store) SetConversationRetention(ctx context.Context, user core.UserID, id core.ConversationID, retention time.Duration, keepForever bool) error {
