@@ -164,3 +164,20 @@ func FuzzSearch(f *testing.F) {
 		}
 	})
 }
+
+func TestSearchRelevanceScoresTheNewestWindow(t *testing.T) {
+	s := openTest(t)
+	f := newFixture(t, s, "alice")
+	appendAll(t, s, f.msg("#a", "deploy deploy deploy, the best match, but old"))
+	appendAll(t, s, f.msg("#a", "one deploy among many other words in a long line"), f.msg("#a", "deploy again among other words"))
+	q := core.SearchQuery{User: f.user.ID, Text: "deploy", Ranking: core.ByRelevance}
+	rs, err := s.Search(context.Background(), q)
+	if err != nil || len(rs) != 3 || rs[0].Message.Body != "deploy deploy deploy, the best match, but old" {
+		t.Fatalf("all matches in the window: %v, %v", resultBodies(rs), err)
+	}
+	s.relevanceWindow = 2
+	rs, err = s.Search(context.Background(), q)
+	if err != nil || !equal(resultBodies(rs), []string{"deploy again among other words", "one deploy among many other words in a long line"}) {
+		t.Fatalf("window of 2: %v, %v", resultBodies(rs), err)
+	}
+}

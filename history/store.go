@@ -48,6 +48,8 @@ type Store struct {
 	adb   *sql.DB // the appender's one connection, used by its goroutine only
 	stmts appendStmts
 	stats appendCounters
+	// relevanceWindow is the const of that name; tests make it small.
+	relevanceWindow int
 
 	appendc   chan *appendRequest
 	closing   chan struct{}
@@ -89,6 +91,8 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 		closing:  make(chan struct{}),
 		convs:    make(map[convKey]convInfo),
 		convByID: make(map[core.ConversationID]convInfo),
+
+		relevanceWindow: relevanceWindow,
 	}
 	var err error
 	if s.wdb, err = openDB(file, false, 1); err != nil {
