@@ -67,7 +67,7 @@ func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchRe
 	order := "messages_fts.rowid DESC"
 	if q.Ranking == core.ByRelevance {
 		order = "bm25(messages_fts, 1.0, 0.0, 0.0), messages_fts.rowid DESC"
-		floor, err := s.relevanceFloor(ctx, where.String(), args)
+		floor, err := s.relevanceFloor(ctx, match, q.Before)
 		if err != nil {
 			return nil, err
 		}
@@ -110,15 +110,19 @@ func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchRe
 // thousand is what people look for.
 const relevanceWindow = 5000
 
-// relevanceFloor returns the id of the oldest match inside the relevance
-// window, or zero when all matches fit in it.
-func (s *Store) relevanceFloor(ctx context.Context, where string, args []any) (core.MessageID, error) {
+// relevanceFloor returns the id of the oldest index match inside the
+// relevance window, or zero when all matches fit in it. It reads the index
+// alone: the sender and time filters apply after it, inside the window.
+func (s *Store) relevanceFloor(ctx context.Context, match string, before core.MessageID) (core.MessageID, error) {
+	query := "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
+	args := []any{match}
+	if before != 0 {
+		query += " AND rowid < ?"
+		args = append(args, before)
+	}
 	var floor core.MessageID
-	err := s.rdb.QueryRowContext(ctx, `SELECT messages_fts.rowid
-		FROM messages_fts
-		JOIN messages m ON m.id = messages_fts.rowid
-		WHERE `+where+`
-		ORDER BY messages_fts.rowid DESC LIMIT 1 OFFSET ?`, append(args, s.relevanceWindow-1)...).Scan(&floor)
+	err := s.rdb.QueryRowContext(ctx, query+" ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+		append(args, s.relevanceWindow-1)...).Scan(&floor)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
