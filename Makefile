@@ -18,7 +18,7 @@ vet:
 
 # The test command CI runs.
 test: vet
-	$(GO) test -tags $(TAGS) -race -timeout 20m ./...
+	$(GO) test -tags $(TAGS) -race -count=1 -timeout 20m ./...
 
 # Store figures at 1M messages (a few minutes; the database is kept in
 # ./swbench-data and reused).
