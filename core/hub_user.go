@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 type opKind uint8
@@ -218,7 +219,7 @@ func (h *Hub) apply(u *userState, o *op) error {
 				h.sendTyping(e)
 			}
 		case unsupportedEvent:
-			h.log.Warn("bridge sent an event only the hub may send; dropped", "type", typeName(e.inner))
+			h.log.Warn("bridge sent an event only the hub may send; dropped", "type", fmt.Sprintf("%T", e.inner))
 			continue
 		}
 		h.fanout(u, e)

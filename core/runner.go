@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -209,5 +208,3 @@ func retryDelay(attempt int) time.Duration {
 	}
 	return d/2 + rand.N(d/2+1)
 }
-
-func typeName(v any) string { return reflect.TypeOf(v).String() }

@@ -359,10 +359,10 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, st appendStmts, w *core.
 			return fmt.Errorf("checking for a duplicate: %w", err)
 		}
 	}
-	if err := s.resolveRef(ctx, tx, c.id, &m.ReplyTo); err != nil {
+	if err := resolveRef(ctx, st.dup, c.id, &m.ReplyTo); err != nil {
 		return err
 	}
-	if err := s.resolveRef(ctx, tx, c.id, &m.CorrectionOf); err != nil {
+	if err := resolveRef(ctx, st.dup, c.id, &m.CorrectionOf); err != nil {
 		return err
 	}
 	if backdate {
@@ -396,11 +396,11 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, st appendStmts, w *core.
 }
 
 // resolveRef fills in the server id of a reference given by origin id.
-func (s *Store) resolveRef(ctx context.Context, tx *sql.Tx, conv core.ConversationID, r *core.MessageRef) error {
+func resolveRef(ctx context.Context, findOrigin *sql.Stmt, conv core.ConversationID, r *core.MessageRef) error {
 	if r.ID != 0 || r.OriginID == "" {
 		return nil
 	}
-	err := tx.QueryRowContext(ctx, findOriginSQL, conv, r.OriginID).Scan(&r.ID)
+	err := findOrigin.QueryRowContext(ctx, conv, r.OriginID).Scan(&r.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // the referenced message is not in the history
 	}

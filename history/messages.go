@@ -199,7 +199,7 @@ func (s *Store) CountMessages(ctx context.Context, user core.UserID) (int64, err
 	defer cancel()
 	var n int64
 	err := s.rdb.QueryRowContext(ctx,
-		"SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.user_id = ?", user).Scan(&n)
+		"SELECT count(*) FROM messages WHERE user_id = ?", user).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("counting messages: %w", err)
 	}

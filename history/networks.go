@@ -128,8 +128,10 @@ func (s *Store) listNetworks(ctx context.Context, tail string, args ...any) ([]c
 	return out, rows.Err()
 }
 
-// DataVersion changes whenever another connection commits, so the daemon
-// can notice networks changed by the admin CLI without polling tables.
+// DataVersion changes whenever a connection other than the one asking
+// commits: the admin CLI, but also this store's own appender. The daemon
+// uses it only to skip re-reading networks while nothing was written at
+// all; under traffic it re-reads them every poll (one small query).
 func (s *Store) DataVersion(ctx context.Context) (int64, error) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -210,7 +209,7 @@ func printResultsJSON(cmd *cobra.Command, results []core.SearchResult, names map
 	enc := json.NewEncoder(cmd.OutOrStdout())
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(out); err != nil {
-		return errors.Join(errors.New("writing results"), err)
+		return fmt.Errorf("writing results: %w", err)
 	}
 	return nil
 }

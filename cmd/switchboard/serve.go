@@ -83,11 +83,11 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	}
 	// History is private: create the database owner-only before SQLite
 	// does (its WAL and shared-memory files inherit the mode).
-	if f, err := os.OpenFile(databasePath(cfg), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+	f, err := os.OpenFile(databasePath(cfg), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
 		return fmt.Errorf("creating the database: %w", err)
-	} else {
-		f.Close()
 	}
+	f.Close()
 	st, err := history.Open(ctx, databasePath(cfg), history.Options{Log: log})
 	if err != nil {
 		return err
