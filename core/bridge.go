@@ -44,6 +44,10 @@ type BridgeEnv struct {
 	User    User
 	Network Network
 	Inbound Inbound
+	// History reads the user's stored messages, so a bridge can ask its
+	// network only for what arrived after the newest one; nil when the
+	// Hub was built without one.
+	History HistoryReader
 	Log     *slog.Logger
 }
 

@@ -136,6 +136,16 @@ type MembershipEvent struct {
 	Self    bool
 }
 
+// RoomMembersEvent is the whole occupant list of a room, sent when the
+// user joins it: one event, because a big channel has thousands of members
+// and one event each would overflow every session's queue.
+type RoomMembersEvent struct {
+	User    UserID
+	Network NetworkID
+	Room    string
+	Members []Member
+}
+
 // TopicEvent is a room's current topic.
 type TopicEvent struct {
 	User    UserID
@@ -180,5 +190,6 @@ func (e TypingEvent) EventUser() UserID       { return e.User }
 func (e ReadMarkerEvent) EventUser() UserID   { return e.User }
 func (e MembershipEvent) EventUser() UserID   { return e.User }
 func (e TopicEvent) EventUser() UserID        { return e.User }
+func (e RoomMembersEvent) EventUser() UserID  { return e.User }
 func (e NetworkStateEvent) EventUser() UserID { return e.User }
 func (e SendFailedEvent) EventUser() UserID   { return e.User }

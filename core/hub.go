@@ -11,7 +11,9 @@ import (
 
 // HubConfig configures a Hub.
 type HubConfig struct {
-	Store   Store
+	Store Store
+	// History, when set, is handed to bridges for their gap fill.
+	History HistoryReader
 	Bridges *Registry
 	Log     *slog.Logger
 	// SessionQueue is each session's queue length; a session that falls
@@ -176,6 +178,7 @@ func (h *Hub) startRunnerLocked(ctx context.Context, n Network) error {
 		User:    u,
 		Network: n,
 		Inbound: &bridgeInbound{hub: h, user: n.User, network: n.ID},
+		History: h.cfg.History,
 		Log:     log,
 	})
 	if err != nil {
@@ -335,6 +338,9 @@ func (b *bridgeInbound) stamp(e Event) Event {
 		e.User, e.Network = b.user, b.network
 		return e
 	case TopicEvent:
+		e.User, e.Network = b.user, b.network
+		return e
+	case RoomMembersEvent:
 		e.User, e.Network = b.user, b.network
 		return e
 	case NetworkStateEvent:

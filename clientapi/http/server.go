@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Server builds the HTTP handler of the HTTPS port.
@@ -23,6 +25,8 @@ func New(log *slog.Logger, version string) *Server {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
+	// Counters and gauges only: no user's names or messages.
+	mux.Handle("GET /metrics", promhttp.Handler())
 	return mux
 }
 

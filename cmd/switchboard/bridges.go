@@ -1,10 +1,14 @@
 package main
 
-import "github.com/switchboard/switchboard/core"
+import (
+	"github.com/switchboard/switchboard/bridges/irc"
+	"github.com/switchboard/switchboard/core"
+)
 
 // bridgeRegistry lists the network kinds this build can connect. Each
 // bridge package adds one line here.
 func bridgeRegistry() *core.Registry {
 	r := &core.Registry{}
+	r.Register(irc.Kind())
 	return r
 }

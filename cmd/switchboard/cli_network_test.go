@@ -48,15 +48,15 @@ func TestNetworkAddAndList(t *testing.T) {
 		want string
 	}{
 		{add("efnet", "--kind", "irc", "--addr", "http://x"),
-			`--addr "http://x": want irc://HOST[:PORT] or ircs://HOST[:PORT]`},
+			`setting "addr": "http://x": want irc://HOST[:PORT] (plain) or ircs://HOST[:PORT] (TLS)`},
 		{add("efnet", "--kind", "irc", "--addr", "ircs://host:99999"),
-			`--addr "ircs://host:99999": port must be 1 to 65535`},
+			`setting "addr": "ircs://host:99999": the port must be 1 to 65535`},
 		{add("efnet", "--kind", "irc", "--addr", "ircs://host:0"),
-			`--addr "ircs://host:0": port must be 1 to 65535`},
+			`setting "addr": "ircs://host:0": the port must be 1 to 65535`},
 		{add("efnet", "--kind", "irc", "--addr", "ircs://host/chan"),
-			`--addr "ircs://host/chan": want irc://HOST[:PORT] or ircs://HOST[:PORT]`},
+			`setting "addr": "ircs://host/chan": want irc://HOST[:PORT] (plain) or ircs://HOST[:PORT] (TLS)`},
 		{add("efnet", "--kind", "irc"),
-			"--addr: an IRC network needs a server address such as ircs://irc.libera.chat:6697"},
+			`setting "addr": an IRC network needs a server address such as ircs://irc.libera.chat:6697`},
 		{add("efnet", "--addr", "ircs://irc.efnet.example"), "--kind: required (irc, xmpp or fed)"},
 		{add("efnet", "--kind", "smtp"), `--kind "smtp": want irc, xmpp or fed`},
 		{add("EFnet", "--kind", "irc", "--addr", "ircs://irc.efnet.example"),
@@ -64,11 +64,11 @@ func TestNetworkAddAndList(t *testing.T) {
 		{add("efnet-", "--kind", "irc", "--addr", "ircs://irc.efnet.example"),
 			`NAME: network name "efnet-": only lowercase letters, digits and inner hyphens are allowed`},
 		{add("efnet", "--kind", "irc", "--addr", "ircs://irc.efnet.example", "--join", "go"),
-			`--join: "go" is not a channel name (they start with #, &, + or !)`},
+			`setting "join": "go" is not a channel name (they start with #, &, + or !)`},
 		{add("efnet", "--kind", "irc", "--addr", "ircs://irc.efnet.example", "--join", "#go,rust key"),
-			`--join: "rust" is not a channel name (they start with #, &, + or !)`},
+			`setting "join": "rust" is not a channel name (they start with #, &, + or !)`},
 		{add("efnet", "--kind", "irc", "--addr", "ircs://irc.efnet.example", "--nick", "al ice"),
-			`--nick "al ice": a nick may not be empty or contain spaces or any of ,*?!@#:`},
+			`setting "nick": nick "al ice": may not start with a digit, - or $, nor contain spaces or any of ,*?!@.:#&`},
 		{add("efnet", "--kind", "irc", "--addr", "ircs://irc.efnet.example", "--set", "novalue"),
 			`--set "novalue": want KEY=VALUE`},
 		{add("libera", "--kind", "irc", "--addr", "ircs://irc.example.org"),
@@ -127,7 +127,7 @@ func TestNetworkSetAndDel(t *testing.T) {
 	// A refused change changes nothing, not even the flags before the bad one.
 	wantErr(t, "", `--unset "realname": the network has no such setting`,
 		"network", "set", "alice", "libera", "--nick", "bob", "--unset", "realname")
-	wantErr(t, "", `--nick "": a nick may not be empty or contain spaces or any of ,*?!@#:`,
+	wantErr(t, "", `setting "nick": empty nick`,
 		"network", "set", "alice", "libera", "--unset", "nick")
 	wantErr(t, "", "--enable and --disable: give one or the other", "network", "set", "alice", "libera", "--enable", "--disable")
 	wantErr(t, "", `NETWORK: user "alice" has no network "oftc" (see "switchboard network list alice")`,

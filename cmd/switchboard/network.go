@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,32 +84,12 @@ func (f *networkFlags) apply(cmd *cobra.Command, settings core.Settings) error {
 	return nil
 }
 
-// validateSettings checks the settings every bridge of a kind needs. The
-// bridges add their own checks through core.BridgeKind.ValidateSettings.
+// validateSettings checks a network's settings: the kinds without a bridge
+// in this build here, the others through their core.BridgeKind.
 func validateSettings(kind core.NetworkKind, s core.Settings) error {
 	switch kind {
 	case core.KindIRC:
-		if s["addr"] == "" {
-			return errors.New("--addr: an IRC network needs a server address such as ircs://irc.libera.chat:6697")
-		}
-		u, err := url.Parse(s["addr"])
-		if err != nil || (u.Scheme != "irc" && u.Scheme != "ircs") || u.Hostname() == "" || (u.Path != "" && u.Path != "/") {
-			return fmt.Errorf("--addr %q: want irc://HOST[:PORT] or ircs://HOST[:PORT]", s["addr"])
-		}
-		if p := u.Port(); p != "" {
-			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-				return fmt.Errorf("--addr %q: port must be 1 to 65535", s["addr"])
-			}
-		}
-		if s["nick"] == "" || strings.ContainsAny(s["nick"], " ,*?!@#:") {
-			return fmt.Errorf("--nick %q: a nick may not be empty or contain spaces or any of ,*?!@#:", s["nick"])
-		}
-		for _, ch := range splitList(s["join"]) {
-			name, _, _ := strings.Cut(ch, " ")
-			if !strings.ContainsAny(name[:1], "#&+!") || strings.ContainsAny(name, ",\a") {
-				return fmt.Errorf("--join: %q is not a channel name (they start with #, &, + or !)", name)
-			}
-		}
+		// The bridge owns its settings; see bridges/irc/settings.go.
 	case core.KindXMPP:
 		local, domain, ok := strings.Cut(s["jid"], "@")
 		if !ok || local == "" || domain == "" || strings.ContainsAny(s["jid"], " /") {
@@ -127,6 +106,9 @@ func validateSettings(kind core.NetworkKind, s core.Settings) error {
 	case core.KindFed:
 	default:
 		return fmt.Errorf("--kind %q: want irc, xmpp or fed", kind)
+	}
+	if k, ok := bridgeRegistry().Lookup(kind); ok && k.ValidateSettings != nil {
+		return k.ValidateSettings(s)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/switchboard/switchboard/bridges/irc"
 	httpapi "github.com/switchboard/switchboard/clientapi/http"
 	"github.com/switchboard/switchboard/core"
 	"github.com/switchboard/switchboard/history"
@@ -107,8 +108,10 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 		return err
 	}
 
+	irc.Version = versionString()
 	hub := core.NewHub(core.HubConfig{
 		Store:            st,
+		History:          st,
 		Bridges:          bridgeRegistry(),
 		Log:              log.With("component", "hub"),
 		AwayWhenDetached: cfg.AwayWhenDetached,

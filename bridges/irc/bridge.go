@@ -1,0 +1,280 @@
+package irc
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// Kind registers the IRC bridge with a core.Registry.
+func Kind() core.BridgeKind {
+	return core.BridgeKind{
+		Kind:             core.KindIRC,
+		New:              New,
+		ValidateSettings: ValidateSettings,
+	}
+}
+
+// Bridge keeps one IRC network of one user connected. Run owns the
+// connection; Send, SetStatus and SendTyping reach whichever session is
+// current.
+type Bridge struct {
+	env core.BridgeEnv
+	cfg *config
+	log *slog.Logger
+
+	cur atomic.Pointer[session]
+
+	mu     sync.Mutex
+	status core.Status // the user's status, applied on every (re)connect
+	// joined is every channel the bridge should be in: the configured
+	// ones plus those joined since, minus those parted or kicked from.
+	// It survives reconnects, so a drop rejoins everything.
+	joined map[string]channelJoin
+	// lastSeen is the newest message time per conversation (folded
+	// target), where the CHATHISTORY gap fill starts.
+	lastSeen map[string]time.Time
+}
+
+// New builds the bridge for one network; it does not connect until Run.
+func New(env core.BridgeEnv) (core.Bridge, error) {
+	cfg, err := parseConfig(env.Network.Settings)
+	if err != nil {
+		return nil, err
+	}
+	log := env.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	b := &Bridge{
+		env: env, cfg: cfg, log: log,
+		status:   core.Status{Show: core.ShowAvailable},
+		joined:   make(map[string]channelJoin),
+		lastSeen: make(map[string]time.Time),
+	}
+	return b, nil
+}
+
+// failure classifies why a connection ended, which decides how long the
+// supervisor waits before the next attempt.
+type failure uint8
+
+const (
+	failTemporary failure = iota // network trouble, server restart: retry soon
+	failThrottled                // "reconnecting too fast", connection limits: wait longer
+	failBanned                   // K-line, G-line, 465: wait much longer
+	failPermanent                // bad credentials or pin: stop and tell the user
+)
+
+var failureNames = [...]string{"temporary", "throttled", "banned", "permanent"}
+
+func (f failure) String() string { return failureNames[f] }
+
+// connError is a classified reason a session ended.
+type connError struct {
+	kind failure
+	err  error
+}
+
+func (e *connError) Error() string { return e.err.Error() }
+func (e *connError) Unwrap() error { return e.err }
+
+func classified(kind failure, format string, args ...any) error {
+	return &connError{kind: kind, err: fmt.Errorf(format, args...)}
+}
+
+func classOf(err error) failure {
+	var ce *connError
+	if errors.As(err, &ce) {
+		return ce.kind
+	}
+	if errors.Is(err, errPinMismatch) {
+		return failPermanent
+	}
+	return failTemporary
+}
+
+// classifyServerError reads the text of an ERROR line or a ban numeric.
+func classifyServerError(text string) failure {
+	t := strings.ToLower(text)
+	for _, w := range []string{"k-lined", "g-lined", "z-lined", "d-lined", "banned", "you are not welcome", "(k-line", "(g-line", "akill"} {
+		if strings.Contains(t, w) {
+			return failBanned
+		}
+	}
+	for _, w := range []string{"throttl", "too fast", "too many", "excess flood", "flood", "connection limit", "try again later", "reconnecting too"} {
+		if strings.Contains(t, w) {
+			return failThrottled
+		}
+	}
+	return failTemporary
+}
+
+// backoff is the wait before attempt n (1-based) after a failure of kind:
+// exponential, capped, with ±25% jitter so many bridges restarted together
+// do not reconnect in step.
+func backoff(kind failure, n int) time.Duration {
+	base, max := 2*backoffUnit, 300*backoffUnit
+	switch kind {
+	case failThrottled:
+		base, max = 60*backoffUnit, 1800*backoffUnit
+	case failBanned:
+		base, max = 1800*backoffUnit, 21600*backoffUnit
+	}
+	d := base
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	return d - d/4 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// backoffUnit scales every backoff; tests shrink it.
+var backoffUnit = time.Second
+
+// stableAfter is how long a session must stay registered for the next
+// failure to count as a first one again.
+var stableAfter = 2 * time.Minute
+
+// Run keeps the network connected until ctx ends. Every failure is
+// classified and retried with backoff; only permanent ones end Run.
+func (b *Bridge) Run(ctx context.Context) error {
+	b.loadLastSeen(ctx)
+	for _, ch := range b.cfg.channels {
+		b.joined[b.foldDefault(ch.name)] = ch
+	}
+	attempt := 0
+	for {
+		b.state(ctx, core.StateConnecting, "")
+		started := time.Now()
+		registered, err := b.runSession(ctx)
+		if ctx.Err() != nil {
+			b.state(context.Background(), core.StateDisconnected, "stopped")
+			return nil
+		}
+		kind := classOf(err)
+		metricFailures.WithLabelValues(kind.String()).Inc()
+		if kind == failPermanent {
+			b.state(ctx, core.StateFailed, err.Error())
+			return core.Permanent(err)
+		}
+		if registered && time.Since(started) > stableAfter {
+			attempt = 0
+		}
+		attempt++
+		wait := backoff(kind, attempt)
+		b.log.Warn("IRC connection lost; reconnecting", "err", err, "class", kind.String(), "in", wait.Round(time.Second), "attempt", attempt)
+		b.state(ctx, core.StateDisconnected, err.Error())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// state reports the connection state to the user's devices and metrics.
+func (b *Bridge) state(ctx context.Context, s core.ConnState, errText string) {
+	setStateMetric(b.env.Network.ID, s)
+	ev := core.NetworkStateEvent{State: s, Err: errText, At: time.Now()}
+	if err := b.env.Inbound.Receive(ctx, ev); err != nil && ctx.Err() == nil {
+		b.log.Debug("reporting connection state", "state", s, "err", err)
+	}
+}
+
+// runSession dials, registers and serves one connection until it ends.
+// registered says whether it got as far as RPL_WELCOME.
+func (b *Bridge) runSession(ctx context.Context) (registered bool, err error) {
+	nc, err := dial(ctx, b.cfg)
+	if err != nil {
+		if errors.Is(err, errPinMismatch) {
+			return false, err
+		}
+		var cv *tls.CertificateVerificationError
+		if errors.As(err, &cv) {
+			// Retrying will meet the same certificate; the user must
+			// pin it (tls-fingerprint) or the server must fix it.
+			return false, &connError{kind: failPermanent, err: fmt.Errorf("%w (to trust this server anyway, set tls-fingerprint)", err)}
+		}
+		return false, fmt.Errorf("connecting to %s: %w", b.cfg.addr, err)
+	}
+	s := newSession(b, newConn(nc, b.cfg, b.log))
+	defer s.close()
+	return s.run(ctx)
+}
+
+// Send writes m to the network; see session.send.
+func (b *Bridge) Send(ctx context.Context, m *core.Message) (string, error) {
+	s := b.cur.Load()
+	if s == nil {
+		return "", core.ErrNotConnected
+	}
+	return s.send(ctx, m)
+}
+
+// SetStatus marks the user away on the network, or back. The status is
+// remembered and applied again after every reconnect.
+func (b *Bridge) SetStatus(ctx context.Context, st core.Status) error {
+	b.mu.Lock()
+	b.status = st
+	b.mu.Unlock()
+	if s := b.cur.Load(); s != nil {
+		return s.applyStatus(st)
+	}
+	return nil
+}
+
+// SendTyping sends an IRCv3 +typing client tag where the server carries
+// them; typing is dropped rather than delayed when the flood limit is busy.
+func (b *Bridge) SendTyping(ctx context.Context, e core.TypingEvent) error {
+	if s := b.cur.Load(); s != nil {
+		s.sendTyping(e)
+	}
+	return nil
+}
+
+// loadLastSeen reads the newest stored message time of each of the
+// network's conversations, where the CHATHISTORY gap fill starts after a
+// restart.
+func (b *Bridge) loadLastSeen(ctx context.Context) {
+	h := b.env.History
+	if h == nil {
+		return
+	}
+	convs, err := h.Conversations(ctx, b.env.User.ID)
+	if err != nil {
+		b.log.Warn("reading conversations for the history gap fill", "err", err)
+		return
+	}
+	for _, c := range convs {
+		if c.Network != b.env.Network.ID {
+			continue
+		}
+		page, err := h.Messages(ctx, core.PageQuery{User: b.env.User.ID, Conversation: c.ID, Order: core.NewestFirst, Limit: 20})
+		if err != nil {
+			b.log.Warn("reading the newest message for the history gap fill", "conversation", c.Remote, "err", err)
+			continue
+		}
+		// Only lines with a network id carried the server's time (see
+		// newMessage); a local clock must not move the gap's start.
+		for _, m := range page {
+			if m.OriginID != "" {
+				b.lastSeen[c.Remote] = m.Time
+				break
+			}
+		}
+	}
+}
+
+// foldDefault folds a name before the server has said how (the default
+// rfc1459 mapping); the session refolds under the announced one.
+func (b *Bridge) foldDefault(name string) string { return foldRFC1459(name) }

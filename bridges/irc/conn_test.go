@@ -1,0 +1,177 @@
+package irc
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// pipeConn is a conn whose server side the test writes to; whatever the
+// conn writes is discarded.
+func pipeConn(t testing.TB) (*conn, net.Conn) {
+	t.Helper()
+	client, server := net.Pipe()
+	c := newConn(client, testConfig(t), slog.New(slog.DiscardHandler))
+	go io.Copy(io.Discard, server)
+	t.Cleanup(func() {
+		c.close()
+		server.Close()
+	})
+	return c, server
+}
+
+// TestBadLinesAreSkipped: an oversized line, a malformed one and one that
+// is not UTF-8 cost nothing but themselves; the connection stays up.
+func TestBadLinesAreSkipped(t *testing.T) {
+	c, server := pipeConn(t)
+	go func() {
+		for _, l := range []string{
+			":a!b@c PRIVMSG #x :first",
+			":a!b@c PRIVMSG #x :" + strings.Repeat("y", 20000),
+			"@", // tags and nothing else
+			":onlyprefix",
+			":a!b@c PRIVMSG #x :caf\xe9",
+			":a!b@c PRIVMSG #x :last",
+		} {
+			io.WriteString(server, l+"\r\n")
+		}
+	}()
+	var got []string
+	for len(got) < 3 {
+		select {
+		case m, ok := <-c.lines:
+			if !ok {
+				t.Fatalf("connection ended after %q: %v", got, c.err)
+			}
+			got = append(got, m.Params[1])
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %q arrived", got)
+		}
+	}
+	if strings.Join(got, "|") != "first|café|last" {
+		t.Errorf("lines read: %q", got)
+	}
+}
+
+// testSession is a registered session on a pipe, for feeding lines to
+// handle directly.
+func testSession(t testing.TB) *session {
+	t.Helper()
+	c, _ := pipeConn(t)
+	b := &Bridge{
+		env: core.BridgeEnv{User: core.User{ID: 1}, Network: core.Network{ID: 1}},
+		cfg: testConfig(t), log: slog.New(slog.DiscardHandler),
+		joined: map[string]channelJoin{}, lastSeen: map[string]time.Time{},
+	}
+	s := newSession(b, c)
+	s.setNick("alice")
+	s.registered, s.ready = true, true
+	return s
+}
+
+func testConfig(t testing.TB) *config {
+	cfg, err := parseConfig(core.Settings{"addr": "irc://x", "nick": "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestMembershipTracking follows joins, names, modes, nick changes and
+// quits through a channel's member list.
+func TestMembershipTracking(t *testing.T) {
+	s := testSession(t)
+	feed := func(lines ...string) {
+		for _, l := range lines {
+			m, err := ircmsg.ParseLine(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.handle(m); err != nil {
+				t.Fatalf("%s: %v", l, err)
+			}
+		}
+	}
+	feed(":srv 005 alice PREFIX=(ov)@+ :are supported",
+		":alice!a@h JOIN #go",
+		":srv 353 alice = #go :alice @bob +carol",
+		":srv 366 alice #go :End",
+		":bob!b@h MODE #go +v dave",
+		":dave!d@h JOIN #go",
+		":bob!b@h MODE #go +v dave",
+		":carol!c@h NICK carla",
+		":bob!b@h QUIT :gone",
+	)
+	ch := s.channels["#go"]
+	if ch == nil {
+		t.Fatal("#go not tracked")
+	}
+	got := map[string]string{}
+	for k, m := range ch.members {
+		got[k] = m.nick + m.prefixes
+	}
+	want := map[string]string{"alice": "alice", "carla": "carla+", "dave": "dave+"}
+	if len(got) != len(want) {
+		t.Fatalf("members %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("member %s is %q, want %q", k, got[k], v)
+		}
+	}
+	var kinds []string
+	for _, e := range s.pending {
+		if me, ok := e.(core.MessageEvent); ok {
+			kinds = append(kinds, string(me.Message.Kind))
+		}
+	}
+	if strings.Join(kinds, ",") != "join,mode,join,mode,nick,quit" {
+		t.Errorf("stored events %v", kinds)
+	}
+}
+
+// FuzzHandle feeds arbitrary lines to a registered session: nothing may
+// panic, and whatever it stores must be a valid message.
+func FuzzHandle(f *testing.F) {
+	for _, seed := range []string{
+		":bob!b@h PRIVMSG #go :hello",
+		"@time=2024-01-01T00:00:00.000Z;msgid=x :bob!b@h PRIVMSG alice :\x01ACTION waves\x01",
+		":bob!b@h KICK #go alice :bye",
+		":srv 353 alice = #go :@+bob!b@h alice",
+		":srv BATCH +1 chathistory #go",
+		"@batch=1 :bob!b@h NICK bobby",
+		":bob!b@h MODE #go +ovl alice",
+		":srv 005 alice PREFIX=(ov CHANMODES=,,, CASEMAPPING=rfc1459",
+		":bob!b@h TAGMSG",
+		"@+typing=active :bob!b@h TAGMSG #go",
+		":srv CAP * LS * :sasl",
+		":srv CAP alice NEW :draft/chathistory",
+		"CHATHISTORY TARGETS",
+		":bob!b@h PRIVMSG @ :\x01",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		s := testSession(t)
+		s.handle(ircmsg.MakeMessage(nil, ":srv", "JOIN", "#go")) // not our join: ignored
+		m, err := ircmsg.ParseLine(line)
+		if err != nil {
+			return
+		}
+		_ = s.handle(m)
+		for _, e := range s.pending {
+			if me, ok := e.(core.MessageEvent); ok {
+				if err := me.Message.Validate(); err != nil {
+					t.Fatalf("stored an invalid message from %q: %v", line, err)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,343 @@
+package irc
+
+import (
+	"math"
+	"math/bits"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/ergochat/irc-go/ircfmt"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// ircControls are the bytes that IRC software interprets inside a message:
+// the formatting codes (ircfmt's, plus \x04 hex colour, which ircfmt does not
+// know), the CTCP delimiter, and what ends or truncates a line. None of
+// them can stand for themselves in a body, so they are dropped both ways.
+const ircControls = "\x00\x01\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f\r\n"
+
+var isIRCControl = func() (t [256]bool) {
+	for i := range len(ircControls) {
+		t[ircControls[i]] = true
+	}
+	return t
+}()
+
+// isWordASCII marks the bytes that stand for themselves, one character
+// each, and never start a break.
+var isWordASCII = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = true
+	}
+	return t
+}()
+
+// styleCodes are the toggles for each core style, in the order they are
+// written when several change at once.
+var styleCodes = [...]struct {
+	style core.Style
+	code  byte
+}{
+	{core.Bold, '\x02'},
+	{core.Italic, '\x1d'},
+	{core.Underline, '\x1f'},
+	{core.Strike, '\x1e'},
+	{core.Monospace, '\x11'},
+}
+
+const allStyles = core.Bold | core.Italic | core.Underline | core.Strike | core.Monospace
+
+// parseFormatting reads the mIRC codes in an incoming text into a plain body
+// and the spans that style it. Colours and reverse have no core style, so
+// they are dropped. The spans do not overlap, are in order, and each covers
+// a maximal run of one style.
+func parseFormatting(s string) (body string, spans []core.Span) {
+	if strings.IndexAny(s, ircControls) < 0 {
+		return s, nil
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, c := range ircfmt.Split(s) {
+		start := b.Len()
+		writePlain(&b, c.Content)
+		st := chunkStyle(c)
+		if st == 0 || b.Len() == start {
+			continue
+		}
+		if n := len(spans); n > 0 && spans[n-1].End == start && spans[n-1].Style == st {
+			spans[n-1].End = b.Len()
+		} else {
+			spans = append(spans, core.Span{Start: start, End: b.Len(), Style: st})
+		}
+	}
+	return b.String(), spans
+}
+
+func chunkStyle(c ircfmt.FormattedSubstring) core.Style {
+	var st core.Style
+	if c.Bold {
+		st |= core.Bold
+	}
+	if c.Italic {
+		st |= core.Italic
+	}
+	if c.Underline {
+		st |= core.Underline
+	}
+	if c.Strikethrough {
+		st |= core.Strike
+	}
+	if c.Monospace {
+		st |= core.Monospace
+	}
+	return st
+}
+
+// writePlain writes s without the controls ircfmt leaves in its chunks.
+// A \x04 takes its hex colour with it; a chunk ends at every code ircfmt
+// knows, so a colour cut short by one is rightly left as text.
+func writePlain(b *strings.Builder, s string) {
+	for {
+		i := strings.IndexAny(s, ircControls)
+		if i < 0 {
+			b.WriteString(s)
+			return
+		}
+		b.WriteString(s[:i])
+		c := s[i]
+		s = s[i+1:]
+		if c == '\x04' && isHex6(s) {
+			s = s[6:]
+			if len(s) > 6 && s[0] == ',' && isHex6(s[1:]) {
+				s = s[7:]
+			}
+		}
+	}
+}
+
+func isHex6(s string) bool {
+	if len(s) < 6 {
+		return false
+	}
+	for _, c := range []byte(s[:6]) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// formatIRC renders body with the toggles that give each byte the styles of
+// the spans covering it. Spans may overlap and come in any order; the parts
+// outside body are ignored, and a boundary inside a UTF-8 sequence widens
+// the span to the whole character. The codes of ircControls are removed
+// from body, including \r and \n: a caller with several lines splits them
+// first (splitMessage does). Styles still open at the end are not closed,
+// as every IRC client resets formatting at the end of a message.
+func formatIRC(body string, spans []core.Span) string {
+	if len(spans) == 0 && strings.IndexAny(body, ircControls) < 0 {
+		return body
+	}
+	r := renderer{body: body, changes: styleChanges(body, spans)}
+	out, _ := r.piece(make([]byte, 0, len(body)+len(r.changes)*2), 0, len(body), math.MaxInt)
+	return string(out)
+}
+
+// styleChange says that from byte at on, the body has style.
+type styleChange struct {
+	at    int
+	style core.Style
+}
+
+// styleChanges flattens spans into the points where the combined style
+// changes. Each style bit is counted, so overlapping spans of one style
+// keep it until the last of them ends.
+func styleChanges(body string, spans []core.Span) []styleChange {
+	type edge struct {
+		at    int
+		style core.Style
+		delta int
+	}
+	edges := make([]edge, 0, 2*len(spans))
+	for _, sp := range spans {
+		start, end, st := max(sp.Start, 0), min(sp.End, len(body)), sp.Style&allStyles
+		if start >= end || st == 0 {
+			continue
+		}
+		for start > 0 && !utf8.RuneStart(body[start]) {
+			start--
+		}
+		for end < len(body) && !utf8.RuneStart(body[end]) {
+			end++
+		}
+		edges = append(edges, edge{start, st, 1}, edge{end, st, -1})
+	}
+	if len(edges) == 0 {
+		return nil
+	}
+	slices.SortFunc(edges, func(a, b edge) int { return a.at - b.at })
+	var (
+		count   [8]int
+		changes []styleChange
+		cur     core.Style
+	)
+	for i := 0; i < len(edges); {
+		at := edges[i].at
+		for ; i < len(edges) && edges[i].at == at; i++ {
+			for st := edges[i].style; st != 0; st &= st - 1 {
+				count[bits.TrailingZeros8(uint8(st))] += edges[i].delta
+			}
+		}
+		var next core.Style
+		for b, n := range count {
+			if n > 0 {
+				next |= 1 << b
+			}
+		}
+		if next != cur {
+			changes = append(changes, styleChange{at, next})
+			cur = next
+		}
+	}
+	return changes
+}
+
+// renderer writes parts of body with the codes for its style changes.
+type renderer struct {
+	body    string
+	changes []styleChange
+}
+
+// piece appends to dst body[from:to] rendered as one IRC text of at most
+// limit bytes, and returns where the next piece starts: to if all of it
+// fit. A piece starts with no formatting in force, as every message does,
+// so the styles in force at from are opened again. When it must cut, it
+// cuts at the last run of spaces after some text, dropping the run, if the
+// cut falls in that run or the run starts in the final third of limit:
+// earlier, the piece would be wastefully short. Otherwise it cuts before
+// the character cluster that did not fit, or, if that would leave less
+// than half of limit, before the character. limit must leave room for one
+// character and its codes.
+func (r *renderer) piece(dst []byte, from, to, limit int) ([]byte, int) {
+	base := len(dst)
+	k, _ := slices.BinarySearchFunc(r.changes, from+1, func(c styleChange, at int) int { return c.at - at })
+	var style, wire core.Style // what the body has at i; what the client has in force
+	if k > 0 {
+		style = r.changes[k-1].style
+	}
+	var (
+		chars          int  // characters written
+		inSpace        bool // inside a run of spaces
+		afterZWJ       bool
+		spaceLen       = -1 // len(dst) before the last run of spaces, -1 if none
+		spaceAt        int
+		clusterLen     int // len(dst) before the cluster that i is in
+		clusterAt      int
+		charsBeforeClu int
+	)
+	for i := from; i < to; {
+		c := r.body[i]
+		for k < len(r.changes) && r.changes[k].at <= i {
+			style = r.changes[k].style
+			k++
+		}
+		if isIRCControl[c] {
+			i++
+			continue
+		}
+		if isWordASCII[c] {
+			// Copy at once as much of a stretch of ASCII letters as fits;
+			// the letter that does not goes through the cut below.
+			n := len(dst)
+			dst = appendToggles(dst, wire, style)
+			stop := to
+			if k < len(r.changes) {
+				stop = min(stop, r.changes[k].at)
+			}
+			if room := limit - (len(dst) - base); room < stop-i {
+				stop = i + room
+			}
+			j := i
+			for j < stop && isWordASCII[r.body[j]] {
+				j++
+			}
+			if j > i {
+				if j-i > 1 {
+					n = len(dst) + j - i - 1
+				}
+				dst = append(dst, r.body[i:j]...)
+				clusterLen, clusterAt, charsBeforeClu = n, j-1, chars+j-i-1
+				chars += j - i
+				inSpace, afterZWJ, wire, i = false, false, style, j
+				continue
+			}
+			dst = dst[:n]
+		}
+		ch, size := rune(c), 1
+		if c >= utf8.RuneSelf {
+			ch, size = utf8.DecodeRuneInString(r.body[i:to])
+		}
+		space := c == ' ' || c == '\t'
+		if space && !inSpace && chars > 0 {
+			spaceLen, spaceAt = len(dst), i
+		}
+		inSpace = space
+		if chars == 0 || !extendsCluster(ch, afterZWJ) {
+			clusterLen, clusterAt, charsBeforeClu = len(dst), i, chars
+		}
+		afterZWJ = ch == '\u200d'
+		n := len(dst)
+		dst = appendToggles(dst, wire, style)
+		dst = append(dst, r.body[i:i+size]...)
+		if len(dst)-base > limit {
+			switch {
+			case spaceLen >= 0 && (inSpace || spaceLen-base >= limit-limit/3):
+				next := spaceAt
+				for next < to && (r.body[next] == ' ' || r.body[next] == '\t' || isIRCControl[r.body[next]]) {
+					next++
+				}
+				return dst[:spaceLen], next
+			case charsBeforeClu > 0 && clusterLen-base > limit/2:
+				return dst[:clusterLen], clusterAt
+			default:
+				return dst[:n], i
+			}
+		}
+		wire = style
+		chars++
+		i += size
+	}
+	return dst, to
+}
+
+// extendsCluster reports whether ch belongs to the character before it, so
+// that a cut before it would split what the reader sees as one character.
+// It covers combining marks and emoji sequences, not all of UAX #29.
+func extendsCluster(ch rune, afterZWJ bool) bool {
+	if ch < 0x300 {
+		return false
+	}
+	return afterZWJ || ch == '\u200d' || ('\U0001F3FB' <= ch && ch <= '\U0001F3FF') || unicode.Is(unicode.M, ch)
+}
+
+// appendToggles appends the codes that turn style from into style to,
+// starting over with a reset where that is shorter.
+func appendToggles(dst []byte, from, to core.Style) []byte {
+	if from == to {
+		return dst
+	}
+	diff := from ^ to
+	if 1+bits.OnesCount8(uint8(to)) < bits.OnesCount8(uint8(diff)) {
+		dst = append(dst, '\x0f')
+		diff = to
+	}
+	for _, sc := range styleCodes {
+		if diff&sc.style != 0 {
+			dst = append(dst, sc.code)
+		}
+	}
+	return dst
+}
