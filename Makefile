@@ -3,7 +3,7 @@
 TAGS := sqlite_fts5
 GO   ?= go
 
-.PHONY: run build test vet bench bench-10m fuzz
+.PHONY: run build test vet bench bench-10m bench-irc fuzz
 
 # Run the daemon on its embedded defaults (data in ./switchboard-data).
 run:
@@ -29,11 +29,19 @@ bench:
 bench-10m:
 	$(GO) run -tags $(TAGS) ./cmd/swbench store --messages 1000000,10000000 --json swbench-store.json
 
+# The IRC bridge's figures: ingest, delivery latency, memory per network,
+# gap fill (needs ngircd, as CI installs).
+bench-irc:
+	$(GO) test -tags $(TAGS) -run XXX -bench 'Ingest|DeliveryLatency|MemoryPerNetwork|GapFill' -benchtime 1x ./bridges/irc/
+
 # A short run of every fuzz target.
 fuzz:
 	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzTranslate -fuzztime 30s ./history/ftsquery/
 	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzSearch -fuzztime 30s ./history/
 	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzRecord -fuzztime 30s ./history/
 	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzParseMessageID -fuzztime 30s ./core/
+	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzHandle -fuzztime 30s ./bridges/irc/
+	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzParseFormatting -fuzztime 30s ./bridges/irc/
+	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzSplitMessage -fuzztime 30s ./bridges/irc/
 	$(GO) test -run XXX -fuzz FuzzDuration -fuzztime 30s ./internal/config/
 	$(GO) test -run XXX -fuzz FuzzLoad -fuzztime 30s ./internal/config/

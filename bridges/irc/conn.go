@@ -26,7 +26,7 @@ const (
 	// lineQueue bounds how many parsed lines wait for the session loop;
 	// when it is full the reader stops reading and TCP pushes back on the
 	// server, so a flooding server cannot grow the bridge's memory.
-	lineQueue = 256
+	lineQueue = 64
 )
 
 // conn is one TCP (or TLS) connection to an IRC server: a reader goroutine

@@ -1,6 +1,7 @@
 package irc
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -174,4 +175,84 @@ func FuzzHandle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// stalledInbound is a hub that stops taking messages, as one stuck on a
+// full disk would.
+type stalledInbound struct{ release chan struct{} }
+
+func (s stalledInbound) Receive(ctx context.Context, events ...core.Event) error {
+	stores := false
+	for _, e := range events {
+		_, m := e.(core.MessageEvent)
+		stores = stores || m
+	}
+	if !stores {
+		return nil
+	}
+	select {
+	case <-s.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestFloodingServerIsBounded: a server that floods while the hub is stuck
+// fills the bridge's bounded queues, then TCP pushes back on it; the
+// bridge's memory stops growing.
+func TestFloodingServerIsBounded(t *testing.T) {
+	srv := startScripted(t)
+	in := stalledInbound{release: make(chan struct{})}
+	b, err := New(core.BridgeEnv{User: core.User{ID: 1}, Network: core.Network{ID: 1, Settings: ircSettings(srv.Addr(), "alice")},
+		Inbound: in, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		close(in.release)
+		<-done
+	}()
+	deadline := time.Now().Add(wait)
+	for {
+		srv.mu.Lock()
+		n := 0
+		for c := range srv.clients {
+			if c.welcomed {
+				n++
+			}
+		}
+		srv.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the bridge did not register")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	go srv.blast("#flood", 10_000_000, 0)
+	written := func() int {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return srv.seq
+	}
+	time.Sleep(2 * time.Second)
+	heap1, lines1 := liveBytes(), written()
+	time.Sleep(2 * time.Second)
+	heap2, lines2 := liveBytes(), written()
+	t.Logf("server wrote %d lines, then %d more; bridge heap %d KiB → %d KiB", lines1, lines2-lines1, heap1>>10, heap2>>10)
+	if lines2-lines1 > 1000 {
+		t.Errorf("the server kept writing (%d lines in 2 s) while the hub was stuck: nothing pushes back", lines2-lines1)
+	}
+	if grow := heap2 - heap1; grow > 4<<20 {
+		t.Errorf("heap grew by %d KiB while the hub was stuck", grow>>10)
+	}
 }

@@ -167,11 +167,10 @@ func styleChanges(body string, spans []core.Span) []styleChange {
 		if start >= end || st == 0 {
 			continue
 		}
-		for start > 0 && !utf8.RuneStart(body[start]) {
-			start--
-		}
-		for end < len(body) && !utf8.RuneStart(body[end]) {
-			end++
+		start = charStart(body, start)
+		if c := charStart(body, end); c < end {
+			_, size := utf8.DecodeRuneInString(body[c:])
+			end = c + size
 		}
 		edges = append(edges, edge{start, st, 1}, edge{end, st, -1})
 	}
@@ -203,6 +202,23 @@ func styleChanges(body string, spans []core.Span) []styleChange {
 		}
 	}
 	return changes
+}
+
+// charStart returns where the character holding byte at starts, reading s
+// as range and the renderer do: a byte of no valid sequence stands alone.
+func charStart(s string, at int) int {
+	if at >= len(s) || utf8.RuneStart(s[at]) {
+		return at
+	}
+	for j := at - 1; j >= 0 && j > at-utf8.UTFMax; j-- {
+		if utf8.RuneStart(s[j]) {
+			if _, size := utf8.DecodeRuneInString(s[j:]); j+size > at {
+				return j
+			}
+			break
+		}
+	}
+	return at
 }
 
 // renderer writes parts of body with the codes for its style changes.

@@ -94,6 +94,9 @@ func TestFormatIRC(t *testing.T) {
 		{"clamped", "abc", []core.Span{fspan(-2, 1, stB), fspan(2, 99, stI)}, "\x02a\x02b\x1dc"},
 		{"unknown style bits ignored", "abc", []core.Span{fspan(0, 3, 0x80)}, "abc"},
 		{"boundary inside a rune widens", "aéb", []core.Span{fspan(2, 3, stB)}, "a\x02é\x02b"},
+		{"end inside a rune widens", "aéb", []core.Span{fspan(0, 2, stB)}, "\x02aé\x02b"},
+		{"a stray continuation byte stands alone", "a\x80b", []core.Span{fspan(1, 2, stB)}, "a\x02\x80\x02b"},
+		{"a cut-short sequence stands alone", "a\xe2\x82b", []core.Span{fspan(2, 3, stB)}, "a\xe2\x02\x82\x02b"},
 		{"controls removed", "a\x02b\x03c\x00\x01\r\nd\x04\x0f\x11\x16\x1d\x1e\x1fe", nil, "abcde"},
 		{"controls removed inside a span", "a\x02b", []core.Span{fspan(0, 3, stI)}, "\x1dab"},
 		{"tab kept", "a\tb", nil, "a\tb"},
@@ -130,23 +133,33 @@ func TestFormatRoundTrip(t *testing.T) {
 	}
 }
 
-// styleMask gives the style of each byte of body as formatIRC means it: the
-// spans clamped to body and widened to whole characters.
+// styleMask gives the style of each byte of body as formatIRC means it:
+// each character, as range reads body, has the styles of every span that
+// touches any of its bytes.
 func styleMask(body string, spans []core.Span) []core.Style {
 	mask := make([]core.Style, len(body))
+	for k := 0; k < len(body); {
+		_, size := utf8.DecodeRuneInString(body[k:])
+		var st core.Style
+		for _, sp := range spans {
+			if max(sp.Start, k) < min(sp.End, k+size) {
+				st |= sp.Style & allStyles
+			}
+		}
+		for j := k; j < k+size; j++ {
+			mask[j] = st
+		}
+		k += size
+	}
+	return mask
+}
+
+// exactMask gives the style of each byte of body by its spans alone.
+func exactMask(body string, spans []core.Span) []core.Style {
+	mask := make([]core.Style, len(body))
 	for _, sp := range spans {
-		start, end := max(sp.Start, 0), min(sp.End, len(body))
-		if start >= end {
-			continue
-		}
-		for start > 0 && !utf8.RuneStart(body[start]) {
-			start--
-		}
-		for end < len(body) && !utf8.RuneStart(body[end]) {
-			end++
-		}
-		for k := start; k < end; k++ {
-			mask[k] |= sp.Style & allStyles
+		for k := max(sp.Start, 0); k < min(sp.End, len(body)); k++ {
+			mask[k] |= sp.Style
 		}
 	}
 	return mask
@@ -188,7 +201,7 @@ func FuzzParseFormatting(f *testing.F) {
 		if !slices.Equal(styleMask(body2, spans2), styleMask(body, spans)) {
 			t.Fatalf("re-rendered spans %v, want %v (via %q)", spans2, spans, out)
 		}
-		if onRuneStarts(body, spans) && !slices.Equal(spans2, spans) {
+		if onCharStarts(body, spans) && !slices.Equal(spans2, spans) {
 			t.Fatalf("re-rendered spans %v, want %v exactly (via %q)", spans2, spans, out)
 		}
 		body3, spans3 := parseFormatting(formatIRC(body2, spans2))
@@ -198,12 +211,18 @@ func FuzzParseFormatting(f *testing.F) {
 	})
 }
 
-func onRuneStarts(body string, spans []core.Span) bool {
+// onCharStarts reports whether every span edge is where a character starts.
+func onCharStarts(body string, spans []core.Span) bool {
+	starts := make([]bool, len(body)+1)
+	for k := 0; k < len(body); {
+		starts[k] = true
+		_, size := utf8.DecodeRuneInString(body[k:])
+		k += size
+	}
+	starts[len(body)] = true
 	for _, sp := range spans {
-		for _, at := range []int{sp.Start, sp.End} {
-			if at < len(body) && !utf8.RuneStart(body[at]) {
-				return false
-			}
+		if !starts[sp.Start] || !starts[sp.End] {
+			return false
 		}
 	}
 	return true

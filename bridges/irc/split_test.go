@@ -49,7 +49,7 @@ func TestSplitMessage(t *testing.T) {
 			[]string{"\x02aaaa bbbb cccc dddd eeee ffff", "\x02gggg hhhh"}},
 		{"formatting reopened on the next line", "ab\ncd", []core.Span{fspan(1, 4, stB)}, 400,
 			[]string{"a\x02b", "\x02c\x02d"}},
-		{"codes count toward the limit", strings.Repeat("a", 31), []core.Span{fspan(0, 31, stB | stI)}, 32,
+		{"codes count toward the limit", strings.Repeat("a", 31), []core.Span{fspan(0, 31, stB|stI)}, 32,
 			[]string{"\x02\x1d" + strings.Repeat("a", 30), "\x02\x1da"}},
 		{"code-only fit", strings.Repeat("a", 31), []core.Span{fspan(0, 31, stB)}, 32,
 			[]string{"\x02" + strings.Repeat("a", 31)}},
@@ -118,7 +118,7 @@ func checkSplit(t *testing.T, body string, spans []core.Span, limit int, pieces 
 			t.Fatalf("piece %q has control %q", p, p[k])
 		}
 		text, spans := parseFormatting(p)
-		mask := styleMask(text, spans)
+		mask := exactMask(text, spans)
 		for k := range len(text) {
 			if text[k] != ' ' && text[k] != '\t' {
 				got = append(got, styled{text[k], mask[k]})
