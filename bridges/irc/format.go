@@ -5,7 +5,6 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/ergochat/irc-go/ircfmt"
@@ -13,24 +12,17 @@ import (
 	"github.com/switchboard/switchboard/core"
 )
 
-// ircControls are the bytes that IRC software interprets inside a message:
-// the formatting codes (ircfmt's, plus \x04 hex colour, which ircfmt does not
-// know), the CTCP delimiter, and what ends or truncates a line. None of
-// them can stand for themselves in a body, so they are dropped both ways.
-const ircControls = "\x00\x01\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f\r\n"
+// ircControls are the bytes dropped from bodies both ways: what IRC
+// software interprets inside a message (the formatting codes, ircfmt's plus
+// the \x04 hex colour it does not know, the CTCP delimiter, what ends or
+// truncates a line), and every other control character but tab, which XML
+// 1.0 cannot carry to an XMPP client and no chat client shows.
+const ircControls = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0a\x0b\x0c\x0d\x0e\x0f" +
+	"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
 
 var isIRCControl = func() (t [256]bool) {
 	for i := range len(ircControls) {
 		t[ircControls[i]] = true
-	}
-	return t
-}()
-
-// isWordASCII marks the bytes that stand for themselves, one character
-// each, and never start a break.
-var isWordASCII = func() (t [256]bool) {
-	for c := '!'; c <= '~'; c++ {
-		t[c] = true
 	}
 	return t
 }()
@@ -219,124 +211,6 @@ func charStart(s string, at int) int {
 		}
 	}
 	return at
-}
-
-// renderer writes parts of body with the codes for its style changes.
-type renderer struct {
-	body    string
-	changes []styleChange
-}
-
-// piece appends to dst body[from:to] rendered as one IRC text of at most
-// limit bytes, and returns where the next piece starts: to if all of it
-// fit. A piece starts with no formatting in force, as every message does,
-// so the styles in force at from are opened again. When it must cut, it
-// cuts at the last run of spaces after some text, dropping the run, if the
-// cut falls in that run or the run starts in the final third of limit:
-// earlier, the piece would be wastefully short. Otherwise it cuts before
-// the character cluster that did not fit, or, if that would leave less
-// than half of limit, before the character. limit must leave room for one
-// character and its codes.
-func (r *renderer) piece(dst []byte, from, to, limit int) ([]byte, int) {
-	base := len(dst)
-	k, _ := slices.BinarySearchFunc(r.changes, from+1, func(c styleChange, at int) int { return c.at - at })
-	var style, wire core.Style // what the body has at i; what the client has in force
-	if k > 0 {
-		style = r.changes[k-1].style
-	}
-	var (
-		chars          int  // characters written
-		inSpace        bool // inside a run of spaces
-		afterZWJ       bool
-		spaceLen       = -1 // len(dst) before the last run of spaces, -1 if none
-		spaceAt        int
-		clusterLen     int // len(dst) before the cluster that i is in
-		clusterAt      int
-		charsBeforeClu int
-	)
-	for i := from; i < to; {
-		c := r.body[i]
-		for k < len(r.changes) && r.changes[k].at <= i {
-			style = r.changes[k].style
-			k++
-		}
-		if isIRCControl[c] {
-			i++
-			continue
-		}
-		if isWordASCII[c] {
-			// Copy at once as much of a stretch of ASCII letters as fits;
-			// the letter that does not goes through the cut below.
-			n := len(dst)
-			dst = appendToggles(dst, wire, style)
-			stop := to
-			if k < len(r.changes) {
-				stop = min(stop, r.changes[k].at)
-			}
-			if room := limit - (len(dst) - base); room < stop-i {
-				stop = i + room
-			}
-			j := i
-			for j < stop && isWordASCII[r.body[j]] {
-				j++
-			}
-			if j > i {
-				if j-i > 1 {
-					n = len(dst) + j - i - 1
-				}
-				dst = append(dst, r.body[i:j]...)
-				clusterLen, clusterAt, charsBeforeClu = n, j-1, chars+j-i-1
-				chars += j - i
-				inSpace, afterZWJ, wire, i = false, false, style, j
-				continue
-			}
-			dst = dst[:n]
-		}
-		ch, size := rune(c), 1
-		if c >= utf8.RuneSelf {
-			ch, size = utf8.DecodeRuneInString(r.body[i:to])
-		}
-		space := c == ' ' || c == '\t'
-		if space && !inSpace && chars > 0 {
-			spaceLen, spaceAt = len(dst), i
-		}
-		inSpace = space
-		if chars == 0 || !extendsCluster(ch, afterZWJ) {
-			clusterLen, clusterAt, charsBeforeClu = len(dst), i, chars
-		}
-		afterZWJ = ch == '\u200d'
-		n := len(dst)
-		dst = appendToggles(dst, wire, style)
-		dst = append(dst, r.body[i:i+size]...)
-		if len(dst)-base > limit {
-			switch {
-			case spaceLen >= 0 && (inSpace || spaceLen-base >= limit-limit/3):
-				next := spaceAt
-				for next < to && (r.body[next] == ' ' || r.body[next] == '\t' || isIRCControl[r.body[next]]) {
-					next++
-				}
-				return dst[:spaceLen], next
-			case charsBeforeClu > 0 && clusterLen-base > limit/2:
-				return dst[:clusterLen], clusterAt
-			default:
-				return dst[:n], i
-			}
-		}
-		wire = style
-		chars++
-		i += size
-	}
-	return dst, to
-}
-
-// extendsCluster reports whether ch belongs to the character before it, so
-// that a cut before it would split what the reader sees as one character.
-// It covers combining marks and emoji sequences, not all of UAX #29.
-func extendsCluster(ch rune, afterZWJ bool) bool {
-	if ch < 0x300 {
-		return false
-	}
-	return afterZWJ || ch == '\u200d' || ('\U0001F3FB' <= ch && ch <= '\U0001F3FF') || unicode.Is(unicode.M, ch)
 }
 
 // appendToggles appends the codes that turn style from into style to,

@@ -51,7 +51,7 @@ func TestParseFormatting(t *testing.T) {
 		{"hex bg needs six digits", "\x04FF0000,12x", ",12x", nil},
 		{"reverse dropped", "\x16rev\x16 \x02b", "rev b", []core.Span{fspan(4, 5, stB)}},
 		{"other IRC controls dropped", "a\x01b\x00c\rd\ne", "abcde", nil},
-		{"tab and bell kept", "a\tb\a", "a\tb\a", nil},
+		{"tab kept, bell and DEL dropped", "a\tb\a\x7f", "a\tb", nil},
 		{"only codes", "\x02\x1d\x0f\x03", "", nil},
 		{"utf-8 offsets are bytes", "caf\x02é\x02 ☕\x1f!", "café ☕!",
 			[]core.Span{fspan(3, 5, stB), fspan(9, 10, stU)}},
