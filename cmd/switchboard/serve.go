@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/switchboard/switchboard/bridges/irc"
 	httpapi "github.com/switchboard/switchboard/clientapi/http"
+	"github.com/switchboard/switchboard/clientapi/xmpp"
 	"github.com/switchboard/switchboard/core"
 	"github.com/switchboard/switchboard/history"
 	"github.com/switchboard/switchboard/internal/config"
@@ -27,7 +29,7 @@ import (
 const shutdownGrace = 10 * time.Second
 
 func newServeCommand(g *globals) *cobra.Command {
-	var domain, xmppAddr, httpAddr string
+	var domain, xmppAddr, xmppTLSAddr, httpAddr string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the daemon",
@@ -48,6 +50,9 @@ once. SIGTERM or SIGINT shut it down gracefully.`,
 			if fl.Changed("xmpp-addr") {
 				cfg.XMPP.Addr = xmppAddr
 			}
+			if fl.Changed("xmpp-tls-addr") {
+				cfg.XMPP.DirectTLSAddr = xmppTLSAddr
+			}
 			if fl.Changed("http-addr") {
 				cfg.HTTP.Addr = httpAddr
 			}
@@ -62,6 +67,7 @@ once. SIGTERM or SIGINT shut it down gracefully.`,
 	fl := cmd.Flags()
 	fl.StringVar(&domain, "domain", "", "the server's `DOMAIN` (users are user@DOMAIN; overrides domain)")
 	fl.StringVar(&xmppAddr, "xmpp-addr", "", "XMPP client port `HOST:PORT` (overrides xmpp.addr)")
+	fl.StringVar(&xmppTLSAddr, "xmpp-tls-addr", "", "XMPP direct TLS port `HOST:PORT` (overrides xmpp.direct_tls_addr)")
 	fl.StringVar(&httpAddr, "http-addr", "", "HTTPS port `HOST:PORT` (overrides http.addr)")
 	return cmd
 }
@@ -118,6 +124,7 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 		AwayStatus:       core.Status{Show: core.ShowAway, Text: cfg.AwayMessage},
 	})
 
+	errc := make(chan error, 4)
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
@@ -130,7 +137,36 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
-	errc := make(chan error, 4)
+	xmppSrv := xmpp.New(xmpp.Config{
+		Domain:           cfg.Domain,
+		TLSConfig:        &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Store:            st,
+		Hub:              hub,
+		Log:              log.With("component", "xmpp"),
+		MaxLoginFailures: cfg.Auth.MaxLoginFailures,
+		LoginLockout:     time.Duration(cfg.Auth.LoginLockout),
+		Version:          versionString(),
+	})
+	var xmppLns []net.Listener
+	for _, l := range []struct {
+		key, addr string
+		direct    bool
+	}{{"xmpp.addr", cfg.XMPP.Addr, false}, {"xmpp.direct_tls_addr", cfg.XMPP.DirectTLSAddr, true}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", l.key, l.addr, err)
+		}
+		xmppLns = append(xmppLns, ln)
+		go func(direct bool) {
+			if err := xmppSrv.Serve(ctx, ln, direct); err != nil {
+				errc <- fmt.Errorf("XMPP port: %w", err)
+			}
+		}(l.direct)
+	}
+
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -145,8 +181,12 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	go pruneHistory(ctx, st, cfg, log)
 	go maintainIndex(ctx, st, log)
 
-	log.Info("serving", "domain", cfg.Domain, "https", httpLn.Addr().String(), "data_dir", cfg.DataDir,
-		"version", versionString())
+	var xmppAddrs []string
+	for _, ln := range xmppLns {
+		xmppAddrs = append(xmppAddrs, ln.Addr().String())
+	}
+	log.Info("serving", "domain", cfg.Domain, "https", httpLn.Addr().String(), "xmpp", strings.Join(xmppAddrs, ","),
+		"data_dir", cfg.DataDir, "version", versionString())
 
 	var runErr error
 	select {
@@ -160,6 +200,7 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	if err := httpSrv.Shutdown(sctx); err != nil {
 		log.Warn("closing HTTP connections", "err", err)
 	}
+	xmppSrv.Wait() // every XMPP stream got system-shutdown when ctx ended
 	<-done
 	return runErr
 }

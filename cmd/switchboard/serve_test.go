@@ -6,11 +6,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -67,6 +69,7 @@ type daemon struct {
 	cmd     *exec.Cmd
 	stdout  bytes.Buffer // read only once exited is closed
 	serving chan string  // the HTTPS address, once logged
+	xmpp    []string     // the XMPP addresses: STARTTLS, direct TLS
 	exited  chan struct{}
 	waitErr error
 
@@ -74,14 +77,15 @@ type daemon struct {
 	log []string
 }
 
-var servingAddr = regexp.MustCompile(`\bmsg=serving\b.* https=(\S+)`)
+var servingAddr = regexp.MustCompile(`\bmsg=serving\b.* https=(\S+) xmpp=(\S+)`)
 
 // startDaemon runs serve on dataDir with the HTTPS port on a free port of
 // 127.0.0.1 and waits until it serves.
 func startDaemon(t testing.TB, dataDir string) (*daemon, string) {
 	t.Helper()
 	d := &daemon{t: t, serving: make(chan string, 1), exited: make(chan struct{})}
-	d.cmd = exec.Command(binary(t), "serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0")
+	d.cmd = exec.Command(binary(t), "serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0",
+		"--xmpp-addr", "127.0.0.1:0", "--xmpp-tls-addr", "127.0.0.1:0")
 	d.cmd.Stdout = &d.stdout
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
@@ -98,6 +102,9 @@ func startDaemon(t testing.TB, dataDir string) (*daemon, string) {
 			d.log = append(d.log, line)
 			d.mu.Unlock()
 			if m := servingAddr.FindStringSubmatch(line); m != nil {
+				d.mu.Lock()
+				d.xmpp = strings.Split(m[2], ",")
+				d.mu.Unlock()
 				select {
 				case d.serving <- m[1]:
 				default:
@@ -229,6 +236,19 @@ func TestServe(t *testing.T) {
 	if err != nil || out != "created user alice@localhost\n" {
 		t.Fatalf("user add while serving: %q, %v", out, err)
 	}
+	// The new user logs in on the XMPP port at once (direct TLS).
+	d.mu.Lock()
+	xmppAddrs := d.xmpp
+	d.mu.Unlock()
+	if len(xmppAddrs) != 2 {
+		t.Fatalf("serve logged XMPP addresses %v, want STARTTLS and direct TLS", xmppAddrs)
+	}
+	if got := xmppPlainLogin(t, xmppAddrs[1], "alice", "pw"); !strings.Contains(got, "<success") {
+		t.Errorf("alice's XMPP login answered %q", got)
+	}
+	if got := xmppPlainLogin(t, xmppAddrs[1], "alice", "wrong"); !strings.Contains(got, "<not-authorized") {
+		t.Errorf("a wrong XMPP password answered %q", got)
+	}
 	out, _, err = runIn(t, dir, "", "user", "list")
 	if err != nil || !regexp.MustCompile(`(?m)^admin +true +forever `).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^alice +false +forever `).MatchString(out) {
@@ -266,6 +286,35 @@ func TestServe(t *testing.T) {
 			t.Errorf("%s changed on the second start (%v)", file, err)
 		}
 	}
+}
+
+// xmppPlainLogin opens a direct TLS stream and tries SASL PLAIN, returning
+// what the server answered to <auth/>.
+func xmppPlainLogin(t testing.TB, addr, user, password string) string {
+	t.Helper()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
+	r := bufio.NewReader(c)
+	readUntil := func(end string) string {
+		var b strings.Builder
+		for !strings.Contains(b.String(), end) {
+			ch, err := r.ReadByte()
+			if err != nil {
+				t.Fatalf("reading the XMPP stream after %q: %v", b.String(), err)
+			}
+			b.WriteByte(ch)
+		}
+		return b.String()
+	}
+	readUntil("</stream:features>")
+	fmt.Fprintf(c, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>",
+		base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+password)))
+	return readUntil("</")
 }
 
 // serveFails runs serve, which must exit with status 1 printing exactly

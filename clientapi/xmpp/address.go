@@ -1,0 +1,145 @@
+package xmpp
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// Addresses on the port (DESIGN.md): each network is a sub-domain of the
+// server's domain; its contacts and rooms are local parts there, escaped
+// per XEP-0106: nick@libera.example.org, #go@libera.example.org.
+
+// networks caches a user's networks by sub-domain label.
+type networks struct {
+	store Store
+	user  core.UserID
+
+	mu     sync.Mutex
+	byName map[string]core.Network
+	byID   map[core.NetworkID]core.Network
+}
+
+func newNetworks(store Store, user core.UserID) *networks {
+	return &networks{store: store, user: user}
+}
+
+func (n *networks) load(ctx context.Context) error {
+	list, err := n.store.Networks(ctx, n.user)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.byName = make(map[string]core.Network, len(list))
+	n.byID = make(map[core.NetworkID]core.Network, len(list))
+	for _, nw := range list {
+		n.byName[nw.Name] = nw
+		n.byID[nw.ID] = nw
+	}
+	return nil
+}
+
+// byLabel finds a network by its sub-domain, reloading once on a miss: the
+// CLI may have added it since.
+func (n *networks) byLabel(ctx context.Context, label string) (core.Network, bool) {
+	n.mu.Lock()
+	nw, ok := n.byName[label]
+	n.mu.Unlock()
+	if ok {
+		return nw, true
+	}
+	if n.load(ctx) != nil {
+		return core.Network{}, false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	nw, ok = n.byName[label]
+	return nw, ok
+}
+
+func (n *networks) get(ctx context.Context, id core.NetworkID) (core.Network, bool) {
+	n.mu.Lock()
+	nw, ok := n.byID[id]
+	n.mu.Unlock()
+	if ok {
+		return nw, true
+	}
+	if n.load(ctx) != nil {
+		return core.Network{}, false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	nw, ok = n.byID[id]
+	return nw, ok
+}
+
+func (n *networks) all() []core.Network {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]core.Network, 0, len(n.byID))
+	for _, nw := range n.byID {
+		out = append(out, nw)
+	}
+	return out
+}
+
+// networkDomain is a network's sub-domain.
+func networkDomain(nw core.Network, domain string) string { return nw.Name + "." + domain }
+
+// peerJID is the address of a contact or room on the port.
+func peerJID(nw core.Network, remote, domain string) string {
+	return jid.Escape.String(remote) + "@" + networkDomain(nw, domain)
+}
+
+// resolved is a stanza's `to` understood as a network peer.
+type resolved struct {
+	network  core.Network
+	peer     core.Peer
+	resource string // a room occupant's nick
+}
+
+// resolve maps an address on the port to a network and peer. ok is false
+// for addresses that are not a network's contact or room.
+func (n *networks) resolve(ctx context.Context, to, domain string) (resolved, bool) {
+	j, err := jid.Parse(to)
+	if err != nil || j.Localpart() == "" {
+		return resolved{}, false
+	}
+	label, ok := strings.CutSuffix(j.Domainpart(), "."+domain)
+	if !ok || label == "" || strings.Contains(label, ".") {
+		return resolved{}, false
+	}
+	nw, ok := n.byLabel(ctx, label)
+	if !ok {
+		return resolved{}, false
+	}
+	remote := jid.Unescape.String(j.Localpart())
+	r := resolved{network: nw, resource: j.Resourcepart(), peer: core.Peer{Kind: core.Direct, Remote: remote}}
+	if nw.Kind == core.KindIRC {
+		// IRC names are case-insensitive; the bridge files conversations
+		// under the folded name, so sends must use it too.
+		r.peer.Remote = foldIRC(remote)
+		if strings.ContainsAny(remote[:1], "#&+!") {
+			r.peer.Kind = core.Room
+		}
+	}
+	return r, true
+}
+
+// foldIRC lowercases ASCII letters, the folding every IRC case mapping
+// shares. RFC 1459's []\~ are left alone: on an ascii server they are
+// other characters, and sending to a different nick is worse than a second
+// conversation with the same one.
+func foldIRC(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,148 @@
+package xmpp
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"sort"
+	"strings"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// Service discovery (XEP-0030) answers per address: the server, each
+// network's sub-domain, and each contact or room on it.
+
+type identity struct{ category, typ, name string }
+
+// serverFeatures are what the server itself supports.
+var serverFeatures = []string{
+	nsDiscoInfo, nsDiscoItems, nsPing, nsVersion, nsCarbons, nsSID, nsVCard,
+	"urn:xmpp:carbons:rules:0", "msgoffline",
+}
+
+var serverIdentity = identity{"server", "im", "Switchboard"}
+
+// gatewayType is the XEP-0030 registry's gateway type of a network kind.
+func gatewayType(k core.NetworkKind) string {
+	switch k {
+	case core.KindIRC:
+		return "irc"
+	case core.KindXMPP:
+		return "xmpp"
+	}
+	return "switchboard"
+}
+
+func discoInfo(node string, ids []identity, features []string) *element {
+	q := el(nsDiscoInfo, "query", "node", node)
+	for _, id := range ids {
+		q.add(el(nsDiscoInfo, "identity", "category", id.category, "type", id.typ, "name", id.name))
+	}
+	for _, f := range features {
+		q.add(el(nsDiscoInfo, "feature", "var", f))
+	}
+	return q
+}
+
+func (s *session) handleDiscoInfo(ctx context.Context, iq, q *element) {
+	to := iq.attr("to")
+	node := q.attr("node")
+	switch {
+	case to == "" || to == s.srv.domain || to == s.bare:
+		ids := []identity{serverIdentity}
+		if to == s.bare {
+			ids = []identity{{"account", "registered", ""}}
+		}
+		s.send(iqResult(iq).add(discoInfo(node, ids, serverFeatures)))
+		return
+	}
+	if label, ok := strings.CutSuffix(to, "."+s.srv.domain); ok && !strings.ContainsAny(label, ".@/") {
+		if nw, ok := s.nets.byLabel(ctx, label); ok {
+			s.send(iqResult(iq).add(discoInfo(node, []identity{{"gateway", gatewayType(nw.Kind), nw.Name}},
+				[]string{nsDiscoInfo, nsDiscoItems, nsPing, nsVCard})))
+			return
+		}
+	}
+	if r, ok := s.nets.resolve(ctx, to, s.srv.domain); ok {
+		id := identity{"client", "pc", r.peer.Remote}
+		if r.peer.Kind == core.Room && r.resource == "" {
+			id = identity{"conference", "text", r.peer.Remote}
+		}
+		s.send(iqResult(iq).add(discoInfo(node, []identity{id}, []string{nsDiscoInfo, nsChatStates, nsVCard})))
+		return
+	}
+	s.send(iqError(iq, "cancel", "item-not-found", ""))
+}
+
+func (s *session) handleDiscoItems(ctx context.Context, iq, q *element) {
+	to := iq.attr("to")
+	res := el(nsDiscoItems, "query", "node", q.attr("node"))
+	switch {
+	case to == "" || to == s.srv.domain:
+		nets := s.nets.all()
+		sort.Slice(nets, func(i, j int) bool { return nets[i].Name < nets[j].Name })
+		for _, nw := range nets {
+			res.add(el(nsDiscoItems, "item", "jid", networkDomain(nw, s.srv.domain), "name", nw.Name))
+		}
+	case to == s.bare:
+	default:
+		label, ok := strings.CutSuffix(to, "."+s.srv.domain)
+		nw, found := s.nets.byLabel(ctx, label)
+		if !ok || !found {
+			if _, ok := s.nets.resolve(ctx, to, s.srv.domain); !ok {
+				s.send(iqError(iq, "cancel", "item-not-found", ""))
+				return
+			}
+			break
+		}
+		convs, err := s.srv.store.Conversations(ctx, s.user.ID)
+		if err != nil {
+			s.send(iqError(iq, "wait", "internal-server-error", ""))
+			return
+		}
+		for _, c := range convs {
+			if c.Network == nw.ID && c.Kind == core.Room {
+				res.add(el(nsDiscoItems, "item", "jid", peerJID(nw, c.Remote, s.srv.domain), "name", c.Remote))
+			}
+		}
+	}
+	s.send(iqResult(iq).add(res))
+}
+
+// handleVCard answers vcard-temp (XEP-0054) with what the network knows:
+// on IRC, the nick.
+func (s *session) handleVCard(ctx context.Context, iq *element) {
+	to := iq.attr("to")
+	v := el(nsVCard, "vCard")
+	switch {
+	case to == "" || to == s.bare:
+		v.add(el(nsVCard, "NICKNAME").withText(s.user.Name))
+	default:
+		r, ok := s.nets.resolve(ctx, to, s.srv.domain)
+		if !ok {
+			s.send(iqError(iq, "cancel", "item-not-found", ""))
+			return
+		}
+		name := r.peer.Remote
+		if r.resource != "" {
+			name = r.resource
+		}
+		v.add(el(nsVCard, "FN").withText(name), el(nsVCard, "NICKNAME").withText(name))
+	}
+	s.send(iqResult(iq).add(v))
+}
+
+// capsVer is the XEP-0115 verification string of the server's disco info,
+// advertised in the stream features so clients can cache it.
+func capsVer() string {
+	var b strings.Builder
+	b.WriteString(serverIdentity.category + "/" + serverIdentity.typ + "//" + serverIdentity.name + "<")
+	fs := append([]string(nil), serverFeatures...)
+	sort.Strings(fs)
+	for _, f := range fs {
+		b.WriteString(f + "<")
+	}
+	sum := sha1.Sum([]byte(b.String()))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}

@@ -1,0 +1,371 @@
+package xmpp
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// Namespaces of the stanza payloads the port understands.
+const (
+	nsRoster     = "jabber:iq:roster"
+	nsVersion    = "jabber:iq:version"
+	nsPing       = "urn:xmpp:ping"
+	nsDiscoInfo  = "http://jabber.org/protocol/disco#info"
+	nsDiscoItems = "http://jabber.org/protocol/disco#items"
+	nsCarbons    = "urn:xmpp:carbons:2"
+	nsForward    = "urn:xmpp:forward:0"
+	nsSID        = "urn:xmpp:sid:0"
+	nsDelay      = "urn:xmpp:delay"
+	nsChatStates = "http://jabber.org/protocol/chatstates"
+	nsReceipts   = "urn:xmpp:receipts"
+	nsVCard      = "vcard-temp"
+	nsHints      = "urn:xmpp:hints"
+)
+
+// iqResult is the empty result of iq.
+func iqResult(iq *element) *element {
+	return el(nsClient, "iq", "type", "result", "id", iq.attr("id"), "to", iq.attr("from"), "from", iq.attr("to"))
+}
+
+// stanzaError is an <error/> of RFC 6120 §8.3.
+func stanzaError(typ, condition, text string) *element {
+	e := el(nsClient, "error", "type", typ).add(el(nsStanzas, condition))
+	if text != "" {
+		e.add(el(nsStanzas, "text").withText(text))
+	}
+	return e
+}
+
+func iqError(iq *element, typ, condition, text string) *element {
+	return el(nsClient, "iq", "type", "error", "id", iq.attr("id"), "to", iq.attr("from"), "from", iq.attr("to")).
+		add(stanzaError(typ, condition, text))
+}
+
+// bounce answers a message or presence with an error of the same kind.
+func bounce(st *element, typ, condition, text string) *element {
+	return el(nsClient, st.Name.Local, "type", "error", "id", st.attr("id"), "to", st.attr("from"), "from", st.attr("to")).
+		add(stanzaError(typ, condition, text))
+}
+
+// --- messages from the client ---
+
+// handleMessage sends a chat message to its network through the Hub. The
+// store is written before the reply: a receipt request is answered once
+// the message is durable and queued for the network.
+func (s *session) handleMessage(ctx context.Context, m *element) {
+	typ := m.attr("type")
+	if typ == "error" {
+		return
+	}
+	to := m.attr("to")
+	r, ok := s.nets.resolve(ctx, to, s.srv.domain)
+	if !ok {
+		if to != "" && to != s.bare && to != s.srv.domain {
+			s.send(bounce(m, "cancel", "item-not-found", "no such network contact or room"))
+		}
+		return
+	}
+	body, hasBody := m.child(nsClient, "body"), m.child(nsClient, "body") != nil
+	if !hasBody {
+		s.handleChatState(ctx, m, r)
+		return
+	}
+	if r.peer.Kind == core.Room && typ != "groupchat" && r.resource != "" {
+		s.send(bounce(m, "cancel", "feature-not-implemented", "private messages to room occupants are not supported yet"))
+		return
+	}
+	cm := &core.Message{Network: r.network.ID, Peer: r.peer, Kind: core.KindChat, Body: body.Text}
+	if rest, ok := strings.CutPrefix(cm.Body, "/me "); ok {
+		cm.Kind, cm.Body = core.KindAction, rest
+	}
+	if oid := m.child("urn:xmpp:sid:0", "origin-id"); oid != nil && oid.attr("id") != "" {
+		cm.OriginID = "xmpp-origin:" + oid.attr("id")
+	}
+	if strings.TrimSpace(cm.Body) == "" {
+		s.send(bounce(m, "modify", "bad-request", "empty message"))
+		return
+	}
+	stored, err := s.srv.hub.Send(ctx, s.hs, cm)
+	if err != nil {
+		s.log.Warn("storing a sent message", "err", err)
+		s.send(bounce(m, "wait", "internal-server-error", "the message could not be stored"))
+		return
+	}
+	if m.child(nsReceipts, "request") != nil && m.attr("id") != "" {
+		s.send(el(nsClient, "message", "from", to, "to", s.full, "id", "r-"+stored.ID.String()).
+			add(el(nsReceipts, "received", "id", m.attr("id"))))
+	}
+}
+
+func (s *session) handleChatState(ctx context.Context, m *element, r resolved) {
+	states := map[string]core.ChatState{
+		"composing": core.StateComposing, "paused": core.StatePaused, "active": core.StateActive,
+		"inactive": core.StateInactive, "gone": core.StateGone,
+	}
+	for _, c := range m.Children {
+		if c.Name.Space != nsChatStates {
+			continue
+		}
+		if st, ok := states[c.Name.Local]; ok {
+			_ = s.srv.hub.Typing(ctx, s.hs, core.TypingEvent{Network: r.network.ID, Peer: r.peer, State: st})
+		}
+	}
+}
+
+// --- presence from the client ---
+
+// handlePresence applies the device's own availability; the Hub combines
+// every device's into the user's status on the networks.
+func (s *session) handlePresence(ctx context.Context, p *element) {
+	if to := p.attr("to"); to != "" && to != s.bare {
+		// Subscriptions are implied (every bridged contact is "both"),
+		// and rooms are joined by the next part of this port.
+		switch p.attr("type") {
+		case "subscribe":
+			s.send(el(nsClient, "presence", "from", to, "to", s.bare, "type", "subscribed"))
+		case "", "unavailable":
+			if _, ok := s.nets.resolve(ctx, to, s.srv.domain); !ok {
+				s.send(bounce(p, "cancel", "item-not-found", ""))
+			}
+		}
+		return
+	}
+	st := core.Status{Show: core.ShowAvailable, Text: p.childText(nsClient, "status")}
+	switch p.attr("type") {
+	case "":
+		if show, ok := map[string]core.Show{"away": core.ShowAway, "xa": core.ShowXA, "dnd": core.ShowDND, "chat": core.ShowChat}[p.childText(nsClient, "show")]; ok {
+			st.Show = show
+		}
+		first := !s.available.Swap(true)
+		if first {
+			s.sendInitialPresences()
+		}
+	case "unavailable":
+		s.available.Store(false)
+		st.Show = core.ShowOffline
+	default:
+		return
+	}
+	if err := s.srv.hub.SetStatus(ctx, s.hs, st); err != nil {
+		s.log.Warn("applying status", "err", err)
+	}
+}
+
+// sendInitialPresences shows each network's connection state as the
+// presence of its sub-domain, as transports do.
+func (s *session) sendInitialPresences() {
+	for _, st := range s.srv.hub.NetworkStates(s.user.ID) {
+		s.deliverNetworkState(st)
+	}
+}
+
+// --- IQs ---
+
+func (s *session) handleIQ(ctx context.Context, iq *element) {
+	typ := iq.attr("type")
+	if typ == "result" || typ == "error" {
+		return
+	}
+	payload := iq.firstChild()
+	if (typ != "get" && typ != "set") || payload == nil || iq.attr("id") == "" {
+		s.send(iqError(iq, "modify", "bad-request", "an iq get or set needs an id and one payload"))
+		return
+	}
+	if s.answerIQ(ctx, iq, payload) {
+		return
+	}
+	s.send(iqError(iq, "cancel", "service-unavailable", ""))
+}
+
+// answerIQ answers the IQs the port knows; false leaves the iq to the
+// service-unavailable reply.
+func (s *session) answerIQ(ctx context.Context, iq, payload *element) bool {
+	typ, to := iq.attr("type"), iq.attr("to")
+	toServer := to == "" || to == s.bare || to == s.srv.domain
+	switch payload.Name.Space + " " + payload.Name.Local {
+	case nsPing + " ping":
+		s.send(iqResult(iq))
+	case nsSession + " session":
+		s.send(iqResult(iq))
+	case nsRoster + " query":
+		if !toServer {
+			return false
+		}
+		s.handleRoster(ctx, iq, payload)
+	case nsCarbons + " enable", nsCarbons + " disable":
+		if typ != "set" || !toServer {
+			return false
+		}
+		s.carbons.Store(payload.Name.Local == "enable")
+		s.send(iqResult(iq))
+	case nsVersion + " query":
+		if typ != "get" || (to != "" && to != s.srv.domain) {
+			return false
+		}
+		s.send(iqResult(iq).add(el(nsVersion, "query").add(
+			el(nsVersion, "name").withText("Switchboard"),
+			el(nsVersion, "version").withText(s.srv.version))))
+	case nsDiscoInfo + " query":
+		if typ != "get" {
+			return false
+		}
+		s.handleDiscoInfo(ctx, iq, payload)
+	case nsDiscoItems + " query":
+		if typ != "get" {
+			return false
+		}
+		s.handleDiscoItems(ctx, iq, payload)
+	case nsVCard + " vCard":
+		if typ != "get" {
+			return false
+		}
+		s.handleVCard(ctx, iq)
+	default:
+		return false
+	}
+	return true
+}
+
+// --- events from the Hub ---
+
+// deliver turns one Hub event into stanzas for this device.
+func (s *session) deliver(ctx context.Context, e core.Event) {
+	switch e := e.(type) {
+	case core.MessageEvent:
+		s.deliverMessage(ctx, e)
+	case core.TypingEvent:
+		if e.Direction != core.Incoming || e.Peer.Kind != core.Direct {
+			return
+		}
+		nw, ok := s.nets.get(ctx, e.Network)
+		if !ok {
+			return
+		}
+		state := map[core.ChatState]string{core.StateComposing: "composing", core.StatePaused: "paused",
+			core.StateActive: "active", core.StateInactive: "inactive", core.StateGone: "gone"}[e.State]
+		if state == "" {
+			return
+		}
+		s.send(el(nsClient, "message", "from", peerJID(nw, e.Peer.Remote, s.srv.domain), "to", s.full, "type", "chat").
+			add(el(nsChatStates, state), el(nsHints, "no-store")))
+	case core.PresenceEvent:
+		nw, ok := s.nets.get(ctx, e.Network)
+		if !ok {
+			return
+		}
+		s.send(presenceOf(peerJID(nw, foldIfIRC(nw, e.Contact), s.srv.domain), s.full, e.Status))
+	case core.NetworkStateEvent:
+		s.deliverNetworkState(e)
+	}
+}
+
+func foldIfIRC(nw core.Network, name string) string {
+	if nw.Kind == core.KindIRC {
+		return foldIRC(name)
+	}
+	return name
+}
+
+func presenceOf(from, to string, st core.Status) *element {
+	p := el(nsClient, "presence", "from", from, "to", to)
+	switch st.Show {
+	case core.ShowOffline:
+		p.setAttr("type", "unavailable")
+	case core.ShowAway:
+		p.add(el(nsClient, "show").withText("away"))
+	case core.ShowXA:
+		p.add(el(nsClient, "show").withText("xa"))
+	case core.ShowDND:
+		p.add(el(nsClient, "show").withText("dnd"))
+	case core.ShowChat:
+		p.add(el(nsClient, "show").withText("chat"))
+	}
+	if st.Text != "" {
+		p.add(el(nsClient, "status").withText(st.Text))
+	}
+	return p
+}
+
+func (s *session) deliverNetworkState(e core.NetworkStateEvent) {
+	nw, ok := s.nets.get(context.Background(), e.Network)
+	if !ok {
+		return
+	}
+	st := core.Status{Show: core.ShowAvailable, Text: string(e.State)}
+	switch e.State {
+	case core.StateConnected:
+	case core.StateConnecting:
+		st.Show = core.ShowAway
+	default:
+		st.Show = core.ShowXA
+		if e.Err != "" {
+			st.Text = string(e.State) + ": " + e.Err
+		}
+	}
+	s.send(presenceOf(networkDomain(nw, s.srv.domain), s.full, st))
+}
+
+// deliverMessage sends a stored message: a contact's message as it is, the
+// user's own from another device or client as a carbon (XEP-0280), each
+// with its archive id (XEP-0359).
+func (s *session) deliverMessage(ctx context.Context, e core.MessageEvent) {
+	m := e.Message
+	s.pushRoster(ctx, m)
+	if e.From == s.hs.ID && m.Peer.Kind != core.Room {
+		return // this device sent it; rooms reflect, chats do not
+	}
+	nw, ok := s.nets.get(ctx, m.Network)
+	if !ok {
+		return
+	}
+	st := s.messageStanza(nw, m)
+	if st == nil {
+		return
+	}
+	if m.Direction == core.Outgoing && m.Peer.Kind == core.Direct {
+		if !s.carbons.Load() {
+			return
+		}
+		st.setAttr("from", s.bare)
+		s.send(el(nsClient, "message", "from", s.bare, "to", s.full, "type", "chat").
+			add(el(nsCarbons, "sent").add(el(nsForward, "forwarded").add(st))))
+		return
+	}
+	s.send(st)
+}
+
+// messageStanza renders a stored message addressed to this device, or nil
+// for kinds this part of the port does not show (room events come with
+// the rooms).
+func (s *session) messageStanza(nw core.Network, m *core.Message) *element {
+	body := m.Body
+	switch m.Kind {
+	case core.KindChat, core.KindNotice:
+	case core.KindAction:
+		body = "/me " + body
+	default:
+		return nil
+	}
+	peer := peerJID(nw, m.Peer.Remote, s.srv.domain)
+	st := el(nsClient, "message", "to", s.full, "id", m.ID.String())
+	if m.Peer.Kind == core.Room {
+		st.setAttr("type", "groupchat")
+		st.setAttr("from", peer+"/"+m.Sender.Addr)
+	} else {
+		st.setAttr("type", "chat")
+		st.setAttr("from", peer)
+		if m.Direction == core.Outgoing {
+			st.setAttr("from", s.full)
+			st.setAttr("to", peer)
+		}
+	}
+	st.add(el(nsClient, "body").withText(body))
+	st.add(el(nsSID, "stanza-id", "id", m.ID.String(), "by", s.bare))
+	if time.Since(m.Time) > 10*time.Second {
+		st.add(el(nsDelay, "delay", "from", s.srv.domain, "stamp", m.Time.UTC().Format("2006-01-02T15:04:05.000Z")))
+	}
+	return st
+}

@@ -1,0 +1,180 @@
+package xmpp
+
+// The port's tests run it the way the daemon does: a real history store
+// and Hub behind it, listeners on loopback. The store is imported by tests
+// only.
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"log/slog"
+	"math/big"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/core"
+	"github.com/switchboard/switchboard/history"
+)
+
+const testDomain = "example.org"
+
+type testPort struct {
+	t          testing.TB
+	srv        *Server
+	st         *history.Store
+	hub        *core.Hub
+	user       core.User
+	password   string
+	network    core.Network
+	bridge     chan *fakeBridge // holds the running bridge once it starts
+	sent       chan *core.Message
+	addr       string // STARTTLS
+	directAddr string // direct TLS
+	cert       tls.Certificate
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	level := slog.LevelWarn
+	if testing.Verbose() {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type logWriter struct{ t testing.TB }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func selfSigned(t testing.TB) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: testDomain},
+		DNSNames: []string{testDomain, "*." + testDomain, "localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+// startPort runs the port with user alice (password returned) who has one
+// IRC network, "libera", with no bridge running: messages to it are stored
+// and queued.
+func startPort(t testing.TB) *testPort {
+	t.Helper()
+	ctx := context.Background()
+	st, err := history.Open(ctx, filepath.Join(t.TempDir(), "sb.db"), history.Options{Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const password = "correct horse battery"
+	u, err := st.CreateUser(ctx, "alice", password, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nw, err := st.CreateNetwork(ctx, core.Network{User: u.ID, Name: "libera", Kind: core.KindIRC,
+		Settings: core.Settings{"addr": "irc://127.0.0.1:1", "nick": "alice"}, Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bridges := make(chan *fakeBridge, 1)
+	sent := make(chan *core.Message, 100)
+	reg := &core.Registry{}
+	reg.Register(core.BridgeKind{Kind: core.KindIRC, New: func(env core.BridgeEnv) (core.Bridge, error) {
+		b := &fakeBridge{env: env, sent: sent}
+		bridges <- b
+		return b, nil
+	}})
+	hub := core.NewHub(core.HubConfig{Store: st, History: st, Bridges: reg, Log: testLogger(t)})
+	runCtx, cancel := context.WithCancel(ctx)
+	hubDone := make(chan struct{})
+	go func() {
+		defer close(hubDone)
+		hub.Run(runCtx)
+	}()
+	cert := selfSigned(t)
+	srv := New(Config{Domain: testDomain, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Store: st, Hub: hub, Log: testLogger(t), MaxLoginFailures: 5, LoginLockout: time.Minute, Version: "test"})
+	p := &testPort{t: t, srv: srv, st: st, hub: hub, user: u, password: password, network: nw, cert: cert, bridge: bridges, sent: sent}
+	for _, direct := range []bool{false, true} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if direct {
+			p.directAddr = ln.Addr().String()
+		} else {
+			p.addr = ln.Addr().String()
+		}
+		go srv.Serve(runCtx, ln, direct)
+	}
+	t.Cleanup(func() {
+		cancel()
+		srv.Wait()
+		<-hubDone
+		st.Close()
+	})
+	return p
+}
+
+// fakeBridge stands in for the IRC bridge: the tests hand events to the
+// Hub through its Inbound, and see what the port sends.
+type fakeBridge struct {
+	env  core.BridgeEnv
+	sent chan *core.Message
+}
+
+func (b *fakeBridge) Run(ctx context.Context) error {
+	b.env.Inbound.Receive(ctx, core.NetworkStateEvent{State: core.StateConnected})
+	<-ctx.Done()
+	return nil
+}
+
+func (b *fakeBridge) Send(ctx context.Context, m *core.Message) (string, error) {
+	select {
+	case b.sent <- m:
+	default:
+	}
+	return "irc-" + m.ID.String(), nil
+}
+
+func (b *fakeBridge) SetStatus(ctx context.Context, s core.Status) error { return nil }
+
+// receive hands events to the Hub as the network's bridge.
+func (p *testPort) receive(t testing.TB, events ...core.Event) {
+	t.Helper()
+	select {
+	case b := <-p.bridge:
+		p.bridge <- b
+		if err := b.env.Inbound.Receive(context.Background(), events...); err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the network's bridge never started")
+	}
+}
+
+// incoming is a message from an IRC contact or room.
+func (p *testPort) incoming(peer core.Peer, from, body string) core.MessageEvent {
+	return core.MessageEvent{Message: &core.Message{Peer: peer, Sender: core.Address{Addr: from, Name: from},
+		Kind: core.KindChat, Body: body, Time: time.Now()}}
+}

@@ -1,0 +1,167 @@
+package xmpp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// Store is what the port reads from the history store.
+type Store interface {
+	CredentialStore
+	core.HistoryReader
+	Networks(ctx context.Context, user core.UserID) ([]core.Network, error)
+}
+
+// Hub is what the port needs of core.Hub.
+type Hub interface {
+	Attach(ctx context.Context, user core.UserID, device string) (*core.Session, error)
+	Send(ctx context.Context, s *core.Session, m *core.Message) (*core.Message, error)
+	SetStatus(ctx context.Context, s *core.Session, st core.Status) error
+	Typing(ctx context.Context, s *core.Session, e core.TypingEvent) error
+	NetworkStates(user core.UserID) []core.NetworkStateEvent
+}
+
+// Config configures the port.
+type Config struct {
+	Domain    string
+	TLSConfig *tls.Config
+	Store     Store
+	Hub       Hub
+	Log       *slog.Logger
+	// MaxLoginFailures and LoginLockout limit password guessing per
+	// account; guessing from one address is limited as well.
+	MaxLoginFailures int
+	LoginLockout     time.Duration
+	Version          string
+}
+
+// Server is the XMPP client port: it accepts connections on any number of
+// listeners, STARTTLS or direct TLS.
+type Server struct {
+	domain    string
+	tlsConfig *tls.Config
+	store     Store
+	creds     CredentialStore
+	hub       Hub
+	log       *slog.Logger
+	limiter   *loginLimiter
+	version   string
+
+	mu       sync.Mutex
+	sessions map[core.UserID]map[string]*session // by resource
+	conns    map[*conn]struct{}
+	wg       sync.WaitGroup
+}
+
+// New builds the port.
+func New(cfg Config) *Server {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{
+		domain: cfg.Domain, tlsConfig: cfg.TLSConfig, store: cfg.Store, creds: cfg.Store, hub: cfg.Hub, log: log,
+		limiter:  newLoginLimiter(cfg.MaxLoginFailures, cfg.LoginLockout, time.Now),
+		version:  cfg.Version,
+		sessions: make(map[core.UserID]map[string]*session),
+		conns:    make(map[*conn]struct{}),
+	}
+}
+
+// Serve accepts connections on ln until ctx ends. directTLS listeners
+// (XEP-0368) speak TLS from the first byte; the others require STARTTLS.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, directTLS bool) error {
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("accepting XMPP connections: %w", err)
+		}
+		if directTLS {
+			nc = tls.Server(nc, s.tlsConfig)
+		}
+		c := newConn(s, nc)
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			c.serve(ctx)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Wait returns when every connection has ended (after ctx of Serve ends).
+func (s *Server) Wait() { s.wg.Wait() }
+
+// serve runs one connection to its end.
+func (c *conn) serve(ctx context.Context) {
+	defer c.nc.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-ctx.Done():
+			// Shutdown: tell the client, then unblock the reader.
+			c.sendStreamError(&streamError{condition: "system-shutdown"})
+			c.nc.SetReadDeadline(aLongTimeAgo)
+		case <-stop:
+		}
+	}()
+	if err := c.negotiate(ctx); err != nil {
+		c.finish(ctx, err)
+		return
+	}
+	sess, err := c.bind(ctx)
+	if err != nil {
+		c.finish(ctx, err)
+		return
+	}
+	c.finish(ctx, sess.run(ctx))
+}
+
+// aLongTimeAgo is a deadline in the past: it wakes a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// finish ends the stream as err says.
+func (c *conn) finish(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return // the shutdown already ended the stream
+	}
+	var se *streamError
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
+		_ = c.write([]byte("</stream:stream>"))
+	case errors.As(err, &se):
+		c.log.Debug("XMPP stream error", "condition", se.condition, "text", se.text, "remote", c.remote)
+		c.sendStreamError(se)
+	case errors.Is(err, context.Canceled):
+	default:
+		c.log.Debug("XMPP connection ended", "err", err, "remote", c.remote)
+		c.sendStreamError(&streamError{condition: "internal-server-error"})
+	}
+}

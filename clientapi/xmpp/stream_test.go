@@ -1,0 +1,193 @@
+package xmpp
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+func isStreamError(e *element, condition string) bool {
+	return e != nil && e.Name.Space == nsStream && e.Name.Local == "error" && e.child(nsStreams, condition) != nil
+}
+
+// TestStartTLSRequired: nothing but STARTTLS is accepted on a plain stream.
+func TestStartTLSRequired(t *testing.T) {
+	p := startPort(t)
+	c := dialRaw(t, p.addr, false)
+	feats := c.openStream()
+	if feats.child(nsTLS, "starttls").child(nsTLS, "required") == nil {
+		t.Fatalf("features before TLS: %v", feats)
+	}
+	if feats.child(nsSASL, "mechanisms") != nil {
+		t.Error("SASL offered before TLS")
+	}
+	c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAHB3</auth>")
+	if e := c.next(); !isStreamError(e, "policy-violation") {
+		t.Errorf("auth before TLS answered %v, want policy-violation", e)
+	}
+}
+
+// TestWhitespaceDuringNegotiation: whitespace between top-level elements
+// (which real clients send, and which breaks some servers) is ignored.
+func TestWhitespaceDuringNegotiation(t *testing.T) {
+	p := startPort(t)
+	c := dialRaw(t, p.addr, false)
+	c.send("\n  ")
+	c.openStream()
+	c.send("\n \t ")
+	c.startTLS()
+	c.send("  \n")
+	feats := c.openStream()
+	mechs := feats.child(nsSASL, "mechanisms")
+	if mechs == nil {
+		t.Fatalf("no SASL mechanisms after STARTTLS: %v", feats)
+	}
+	var names []string
+	for _, m := range mechs.Children {
+		names = append(names, m.Text)
+	}
+	for _, want := range []string{"SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"} {
+		if !strings.Contains(strings.Join(names, " "), want) {
+			t.Errorf("mechanisms %v lack %s", names, want)
+		}
+	}
+	c.send(" ")
+	if r := c.authPlain("alice", p.password); r == nil || r.Name.Local != "success" {
+		t.Fatalf("PLAIN answered %v", r)
+	}
+}
+
+// TestWrongPasswordGetsFailure: a wrong password is answered with a SASL
+// failure, not a hang.
+func TestWrongPasswordGetsFailure(t *testing.T) {
+	p := startPort(t)
+	c := dialRaw(t, p.directAddr, true)
+	c.openStream()
+	r := c.authPlain("alice", "wrong")
+	if r == nil || r.Name.Local != "failure" || r.child(nsSASL, "not-authorized") == nil {
+		t.Fatalf("a wrong password answered %v, want <failure><not-authorized/>", r)
+	}
+	r = c.authPlain("nobody", "wrong")
+	if r == nil || r.Name.Local != "failure" || r.child(nsSASL, "not-authorized") == nil {
+		t.Fatalf("an unknown user answered %v, want the same as a wrong password", r)
+	}
+}
+
+// TestMalformedStreamIsolated: one client's broken XML ends its own stream
+// with not-well-formed; another client's session goes on.
+func TestMalformedStreamIsolated(t *testing.T) {
+	p := startPort(t)
+	good := loginRaw(t, p, "good")
+	bad := loginRaw(t, p, "bad")
+	bad.send("<message to='bob@libera.example.org'><body>unclosed</message>")
+	if e := bad.expect("a stream error", func(e *element) bool { return e.Name.Local == "error" }); !isStreamError(e, "not-well-formed") {
+		t.Errorf("malformed XML answered %v", e)
+	}
+	good.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+	if r := good.expect("the ping result", func(e *element) bool { return e.attr("id") == "p1" }); r.attr("type") != "result" {
+		t.Errorf("ping on the other stream answered %v", r)
+	}
+}
+
+// TestOversizedStanza ends the stream with policy-violation.
+func TestOversizedStanza(t *testing.T) {
+	p := startPort(t)
+	c := loginRaw(t, p, "big")
+	c.send("<message to='bob@libera.example.org'><body>" + strings.Repeat("x", maxStanzaBytes+1024) + "</body></message>")
+	if e := c.expect("a stream error", func(e *element) bool { return e.Name.Local == "error" }); !isStreamError(e, "policy-violation") {
+		t.Errorf("an oversized stanza answered %v", e)
+	}
+}
+
+// TestUnknownIQ gets service-unavailable.
+func TestUnknownIQ(t *testing.T) {
+	p := startPort(t)
+	c := loginRaw(t, p, "r")
+	c.send("<iq type='get' id='u1'><query xmlns='urn:example:nothing'/></iq>")
+	r := c.expect("the answer", func(e *element) bool { return e.attr("id") == "u1" })
+	if r.attr("type") != "error" || r.child(nsClient, "error").child(nsStanzas, "service-unavailable") == nil {
+		t.Errorf("an unknown iq answered %v", r)
+	}
+}
+
+// TestSameResourceReplaces: a second login with the same resource replaces
+// the first with a conflict stream error.
+func TestSameResourceReplaces(t *testing.T) {
+	p := startPort(t)
+	first := loginRaw(t, p, "phone")
+	second := loginRaw(t, p, "phone")
+	if e := first.expect("the conflict", func(e *element) bool { return e.Name.Local == "error" }); !isStreamError(e, "conflict") {
+		t.Errorf("the replaced stream got %v", e)
+	}
+	second.send("<iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>")
+	second.expect("the ping result", func(e *element) bool { return e.attr("id") == "p2" && e.attr("type") == "result" })
+}
+
+// TestMessagesCarbonsAndRoster: a message from one device goes to the
+// network and, as a carbon, to the user's other device; a message from the
+// network reaches both with its archive id; the roster lists the contact.
+func TestMessagesCarbonsAndRoster(t *testing.T) {
+	p := startPort(t)
+	a := loginRaw(t, p, "desktop")
+	b := loginRaw(t, p, "phone")
+	b.send("<iq type='set' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+	b.expect("carbons enabled", func(e *element) bool { return e.attr("id") == "c1" && e.attr("type") == "result" })
+	for _, c := range []*rawClient{a, b} {
+		c.send("<presence/>")
+	}
+
+	a.send("<message to='Bob@libera.example.org' type='chat' id='m1'><body>hi bob</body><request xmlns='urn:xmpp:receipts'/></message>")
+	a.expect("the receipt", func(e *element) bool { return e.child(nsReceipts, "received").attr("id") == "m1" })
+	select {
+	case m := <-p.sent:
+		if m.Peer != (core.Peer{Kind: core.Direct, Remote: "bob"}) || m.Body != "hi bob" {
+			t.Errorf("the network was handed %+v", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the message never reached the network")
+	}
+	carbon := b.expect("the sent carbon", func(e *element) bool { return e.child(nsCarbons, "sent") != nil })
+	fwd := carbon.child(nsCarbons, "sent").child(nsForward, "forwarded").child(nsClient, "message")
+	if fwd.attr("to") != "bob@libera.example.org" || fwd.childText(nsClient, "body") != "hi bob" || fwd.child(nsSID, "stanza-id") == nil {
+		t.Errorf("carbon carries %v", fwd)
+	}
+
+	p.receive(t, p.incoming(core.Peer{Kind: core.Direct, Remote: "bob"}, "bob", "hello alice"))
+	var ids []string
+	for _, c := range []*rawClient{a, b} {
+		m := c.expect("bob's message", func(e *element) bool { return e.childText(nsClient, "body") == "hello alice" })
+		if m.attr("from") != "bob@libera.example.org" || m.attr("type") != "chat" {
+			t.Errorf("bob's message came as %v", m)
+		}
+		sid := m.child(nsSID, "stanza-id")
+		if sid == nil || sid.attr("by") != "alice@example.org" {
+			t.Fatalf("no stanza-id by the user's archive: %v", m)
+		}
+		if _, err := core.ParseMessageID(sid.attr("id")); err != nil {
+			t.Errorf("stanza-id %q is not an archive id: %v", sid.attr("id"), err)
+		}
+		ids = append(ids, sid.attr("id"))
+	}
+	if ids[0] != ids[1] {
+		t.Errorf("the two devices got different archive ids %v", ids)
+	}
+
+	a.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+	r := a.expect("the roster", func(e *element) bool { return e.attr("id") == "r1" })
+	q := r.child(nsRoster, "query")
+	if q == nil || len(q.Children) != 1 || q.Children[0].attr("jid") != "bob@libera.example.org" ||
+		q.Children[0].childText(nsRoster, "group") != "libera" || q.attr("ver") == "" {
+		t.Fatalf("roster: %v", r)
+	}
+	a.send("<iq type='get' id='r2'><query xmlns='jabber:iq:roster' ver='" + q.attr("ver") + "'/></iq>")
+	if r := a.expect("the roster", func(e *element) bool { return e.attr("id") == "r2" }); r.child(nsRoster, "query") != nil {
+		t.Errorf("an unchanged roster was sent again: %v", r)
+	}
+	p.receive(t, p.incoming(core.Peer{Kind: core.Direct, Remote: "carol"}, "carol", "new here"))
+	push := a.expect("the roster push", func(e *element) bool { return e.Name.Local == "iq" && e.attr("type") == "set" })
+	if it := push.child(nsRoster, "query").child(nsRoster, "item"); it == nil || it.attr("jid") != "carol@libera.example.org" {
+		t.Errorf("roster push: %v", push)
+	}
+}
