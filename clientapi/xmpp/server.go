@@ -58,7 +58,9 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[core.UserID]map[string]*session // by resource
-	conns    map[*conn]struct{}
+	// smSessions are the resumable sessions by stream management id.
+	smSessions map[string]*session
+	conns      map[*conn]struct{}
 	wg       sync.WaitGroup
 }
 
@@ -72,8 +74,9 @@ func New(cfg Config) *Server {
 		domain: cfg.Domain, tlsConfig: cfg.TLSConfig, store: cfg.Store, creds: cfg.Store, hub: cfg.Hub, log: log,
 		limiter:  newLoginLimiter(cfg.MaxLoginFailures, cfg.LoginLockout, time.Now),
 		version:  cfg.Version,
-		sessions: make(map[core.UserID]map[string]*session),
-		conns:    make(map[*conn]struct{}),
+		sessions:   make(map[core.UserID]map[string]*session),
+		smSessions: make(map[string]*session),
+		conns:      make(map[*conn]struct{}),
 	}
 }
 
@@ -141,7 +144,7 @@ func (c *conn) serve(ctx context.Context) {
 		c.finish(ctx, err)
 		return
 	}
-	c.finish(ctx, sess.run(ctx))
+	c.finish(ctx, sess.serve(ctx))
 }
 
 // aLongTimeAgo is a deadline in the past: it wakes a blocked read.
@@ -154,7 +157,7 @@ func (c *conn) finish(ctx context.Context, err error) {
 	}
 	var se *streamError
 	switch {
-	case err == nil, errors.Is(err, io.EOF):
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, errStreamClosed):
 		_ = c.write([]byte("</stream:stream>"))
 	case errors.As(err, &se):
 		c.log.Debug("XMPP stream error", "condition", se.condition, "text", se.text, "remote", c.remote)

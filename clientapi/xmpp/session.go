@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -17,9 +18,11 @@ import (
 // stream ends and the client catches up from the archive when it returns.
 const outQueue = 1024
 
-// session is a bound XMPP stream of one user's device.
+// session is one device of a user: a bound resource attached to the Hub.
+// It outlives its TCP connection when stream management (XEP-0198) is on:
+// a phone that loses its link for a while resumes the same session and
+// gets every stanza it had not acknowledged.
 type session struct {
-	c        *conn
 	srv      *Server
 	user     core.User
 	bare     string // alice@example.org
@@ -29,24 +32,62 @@ type session struct {
 	nets     *networks
 	log      *slog.Logger
 
-	out       chan []byte
-	closeOnce sync.Once
-	done      chan struct{}
-	endErr    atomic.Pointer[streamError]
+	mu   sync.Mutex
+	link *link // the current connection; nil while hibernating
+	sm   smState
+	csi  csiState
+	// hibernation ends the session if no resumption comes in time.
+	hibernation *time.Timer
+	ended       bool
+	done        chan struct{} // closed once the session is over
 
 	carbons   atomic.Bool
 	available atomic.Bool
 	roster    rosterState
 }
 
-// bind waits for the client's resource binding (RFC 6120 §7) and attaches
-// the device to the Hub. A second stream with the same resource replaces
-// the first.
+// link is one connection serving a session: a writer goroutine fed by out.
+type link struct {
+	c         *conn
+	out       chan []byte
+	done      chan struct{}
+	closeOnce sync.Once
+	endErr    atomic.Pointer[streamError]
+	// clean is set when the client closed the stream itself, which ends
+	// the session rather than hibernating it.
+	clean atomic.Bool
+}
+
+func newLink(c *conn) *link {
+	return &link{c: c, out: make(chan []byte, outQueue), done: make(chan struct{})}
+}
+
+// close stops the link; se, if any, is the stream error to send.
+func (l *link) close(se *streamError) {
+	l.closeOnce.Do(func() {
+		if se != nil {
+			l.endErr.Store(se)
+		}
+		close(l.done)
+		l.c.nc.SetReadDeadline(aLongTimeAgo) // wake the reader
+	})
+}
+
+// bind waits for the client's resource binding (RFC 6120 §7), or a
+// stream resumption (XEP-0198), and returns the session the connection
+// serves.
 func (c *conn) bind(ctx context.Context) (*session, error) {
 	for {
 		e, err := c.nextElement(negotiationTimeout)
 		if err != nil {
 			return nil, err
+		}
+		if e.Name.Space == nsSM && e.Name.Local == "resume" {
+			if s := c.srv.resumable(c.user, e.attr("previd")); s != nil {
+				return s, s.resume(c, e)
+			}
+			_ = c.writeEl(el(nsSM, "failed", "h", "").add(el(nsStanzas, "item-not-found")))
+			continue
 		}
 		if e.Name.Local != "iq" || e.Name.Space != nsClient {
 			return nil, streamErr("not-authorized", "bind a resource first")
@@ -66,11 +107,10 @@ func (c *conn) bind(ctx context.Context) (*session, error) {
 			continue
 		}
 		s := &session{
-			c: c, srv: c.srv, user: c.user,
+			srv: c.srv, user: c.user,
 			bare: full.Bare().String(), full: full.String(), resource: full.Resourcepart(),
 			nets: newNetworks(c.srv.store, c.user.ID),
 			log:  c.log.With("user", c.user.Name, "resource", full.Resourcepart()),
-			out:  make(chan []byte, outQueue),
 			done: make(chan struct{}),
 		}
 		if err := s.nets.load(ctx); err != nil {
@@ -83,10 +123,12 @@ func (c *conn) bind(ctx context.Context) (*session, error) {
 			return nil, err
 		}
 		s.hs = hs
+		s.link = newLink(c)
 		c.srv.register(s)
+		go s.eventLoop(context.WithoutCancel(ctx))
 		res := iqResult(e).add(el(nsBind, "bind").add(el(nsBind, "jid").withText(s.full)))
 		if err := c.writeEl(res); err != nil {
-			s.end(nil)
+			s.finish()
 			return nil, err
 		}
 		return s, nil
@@ -94,7 +136,7 @@ func (c *conn) bind(ctx context.Context) (*session, error) {
 }
 
 // register records the session under its resource, replacing an older
-// stream with the same one.
+// one with the same resource.
 func (srv *Server) register(s *session) {
 	srv.mu.Lock()
 	byRes := srv.sessions[s.user.ID]
@@ -106,11 +148,11 @@ func (srv *Server) register(s *session) {
 	byRes[s.resource] = s
 	srv.mu.Unlock()
 	if old != nil {
-		old.end(&streamError{condition: "conflict", text: "replaced by a new connection with the same resource"})
+		old.replace()
 	}
 }
 
-func (srv *Server) unregister(s *session) {
+func (srv *Server) unregister(s *session, smID string) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if byRes := srv.sessions[s.user.ID]; byRes[s.resource] == s {
@@ -119,58 +161,114 @@ func (srv *Server) unregister(s *session) {
 			delete(srv.sessions, s.user.ID)
 		}
 	}
+	if smID != "" && srv.smSessions[smID] == s {
+		delete(srv.smSessions, smID)
+	}
 }
 
-// end stops the session; a non-nil se is sent as the stream error.
-func (s *session) end(se *streamError) {
-	s.closeOnce.Do(func() {
-		if se != nil {
-			s.endErr.Store(se)
-		}
-		close(s.done)
-		// Unblock the reader; run sends the stream error.
-		s.c.nc.SetReadDeadline(aLongTimeAgo)
-	})
+// replace ends a session whose resource a new login took over.
+func (s *session) replace() {
+	s.mu.Lock()
+	l := s.link
+	s.mu.Unlock()
+	if l != nil {
+		l.close(&streamError{condition: "conflict", text: "replaced by a new connection with the same resource"})
+	}
+	s.finish()
 }
 
-// run serves the bound stream: a reader (this goroutine), a writer, and
-// the Hub's events for this device.
-func (s *session) run(ctx context.Context) error {
-	defer s.srv.unregister(s)
-	defer s.hs.Detach()
-	var wg sync.WaitGroup
-	wg.Add(2)
+// finish ends the session for good: no resumption, detached from the Hub.
+func (s *session) finish() {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.ended = true
+	if s.hibernation != nil {
+		s.hibernation.Stop()
+	}
+	smID := s.sm.id
+	s.mu.Unlock()
+	s.srv.unregister(s, smID)
+	s.hs.Detach()
+	close(s.done)
+}
+
+// serve runs the session on its current link until the link ends, then
+// either hibernates the session (stream management, connection lost) or
+// ends it.
+func (s *session) serve(ctx context.Context) error {
+	s.mu.Lock()
+	l := s.link
+	s.mu.Unlock()
+	writerDone := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		s.writeLoop()
+		defer close(writerDone)
+		s.writeLoop(l)
 	}()
-	go func() {
-		defer wg.Done()
-		s.eventLoop(ctx)
-	}()
-	err := s.readLoop(ctx)
-	s.end(nil)
-	wg.Wait()
-	if se := s.endErr.Load(); se != nil {
-		return se
+	err := s.readLoop(ctx, l)
+	l.close(nil)
+	<-writerDone
+	if se := l.endErr.Load(); se != nil {
+		err = se
+	}
+
+	s.mu.Lock()
+	resumable := s.sm.resumable && !s.ended && !l.clean.Load() && ctx.Err() == nil
+	var se *streamError
+	if errors.As(err, &se) && se.condition != "connection-timeout" {
+		resumable = false // a protocol error ends the session
+	}
+	if s.link == l {
+		s.link = nil
+	}
+	if resumable && s.link == nil {
+		s.hibernation = time.AfterFunc(resumeTimeout, s.finish)
+		s.log.Debug("XMPP session hibernating for resumption", "for", resumeTimeout)
+	}
+	stillLinked := s.link != nil // a resumption took over meanwhile
+	s.mu.Unlock()
+	if !resumable && !stillLinked {
+		s.finish()
 	}
 	return err
 }
 
-func (s *session) readLoop(ctx context.Context) error {
+// resumeTimeout is how long a session with stream management waits for
+// its device to come back.
+var resumeTimeout = 5 * time.Minute
+
+func (s *session) readLoop(ctx context.Context, l *link) error {
 	for {
-		e, err := s.c.nextElement(0)
+		e, err := l.c.nextElement(0)
 		if err != nil {
 			select {
-			case <-s.done:
-				return nil // ended from elsewhere; run sends the reason
+			case <-l.done:
+				return nil // ended from elsewhere; the caller sends the reason
 			default:
+			}
+			if errors.Is(err, errStreamClosed) {
+				l.clean.Store(true)
 			}
 			return err
 		}
-		if e.Name.Space != nsClient {
+		switch e.Name.Space {
+		case nsSM:
+			if err := s.handleSM(l, e); err != nil {
+				return err
+			}
+			continue
+		case nsCSI:
+			s.handleCSI(e)
+			continue
+		case nsClient:
+		default:
 			return streamErr("unsupported-stanza-type", "<%s xmlns='%s'> is not a stanza", e.Name.Local, e.Name.Space)
 		}
+		s.mu.Lock()
+		s.sm.handled++ // XEP-0198 counts every stanza received, whatever it was
+		s.mu.Unlock()
 		// Every stanza from a client is from its full JID, whatever it
 		// claims (RFC 6120 §8.1.2.1).
 		e.setAttr("from", s.full)
@@ -187,33 +285,91 @@ func (s *session) readLoop(ctx context.Context) error {
 	}
 }
 
-// send queues a stanza for the client. A client too slow to take its
-// stanzas is disconnected; it catches up from the archive.
+// send queues a stanza for the device: on the link if it has one, and in
+// the unacknowledged queue under stream management, so a resumption can
+// send it again.
 func (s *session) send(e *element) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	if s.csi.hold(e) {
+		return
+	}
+	s.sendLocked(e.bytes())
+}
+
+func (s *session) sendLocked(b []byte) {
+	if s.sm.enabled {
+		if !s.sm.queue(b) {
+			s.log.Warn("XMPP client left too many stanzas unacknowledged; ending its session", "queued", maxUnacked)
+			if s.link != nil {
+				s.link.close(&streamError{condition: "policy-violation", text: "too many unacknowledged stanzas"})
+			}
+			s.sm.resumable = false
+			return
+		}
+	}
+	if s.link == nil {
+		return // hibernating: the stanza waits in the unacknowledged queue
+	}
 	select {
-	case s.out <- e.bytes():
-	case <-s.done:
+	case s.link.out <- b:
+		if s.sm.enabled {
+			// Ask for acknowledgements as stanzas go out, so the
+			// unacknowledged queue stays short.
+			s.sm.sinceRequest++
+			if s.sm.sinceRequest >= ackRequestEvery {
+				s.sm.sinceRequest = 0
+				select {
+				case s.link.out <- []byte("<r xmlns='" + nsSM + "'/>"):
+				default:
+				}
+			}
+		}
 	default:
 		s.log.Warn("XMPP client too slow; ending its stream", "queued", outQueue)
-		s.end(&streamError{condition: "policy-violation", text: "too slow to receive stanzas"})
+		s.link.close(&streamError{condition: "policy-violation", text: "too slow to receive stanzas"})
 	}
 }
 
-func (s *session) writeLoop() {
+// writeNonza writes a stream-management or similar element that is not
+// counted as a stanza.
+func (s *session) writeNonza(l *link, e *element) {
+	select {
+	case l.out <- e.bytes():
+	case <-l.done:
+	}
+}
+
+func (s *session) writeLoop(l *link) {
 	for {
 		select {
-		case b := <-s.out:
-			if err := s.c.write(b); err != nil {
-				s.end(nil)
+		case b := <-l.out:
+			if err := l.c.write(b); err != nil {
+				l.close(nil)
 				return
 			}
-		case <-s.done:
-			return
+		case <-l.done:
+			// Flush what is queued (a stream error's reason is written
+			// by the caller after this returns).
+			for {
+				select {
+				case b := <-l.out:
+					if l.c.write(b) != nil {
+						return
+					}
+				default:
+					return
+				}
+			}
 		}
 	}
 }
 
-// eventLoop turns the Hub's events for this device into stanzas.
+// eventLoop turns the Hub's events for this device into stanzas, for the
+// session's whole life, across resumptions.
 func (s *session) eventLoop(ctx context.Context) {
 	for {
 		select {
@@ -221,7 +377,13 @@ func (s *session) eventLoop(ctx context.Context) {
 			if !ok {
 				if err := s.hs.Err(); err != nil && !errors.Is(err, io.EOF) {
 					s.log.Warn("device dropped by the hub", "err", err)
-					s.end(&streamError{condition: "reset", text: "fell behind; reconnect and catch up from the archive"})
+					s.mu.Lock()
+					l := s.link
+					s.mu.Unlock()
+					if l != nil {
+						l.close(&streamError{condition: "reset", text: "fell behind; reconnect and catch up from the archive"})
+					}
+					s.finish()
 				}
 				return
 			}

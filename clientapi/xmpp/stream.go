@@ -216,8 +216,12 @@ func (c *conn) writeHeader() {
 		"' version='1.0' xml:lang='en' xmlns='" + nsClient + "' xmlns:stream='" + nsStream + "'>"))
 }
 
+// errStreamClosed is the client's </stream:stream>: a clean goodbye, unlike
+// a connection that just drops (io.EOF).
+var errStreamClosed = errors.New("stream closed by the client")
+
 // nextElement reads the next top-level element of the stream, skipping
-// whitespace keepalives. It returns io.EOF at </stream:stream>.
+// whitespace keepalives. It returns errStreamClosed at </stream:stream>.
 func (c *conn) nextElement(timeout time.Duration) (*element, error) {
 	for {
 		if timeout > 0 {
@@ -234,7 +238,7 @@ func (c *conn) nextElement(timeout time.Duration) (*element, error) {
 				return nil, streamErr("not-well-formed", "text between stanzas")
 			}
 		case xml.EndElement:
-			return nil, io.EOF
+			return nil, errStreamClosed
 		case xml.StartElement:
 			e, err := readElement(c.dec, t)
 			if err != nil {
@@ -260,6 +264,10 @@ func (c *conn) xmlError(err error) error {
 	switch {
 	case errors.As(err, &se):
 		return se
+	case errors.As(err, &syn) && syn.Msg == "unexpected EOF":
+		// The connection ended mid-stream: lost, not malformed, and
+		// resumable under stream management.
+		return io.EOF
 	case errors.Is(err, errStanzaTooBig), errors.Is(err, errTooDeep):
 		return streamErr("policy-violation", "stanza larger than %d bytes or nested too deep", maxStanzaBytes)
 	case errors.As(err, &syn):
@@ -328,6 +336,8 @@ func (c *conn) negotiate(ctx context.Context) error {
 		el(nsBind, "bind"),
 		el(nsSession, "session").add(el(nsSession, "optional")),
 		el(nsRosterVr, "ver"),
+		el(nsSM, "sm"),
+		el(nsCSI, "csi"),
 		el(nsCaps, "c", "hash", "sha-1", "node", capsNode, "ver", capsVer()),
 	)
 	return c.openStream(feats)
