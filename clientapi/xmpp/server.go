@@ -61,7 +61,7 @@ type Server struct {
 	// smSessions are the resumable sessions by stream management id.
 	smSessions map[string]*session
 	conns      map[*conn]struct{}
-	wg       sync.WaitGroup
+	wg         sync.WaitGroup
 }
 
 // New builds the port.
@@ -72,8 +72,8 @@ func New(cfg Config) *Server {
 	}
 	return &Server{
 		domain: cfg.Domain, tlsConfig: cfg.TLSConfig, store: cfg.Store, creds: cfg.Store, hub: cfg.Hub, log: log,
-		limiter:  newLoginLimiter(cfg.MaxLoginFailures, cfg.LoginLockout, time.Now),
-		version:  cfg.Version,
+		limiter:    newLoginLimiter(cfg.MaxLoginFailures, cfg.LoginLockout, time.Now),
+		version:    cfg.Version,
 		sessions:   make(map[core.UserID]map[string]*session),
 		smSessions: make(map[string]*session),
 		conns:      make(map[*conn]struct{}),

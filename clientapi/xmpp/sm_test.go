@@ -104,7 +104,9 @@ func TestClientStateIndication(t *testing.T) {
 		core.TypingEvent{Peer: bob, Sender: "bob", Direction: core.Incoming, State: core.StateComposing},
 		p.incoming(bob, "bob", "urgent"),
 	)
-	first := c.expect("the message", func(e *element) bool { return e.Name.Local == "message" || e.Name.Local == "presence" && e.attr("from") == "bob@libera."+testDomain })
+	first := c.expect("the message", func(e *element) bool {
+		return e.Name.Local == "message" || e.Name.Local == "presence" && e.attr("from") == "bob@libera."+testDomain
+	})
 	if body(first) != "urgent" {
 		t.Fatalf("while inactive the device got %v first, want the message", first)
 	}
