@@ -18,7 +18,7 @@ type identity struct{ category, typ, name string }
 // serverFeatures are what the server itself supports.
 var serverFeatures = []string{
 	nsDiscoInfo, nsDiscoItems, nsPing, nsVersion, nsCarbons, nsSID, nsVCard,
-	"urn:xmpp:carbons:rules:0", "msgoffline",
+	"urn:xmpp:carbons:rules:0", "msgoffline", nsCorrect, nsChatStates, nsReceipts, "urn:xmpp:styling:0", nsBlocking,
 }
 
 var serverIdentity = identity{"server", "im", "Switchboard"}

@@ -23,6 +23,7 @@ const (
 	nsReceipts   = "urn:xmpp:receipts"
 	nsVCard      = "vcard-temp"
 	nsHints      = "urn:xmpp:hints"
+	nsCorrect    = "urn:xmpp:message-correct:0"
 )
 
 // iqResult is the empty result of iq.
@@ -68,6 +69,12 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 		}
 		return
 	}
+	if s.isBlocked(ctx, to) {
+		refusal := bounce(m, "cancel", "not-acceptable", "you blocked this address")
+		refusal.child(nsClient, "error").add(el(nsBlockingErrors, "blocked"))
+		s.send(refusal)
+		return
+	}
 	body, hasBody := m.child(nsClient, "body"), m.child(nsClient, "body") != nil
 	if !hasBody {
 		s.handleChatState(ctx, m, r)
@@ -81,8 +88,16 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 	if rest, ok := strings.CutPrefix(cm.Body, "/me "); ok {
 		cm.Kind, cm.Body = core.KindAction, rest
 	}
-	if oid := m.child("urn:xmpp:sid:0", "origin-id"); oid != nil && oid.attr("id") != "" {
+	if oid := m.child(nsSID, "origin-id"); oid != nil && oid.attr("id") != "" {
 		cm.OriginID = "xmpp-origin:" + oid.attr("id")
+	} else if m.attr("id") != "" {
+		// Clients that send no origin-id refer to their messages by id.
+		cm.OriginID = "xmpp-origin:" + m.attr("id")
+	}
+	// A correction (XEP-0308) points at the client's id of the message it
+	// replaces; networks without corrections get the new text as a message.
+	if r := m.child(nsCorrect, "replace"); r != nil && r.attr("id") != "" {
+		cm.CorrectionOf = core.MessageRef{OriginID: "xmpp-origin:" + r.attr("id")}
 	}
 	if strings.TrimSpace(cm.Body) == "" {
 		s.send(bounce(m, "modify", "bad-request", "empty message"))
@@ -223,6 +238,11 @@ func (s *session) answerIQ(ctx context.Context, iq, payload *element) bool {
 			return false
 		}
 		s.handleVCard(ctx, iq)
+	case nsBlocking + " blocklist", nsBlocking + " block", nsBlocking + " unblock":
+		if !toServer {
+			return false
+		}
+		s.handleBlocking(ctx, iq, payload)
 	default:
 		return false
 	}
@@ -241,7 +261,7 @@ func (s *session) deliver(ctx context.Context, e core.Event) {
 			return
 		}
 		nw, ok := s.nets.get(ctx, e.Network)
-		if !ok {
+		if !ok || s.isBlocked(ctx, peerJID(nw, e.Peer.Remote, s.srv.domain)) {
 			return
 		}
 		state := map[core.ChatState]string{core.StateComposing: "composing", core.StatePaused: "paused",
@@ -256,7 +276,11 @@ func (s *session) deliver(ctx context.Context, e core.Event) {
 		if !ok {
 			return
 		}
-		s.send(presenceOf(peerJID(nw, foldIfIRC(nw, e.Contact), s.srv.domain), s.full, e.Status))
+		from := peerJID(nw, foldIfIRC(nw, e.Contact), s.srv.domain)
+		if s.isBlocked(ctx, from) {
+			return
+		}
+		s.send(presenceOf(from, s.full, e.Status))
 	case core.NetworkStateEvent:
 		s.deliverNetworkState(e)
 	}
@@ -321,6 +345,10 @@ func (s *session) deliverMessage(ctx context.Context, e core.MessageEvent) {
 	if !ok {
 		return
 	}
+	if m.Direction == core.Incoming && (s.isBlocked(ctx, peerJID(nw, m.Peer.Remote, s.srv.domain)) ||
+		s.isBlocked(ctx, peerJID(nw, foldIfIRC(nw, m.Sender.Addr), s.srv.domain))) {
+		return // the archive keeps it; the devices do not show it
+	}
 	st := s.messageStanza(nw, m)
 	if st == nil {
 		return
@@ -341,7 +369,7 @@ func (s *session) deliverMessage(ctx context.Context, e core.MessageEvent) {
 // for kinds this part of the port does not show (room events come with
 // the rooms).
 func (s *session) messageStanza(nw core.Network, m *core.Message) *element {
-	body := m.Body
+	body := renderStyling(m.Body, m.Spans)
 	switch m.Kind {
 	case core.KindChat, core.KindNotice:
 	case core.KindAction:
@@ -364,6 +392,9 @@ func (s *session) messageStanza(nw core.Network, m *core.Message) *element {
 	}
 	st.add(el(nsClient, "body").withText(body))
 	st.add(el(nsSID, "stanza-id", "id", m.ID.String(), "by", s.bare))
+	if m.CorrectionOf.ID != 0 {
+		st.add(el(nsCorrect, "replace", "id", m.CorrectionOf.ID.String()))
+	}
 	if time.Since(m.Time) > 10*time.Second {
 		st.add(el(nsDelay, "delay", "from", s.srv.domain, "stamp", m.Time.UTC().Format("2006-01-02T15:04:05.000Z")))
 	}

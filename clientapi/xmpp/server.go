@@ -17,6 +17,7 @@ import (
 // Store is what the port reads from the history store.
 type Store interface {
 	CredentialStore
+	BlockListStore
 	core.HistoryReader
 	Networks(ctx context.Context, user core.UserID) ([]core.Network, error)
 }
@@ -60,8 +61,10 @@ type Server struct {
 	sessions map[core.UserID]map[string]*session // by resource
 	// smSessions are the resumable sessions by stream management id.
 	smSessions map[string]*session
-	conns      map[*conn]struct{}
-	wg         sync.WaitGroup
+	// blocked caches each user's block list (blocking.go).
+	blocked map[core.UserID]map[string]bool
+	conns   map[*conn]struct{}
+	wg      sync.WaitGroup
 }
 
 // New builds the port.
@@ -76,6 +79,7 @@ func New(cfg Config) *Server {
 		version:    cfg.Version,
 		sessions:   make(map[core.UserID]map[string]*session),
 		smSessions: make(map[string]*session),
+		blocked:    make(map[core.UserID]map[string]bool),
 		conns:      make(map[*conn]struct{}),
 	}
 }
