@@ -1,0 +1,94 @@
+package xmpp
+
+import (
+	"context"
+	"encoding/xml"
+	"io"
+	"net"
+	"strings"
+	"testing"
+)
+
+// fuzzSession is a bound session of alice whose stanzas go to a pipe that
+// is drained, so handlers can be driven directly.
+func fuzzSession(t testing.TB, p *testPort) *session {
+	t.Helper()
+	client, server := net.Pipe()
+	go io.Copy(io.Discard, server)
+	t.Cleanup(func() { client.Close(); server.Close() })
+	c := newConn(p.srv, client)
+	c.user, c.authed = p.user, true
+	hs, err := p.hub.Attach(context.Background(), p.user.ID, "fuzz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &session{srv: p.srv, user: p.user, bare: "alice@" + testDomain, full: "alice@" + testDomain + "/fuzz", resource: "fuzz",
+		hs: hs, nets: newNetworks(p.st, p.user.ID), log: testLogger(t), done: make(chan struct{}), link: newLink(c)}
+	if err := s.nets.load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	go s.writeLoop(s.link)
+	go s.eventLoop(context.Background())
+	t.Cleanup(s.finish)
+	return s
+}
+
+// FuzzStanza feeds arbitrary stanzas to a bound session's handlers: none
+// may panic, whatever the attributes, payloads or addresses.
+func FuzzStanza(f *testing.F) {
+	for _, seed := range []string{
+		"<message to='bob@libera.example.org' type='chat' id='1'><body>hi</body><request xmlns='urn:xmpp:receipts'/></message>",
+		"<message to='#go@libera.example.org' type='groupchat'><body>/me waves</body></message>",
+		"<message to='bob@libera.example.org'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>",
+		"<message to='x@nowhere'><body>x</body><replace xmlns='urn:xmpp:message-correct:0' id='1'/></message>",
+		"<presence><show>dnd</show><status>busy</status></presence>",
+		"<presence type='unavailable'/>",
+		"<presence to='#go@libera.example.org/alice'/>",
+		"<presence to='bob@libera.example.org' type='subscribe'/>",
+		"<iq type='get' id='1'><query xmlns='jabber:iq:roster' ver=''/></iq>",
+		"<iq type='set' id='2'><query xmlns='jabber:iq:roster'><item jid='x@y'/></query></iq>",
+		"<iq type='get' id='3' to='libera.example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
+		"<iq type='get' id='4' to='example.org'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>",
+		"<iq type='get' id='5' to='bob@libera.example.org'><vCard xmlns='vcard-temp'/></iq>",
+		"<iq type='set' id='6'><block xmlns='urn:xmpp:blocking'><item jid='@@'/></block></iq>",
+		"<iq type='set' id='7'><enable xmlns='urn:xmpp:carbons:2'/></iq>",
+		"<iq type='get' id='8'><ping xmlns='urn:xmpp:ping'/></iq>",
+		"<iq type='get'><nothing/></iq>",
+		"<iq type='set' id='9'><query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='with'><value>bob@libera.example.org</value></field></x></query></iq>",
+	} {
+		f.Add(seed)
+	}
+	p := startPort(f)
+	s := fuzzSession(f, p)
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, data string) {
+		dec := xml.NewDecoder(strings.NewReader(data))
+		dec.Strict = true
+		dec.DefaultSpace = nsClient
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				return
+			}
+			start, ok := tok.(xml.StartElement)
+			if !ok {
+				continue
+			}
+			e, err := readElement(dec, start)
+			if err != nil {
+				return
+			}
+			e.setAttr("from", s.full)
+			switch e.Name.Local {
+			case "message":
+				s.handleMessage(ctx, e)
+			case "presence":
+				s.handlePresence(ctx, e)
+			case "iq":
+				s.handleIQ(ctx, e)
+			}
+			_ = e.bytes() // serializing what was parsed must not panic either
+			return
+		}
+	})
+}
