@@ -43,5 +43,7 @@ fuzz:
 	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzHandle -fuzztime 30s ./bridges/irc/
 	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzParseFormatting -fuzztime 30s ./bridges/irc/
 	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzSplitMessage -fuzztime 30s ./bridges/irc/
+	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzStanza -fuzztime 30s ./clientapi/xmpp/
+	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzSASLStep -fuzztime 30s ./clientapi/xmpp/
 	$(GO) test -run XXX -fuzz FuzzDuration -fuzztime 30s ./internal/config/
 	$(GO) test -run XXX -fuzz FuzzLoad -fuzztime 30s ./internal/config/

@@ -62,6 +62,9 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 		return
 	}
 	to := m.attr("to")
+	if s.routeToOwn(m, to) {
+		return
+	}
 	r, ok := s.nets.resolve(ctx, to, s.srv.domain)
 	if !ok {
 		if to != "" && to != s.bare && to != s.srv.domain {
@@ -130,6 +133,41 @@ func (s *session) handleChatState(ctx context.Context, m *element, r resolved) {
 	}
 }
 
+// routeToOwn delivers a stanza addressed to another resource of the
+// user's own account (RFC 6121 §8.5): an iq to that resource only, and
+// service-unavailable if it is not online; a message to it, or to every
+// other device when the resource is unknown or the address bare. It
+// reports whether st was such a stanza.
+func (s *session) routeToOwn(st *element, to string) bool {
+	bare, resource, _ := strings.Cut(to, "/")
+	if !strings.EqualFold(bare, s.bare) || (resource == "" && st.Name.Local == "iq") || to == s.full {
+		return false
+	}
+	var targets []*session
+	for _, other := range s.srv.userSessions(s.user.ID) {
+		if other != s && (resource == "" || other.resource == resource) {
+			targets = append(targets, other)
+		}
+	}
+	if len(targets) == 0 && st.Name.Local == "message" && resource != "" {
+		for _, other := range s.srv.userSessions(s.user.ID) {
+			if other != s {
+				targets = append(targets, other)
+			}
+		}
+	}
+	if len(targets) == 0 {
+		if st.Name.Local == "iq" && (st.attr("type") == "get" || st.attr("type") == "set") {
+			s.send(iqError(st, "cancel", "service-unavailable", ""))
+		}
+		return true
+	}
+	for _, other := range targets {
+		other.send(st)
+	}
+	return true
+}
+
 // --- presence from the client ---
 
 // handlePresence applies the device's own availability; the Hub combines
@@ -181,6 +219,9 @@ func (s *session) sendInitialPresences() {
 
 func (s *session) handleIQ(ctx context.Context, iq *element) {
 	typ := iq.attr("type")
+	if s.routeToOwn(iq, iq.attr("to")) {
+		return
+	}
 	if typ == "result" || typ == "error" {
 		return
 	}

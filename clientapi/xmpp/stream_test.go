@@ -191,3 +191,30 @@ func TestMessagesCarbonsAndRoster(t *testing.T) {
 		t.Errorf("roster push: %v", push)
 	}
 }
+
+// TestOwnResources: an iq to another of the user's resources reaches it
+// (and its answer comes back); one to a resource that is not online gets
+// service-unavailable; a message to the bare account reaches the other
+// devices.
+func TestOwnResources(t *testing.T) {
+	p := startPort(t)
+	a := loginRaw(t, p, "desktop")
+	b := loginRaw(t, p, "phone")
+	a.send("<iq type='get' id='v1' to='alice@example.org/phone'><query xmlns='jabber:iq:version'/></iq>")
+	q := b.expect("the routed iq", func(e *element) bool { return e.attr("id") == "v1" })
+	if q.attr("from") != "alice@example.org/desktop" {
+		t.Errorf("routed iq came from %q", q.attr("from"))
+	}
+	b.send("<iq type='result' id='v1' to='alice@example.org/desktop'><query xmlns='jabber:iq:version'><name>phone</name></query></iq>")
+	r := a.expect("the answer", func(e *element) bool { return e.attr("id") == "v1" })
+	if r.attr("type") != "result" || r.attr("from") != "alice@example.org/phone" {
+		t.Errorf("the answer came as %v", r)
+	}
+	a.send("<iq type='get' id='v2' to='alice@example.org/tablet'><query xmlns='jabber:iq:version'/></iq>")
+	r = a.expect("the error", func(e *element) bool { return e.attr("id") == "v2" })
+	if r.attr("type") != "error" || r.child(nsClient, "error").child(nsStanzas, "service-unavailable") == nil {
+		t.Errorf("an iq to an offline resource answered %v", r)
+	}
+	a.send("<message to='alice@example.org' type='chat'><body>note to self</body></message>")
+	b.expect("the note", func(e *element) bool { return body(e) == "note to self" })
+}
