@@ -81,3 +81,22 @@ func TestSlixmppLoginRosterCarbons(t *testing.T) {
 		t.Errorf("roster item %v", item)
 	}
 }
+
+// TestProfanityOnThePort: profanity, an interactive client, logs in over
+// STARTTLS, sends to an IRC contact, and shows the contact's answer.
+func TestProfanityOnThePort(t *testing.T) {
+	p := startPort(t)
+	prof := startProfanity(t, profanityOpts{JID: "alice@" + testDomain, Password: p.password, Host: "127.0.0.1", Port: portOf(t, p.addr)})
+	prof.Login(t)
+	prof.Msg(t, "bob@libera."+testDomain, "hello from profanity")
+	select {
+	case m := <-p.sent:
+		if m.Body != "hello from profanity" || m.Peer.Remote != "bob" {
+			t.Errorf("the network got %+v", m)
+		}
+	case <-time.After(slixWait):
+		t.Fatalf("profanity's message never reached the network; screen:\n%s", prof.Screen(t))
+	}
+	p.receive(t, p.incoming(core.Peer{Kind: core.Direct, Remote: "bob"}, "bob", "hello from irc"))
+	prof.WaitFor(t, slixWait, "hello from irc")
+}
