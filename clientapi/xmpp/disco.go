@@ -19,6 +19,7 @@ type identity struct{ category, typ, name string }
 var serverFeatures = []string{
 	nsDiscoInfo, nsDiscoItems, nsPing, nsVersion, nsCarbons, nsSID, nsVCard,
 	"urn:xmpp:carbons:rules:0", "msgoffline", nsCorrect, nsChatStates, nsReceipts, "urn:xmpp:styling:0", nsBlocking,
+	nsMAM, nsMAMExtended, nsFulltext,
 }
 
 var serverIdentity = identity{"server", "im", "Switchboard"}

@@ -279,6 +279,8 @@ func (s *session) answerIQ(ctx context.Context, iq, payload *element) bool {
 			return false
 		}
 		s.handleVCard(ctx, iq)
+	case nsMAM + " query", nsMAM + " metadata":
+		s.handleMAM(ctx, iq, payload)
 	case nsBlocking + " blocklist", nsBlocking + " block", nsBlocking + " unblock":
 		if !toServer {
 			return false
