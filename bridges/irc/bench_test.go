@@ -23,7 +23,7 @@ func (s *scriptedServer) blast(target string, n int, pace time.Duration) {
 	s.mu.Lock()
 	var to []*scriptedClient
 	for c := range s.clients {
-		if c.welcomed {
+		if c.welcomed.Load() {
 			to = append(to, c)
 		}
 	}

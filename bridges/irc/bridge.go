@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,15 +35,31 @@ type Bridge struct {
 
 	cur atomic.Pointer[session]
 
-	mu     sync.Mutex
-	status core.Status // the user's status, applied on every (re)connect
+	// saslFailures counts the SASL attempts that failed in a row, across
+	// reconnects; see session.saslFailure.
+	saslFailures atomic.Int32
+
+	// statusMu serializes putting the user's status on the network, so
+	// the AWAY lines of SetStatus and of a (re)connect cannot overtake
+	// each other. It guards status and every session's awayApplied.
+	statusMu sync.Mutex
+	status   core.Status // the user's status, applied on every (re)connect
+
+	mu sync.Mutex
 	// joined is every channel the bridge should be in: the configured
 	// ones plus those joined since, minus those parted or kicked from.
-	// It survives reconnects, so a drop rejoins everything.
+	// It survives reconnects, so a drop rejoins everything. It is keyed
+	// by the name as configured or joined, not folded: how names fold is
+	// the server's to say (CASEMAPPING), and each session folds them its
+	// way when it looks one up (session.wantedChannel).
 	joined map[string]channelJoin
 	// lastSeen is the newest message time per conversation (folded
-	// target), where the CHATHISTORY gap fill starts.
+	// target), where the CHATHISTORY gap fill starts; see noteSeen.
 	lastSeen map[string]time.Time
+	// targetsFrom, when set, is where the next CHATHISTORY TARGETS must
+	// start: an earlier session ended before the private conversations
+	// it was to fill were filled.
+	targetsFrom time.Time
 }
 
 // New builds the bridge for one network; it does not connect until Run.
@@ -150,7 +167,7 @@ var stableAfter = 2 * time.Minute
 func (b *Bridge) Run(ctx context.Context) error {
 	b.loadLastSeen(ctx)
 	for _, ch := range b.cfg.channels {
-		b.joined[b.foldDefault(ch.name)] = ch
+		b.joined[ch.name] = ch
 	}
 	attempt := 0
 	for {
@@ -201,9 +218,11 @@ func (b *Bridge) runSession(ctx context.Context) (registered bool, err error) {
 		}
 		var cv *tls.CertificateVerificationError
 		if errors.As(err, &cv) {
-			// Retrying will meet the same certificate; the user must
-			// pin it (tls-fingerprint) or the server must fix it.
-			return false, &connError{kind: failPermanent, err: fmt.Errorf("%w (to trust this server anyway, set tls-fingerprint)", err)}
+			// Unlike a pin mismatch this can mend itself: an expired
+			// certificate gets renewed, a missing intermediate gets
+			// added. So it is retried, but rarely, and the state says
+			// what is wrong and how the user can trust it meanwhile.
+			return false, &connError{kind: failBanned, err: fmt.Errorf("%w (to trust this server anyway, set tls-fingerprint)", err)}
 		}
 		return false, fmt.Errorf("connecting to %s: %w", b.cfg.addr, err)
 	}
@@ -224,11 +243,11 @@ func (b *Bridge) Send(ctx context.Context, m *core.Message) (string, error) {
 // SetStatus marks the user away on the network, or back. The status is
 // remembered and applied again after every reconnect.
 func (b *Bridge) SetStatus(ctx context.Context, st core.Status) error {
-	b.mu.Lock()
+	b.statusMu.Lock()
+	defer b.statusMu.Unlock()
 	b.status = st
-	b.mu.Unlock()
 	if s := b.cur.Load(); s != nil {
-		return s.applyStatus(st)
+		return s.applyStatusLocked()
 	}
 	return nil
 }
@@ -268,13 +287,52 @@ func (b *Bridge) loadLastSeen(ctx context.Context) {
 		// newMessage); a local clock must not move the gap's start.
 		for _, m := range page {
 			if m.OriginID != "" {
-				b.lastSeen[c.Remote] = m.Time
+				b.noteSeen(c.Remote, m.Time)
 				break
 			}
 		}
 	}
 }
 
-// foldDefault folds a name before the server has said how (the default
-// rfc1459 mapping); the session refolds under the announced one.
-func (b *Bridge) foldDefault(name string) string { return foldRFC1459(name) }
+// maxLastSeen bounds lastSeen, which gains an entry for every nick that
+// sends the user a private message.
+const maxLastSeen = 10000
+
+// noteSeen moves the gap start of conversation conv (folded) to t, if t
+// is newer.
+func (b *Bridge) noteSeen(conv string, t time.Time) {
+	// A server clock far ahead must not move the gap start past lines
+	// still to come: they would never be asked for.
+	if limit := time.Now().Add(time.Minute); t.After(limit) {
+		t = limit
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old, ok := b.lastSeen[conv]
+	if ok && !t.After(old) {
+		return
+	}
+	b.lastSeen[conv] = t
+	if !ok && len(b.lastSeen) > maxLastSeen {
+		b.trimLastSeenLocked()
+	}
+}
+
+// trimLastSeenLocked forgets the conversations seen longest ago, down to
+// nine tenths of maxLastSeen, so a stream of new nicks costs one sort per
+// thousand of them rather than a scan each. A forgotten conversation
+// loses only its gap fill: the next reconnect asks for its latest lines.
+func (b *Bridge) trimLastSeenLocked() {
+	type seen struct {
+		conv string
+		at   time.Time
+	}
+	all := make([]seen, 0, len(b.lastSeen))
+	for c, t := range b.lastSeen {
+		all = append(all, seen{c, t})
+	}
+	slices.SortFunc(all, func(x, y seen) int { return x.at.Compare(y.at) })
+	for _, e := range all[:len(all)-maxLastSeen*9/10] {
+		delete(b.lastSeen, e.conv)
+	}
+}

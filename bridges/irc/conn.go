@@ -208,21 +208,41 @@ func (c *conn) write(line string) error {
 	return err
 }
 
-func (c *conn) writeMsg(m ircmsg.Message) error {
+// errBadLine marks a line that cannot be written as IRC (a parameter
+// with a space or a leading colon, a tag value that is not UTF-8): the
+// fault is in the line, not the connection, so sending it again cannot
+// succeed.
+var errBadLine = errors.New("not a valid IRC line")
+
+// encode serializes m, or returns an error wrapping errBadLine.
+func encode(m ircmsg.Message) (string, error) {
 	line, err := m.Line()
 	if err != nil {
-		return fmt.Errorf("encoding %s: %w", m.Command, err)
+		return "", fmt.Errorf("%w: %s: %v", errBadLine, m.Command, err)
 	}
-	return c.write(trimCRLF(line))
+	return trimCRLF(line), nil
+}
+
+func (c *conn) writeMsg(m ircmsg.Message) error {
+	line, err := encode(m)
+	if err != nil {
+		return err
+	}
+	return c.write(line)
 }
 
 // writePaced sends a line the user caused (a message, a join) within the
-// flood limit, waiting for a token.
+// flood limit, waiting for a token. A line that cannot be encoded is
+// refused before it costs one.
 func (c *conn) writePaced(ctx context.Context, m ircmsg.Message) error {
+	line, err := encode(m)
+	if err != nil {
+		return err
+	}
 	if err := c.limiter.Wait(ctx); err != nil {
 		return err
 	}
-	return c.writeMsg(m)
+	return c.write(line)
 }
 
 // tryPaced sends a line that is not worth waiting for (typing, CTCP

@@ -225,7 +225,7 @@ func TestFloodingServerIsBounded(t *testing.T) {
 		srv.mu.Lock()
 		n := 0
 		for c := range srv.clients {
-			if c.welcomed {
+			if c.welcomed.Load() {
 				n++
 			}
 		}

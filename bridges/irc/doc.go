@@ -4,8 +4,9 @@
 //
 // It owns the connection (TLS, certificate pinning, CAP negotiation, SASL,
 // nick fallback and regain), the supervisor that classifies every failure
-// and reconnects with backoff, the flood limit on everything it writes,
-// channel membership, the CHATHISTORY gap fill after a reconnect, and the
+// and reconnects with backoff, the flood limit on what the user sends,
+// channel membership, the CHATHISTORY gap fill after a reconnect (paced
+// by the server's answers rather than the flood limit), and the
 // mapping of IRC formatting codes to and from core spans. It knows nothing
 // of the store or of client ports: everything goes through core.Inbound.
 package irc

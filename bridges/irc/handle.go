@@ -17,13 +17,22 @@ import (
 func (s *session) handle(msg ircmsg.Message) error {
 	metricLines.Inc()
 	var in *batch // set for lines of a history batch
+	// label is the labeled-response label the line answers: its own, or
+	// that of the labeled-response batch it is in.
+	_, label := msg.GetTag("label")
 	if ok, id := msg.GetTag("batch"); ok {
 		if b := s.batches[id]; b != nil {
 			b.note(msg)
 			if b.history {
 				in = b
 			}
+			if label == "" {
+				label = b.label
+			}
 		}
+	}
+	if label != "" && msg.Command != "BATCH" {
+		s.labeledReply(msg, label)
 	}
 	switch msg.Command {
 	case "PING":
@@ -39,11 +48,14 @@ func (s *session) handle(msg ircmsg.Message) error {
 	case "900": // RPL_LOGGEDIN
 	case "903": // RPL_SASLSUCCESS
 		s.saslDone = true
+		s.b.saslFailures.Store(0)
 		return s.c.write("CAP END")
-	case "902", "904", "905", "908":
+	case "902", "904", "905":
 		if !s.saslDone {
-			return saslFailure(msg)
+			return s.saslFailure(msg)
 		}
+	case "908": // RPL_SASLMECHS: what the server offers; its 904 follows
+		s.log.Info("the server's SASL mechanisms", "mechanisms", lastParam(msg))
 	case "906", "907": // aborted, already authenticated
 	case "001":
 		s.onWelcome(msg)
@@ -65,12 +77,14 @@ func (s *session) handle(msg ircmsg.Message) error {
 		return s.handleNickUnavailable(msg)
 	case "464": // ERR_PASSWDMISMATCH
 		return classified(failPermanent, "the server refused the server password")
-	case "465", "466": // ERR_YOUREBANNEDCREEP
+	case "465": // ERR_YOUREBANNEDCREEP
 		return classified(failBanned, "banned from the server: %s", lastParam(msg))
+	case "466": // ERR_YOUWILLBEBANNED: a warning; the ban, if it comes, is a 465 or ERROR
+		s.log.Warn("the server warns of a coming ban", "text", lastParam(msg))
 	case "BATCH":
 		s.handleBatch(msg)
 	case "PRIVMSG", "NOTICE":
-		s.handleMessage(msg, in)
+		s.handleMessage(msg, in, label)
 	case "CHATHISTORY":
 		s.handleChathistoryLine(msg)
 	case "TAGMSG":
@@ -108,9 +122,12 @@ func (s *session) handle(msg ircmsg.Message) error {
 		s.handleEndOfNames(msg)
 	case "FAIL", "WARN":
 		s.log.Warn("server reply", "command", msg.Command, "params", strings.Join(msg.Params, " "))
+		if msg.Command == "FAIL" && len(msg.Params) > 1 && msg.Params[0] == "CHATHISTORY" {
+			s.historyFailed(msg)
+		}
 	case "471", "473", "474", "475", "477", "403", "405": // cannot join
-		if len(msg.Params) >= 2 {
-			s.log.Warn("cannot join channel", "channel", msg.Params[1], "reason", lastParam(msg))
+		if len(msg.Params) >= 3 {
+			s.joinRefused(msg.Params[1], lastParam(msg))
 		}
 	}
 	return nil
@@ -152,12 +169,9 @@ func (s *session) newMessage(msg ircmsg.Message, peer core.Peer, kind core.Messa
 		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
 			m.Time, hasTime = t, true
 			// The gap fill asks the server for what came after this,
-			// so only the server's own clock may move it.
-			s.b.mu.Lock()
-			if t.After(s.b.lastSeen[peer.Remote]) {
-				s.b.lastSeen[peer.Remote] = t
-			}
-			s.b.mu.Unlock()
+			// so only the server's own clock may move it. This
+			// session's fill starts from its snapshot (startGapFill).
+			s.b.noteSeen(peer.Remote, t)
 		}
 	}
 	if ok, id := msg.GetTag("msgid"); ok && id != "" {
@@ -196,7 +210,7 @@ func isServerSource(msg ircmsg.Message) bool {
 	return msg.Source == "" || (!strings.Contains(msg.Source, "!") && strings.Contains(msg.Source, "."))
 }
 
-func (s *session) handleMessage(msg ircmsg.Message, in *batch) {
+func (s *session) handleMessage(msg ircmsg.Message, in *batch, label string) {
 	if len(msg.Params) < 2 || isServerSource(msg) {
 		if len(msg.Params) >= 2 {
 			s.log.Debug("server notice", "text", msg.Params[1])
@@ -219,7 +233,7 @@ func (s *session) handleMessage(msg ircmsg.Message, in *batch) {
 		kind, text = core.KindAction, rest
 	}
 	self := s.isSelf(msg.Nick())
-	if self && in == nil && s.matchEcho(msg) {
+	if self && in == nil && s.matchEcho(msg, label) {
 		return // our own send, already stored
 	}
 	if self {
@@ -330,11 +344,11 @@ func (s *session) handleJoin(msg ircmsg.Message, in *batch) {
 			s.userHost = nuh.User + "@" + nuh.Host
 			s.mu.Unlock()
 		}
-		s.b.mu.Lock()
-		if _, ok := s.b.joined[key]; !ok {
-			s.b.joined[key] = channelJoin{name: name}
+		if _, ok := s.wantedChannel(key); !ok {
+			s.b.mu.Lock()
+			s.b.joined[name] = channelJoin{name: name}
+			s.b.mu.Unlock()
 		}
-		s.b.mu.Unlock()
 		s.markJoined(key)
 	}
 	ch := s.channels[key]
@@ -386,9 +400,7 @@ func (s *session) leave(name, nick string) {
 		s.mu.Lock()
 		delete(s.joinedc, key)
 		s.mu.Unlock()
-		s.b.mu.Lock()
-		delete(s.b.joined, key)
-		s.b.mu.Unlock()
+		s.unwantChannel(key)
 	}
 }
 

@@ -13,10 +13,11 @@ type isupport struct {
 	chanTypes   string
 	prefixModes string // "ov" of PREFIX=(ov)@+
 	prefixChars string // "@+"
-	// paramModes take an argument when set (types A, B and C of CHANMODES
-	// plus the prefix modes); unsetModes take one when unset (A and B).
-	paramModes string
-	unsetModes string
+	// chanModes are the groups A, B and C of CHANMODES: list modes, modes
+	// that always take an argument, and modes that take one only when
+	// set. They are combined with the prefix modes only when a MODE line
+	// is read, since 005 may announce CHANMODES before PREFIX.
+	chanModes  [3]string
 	statusMsg  string // STATUSMSG: prefixes such as @ in "PRIVMSG @#chan"
 	historyMax int    // CHATHISTORY=<n>: the most lines one request returns
 }
@@ -27,9 +28,11 @@ func defaultISupport() isupport {
 		chanTypes:   "#&",
 		prefixModes: "ov",
 		prefixChars: "@+",
-		paramModes:  "beIkloqahv",
-		unsetModes:  "beIkqahov",
-		historyMax:  100,
+		// q, a and h too: a server that announces nothing most likely
+		// uses them for owner, admin and halfop or for quiet lists, and
+		// all of those take an argument.
+		chanModes:  [3]string{"beIqah", "k", "l"},
+		historyMax: 100,
 	}
 }
 
@@ -43,7 +46,9 @@ func (is *isupport) apply(token string) {
 			is.casemap = foldASCII
 		case "rfc1459-strict":
 			is.casemap = foldRFC1459Strict
-		case "rfc7613", "utf8-only":
+		case "rfc7613", "rfc8265", "utf8-only":
+			// rfc8265 (Ergo's default) supersedes rfc7613; both fold
+			// Unicode case.
 			is.casemap = strings.ToLower
 		default:
 			is.casemap = foldRFC1459
@@ -58,8 +63,7 @@ func (is *isupport) apply(token string) {
 	case "CHANMODES":
 		groups := strings.Split(value, ",")
 		if len(groups) >= 3 {
-			is.paramModes = groups[0] + groups[1] + groups[2] + is.prefixModes
-			is.unsetModes = groups[0] + groups[1] + is.prefixModes
+			is.chanModes = [3]string{groups[0], groups[1], groups[2]}
 		}
 	case "STATUSMSG":
 		is.statusMsg = value
@@ -241,6 +245,13 @@ func (is *isupport) setPrefix(m *member, mode byte, add bool) {
 	}
 }
 
+// takesArg says whether mode takes an argument when set (add) or unset:
+// prefix modes and groups A and B always do, group C only when set.
+func (is *isupport) takesArg(mode byte, add bool) bool {
+	in := func(set string) bool { return strings.IndexByte(set, mode) >= 0 }
+	return in(is.prefixModes) || in(is.chanModes[0]) || in(is.chanModes[1]) || (add && in(is.chanModes[2]))
+}
+
 // modeChange is one letter of a MODE line with its argument.
 type modeChange struct {
 	add  bool
@@ -264,11 +275,7 @@ func (is *isupport) parseModes(modes string, args []string) []modeChange {
 			continue
 		}
 		mc := modeChange{add: add, mode: c}
-		takes := strings.IndexByte(is.paramModes, c) >= 0
-		if !add {
-			takes = strings.IndexByte(is.unsetModes, c) >= 0
-		}
-		if takes && len(args) > 0 {
+		if is.takesArg(c, add) && len(args) > 0 {
 			mc.arg, args = args[0], args[1:]
 		}
 		out = append(out, mc)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,7 +55,10 @@ type scriptedClient struct {
 	caps map[string]bool
 	// negotiating holds registration from CAP LS to CAP END, as real
 	// servers do.
-	negotiating, userSent, welcomed bool
+	negotiating, userSent bool
+	// welcomed is read by tests under the server's lock and written by
+	// the client's goroutine without it.
+	welcomed atomic.Bool
 }
 
 func startScripted(t testing.TB) *scriptedServer {
@@ -198,7 +202,13 @@ func (c *scriptedClient) handle(m ircmsg.Message) {
 		c.send(":scripted PONG scripted :" + m.Params[0])
 	case "JOIN":
 		for _, ch := range strings.Split(m.Params[0], ",") {
-			c.send(":" + c.nick + "!u@h JOIN " + ch)
+			// Real servers tag the JOIN with server-time too, which
+			// moves the bridge's newest-line time past the gap.
+			tags := ""
+			if c.caps["server-time"] {
+				tags = "@time=" + time.Now().UTC().Format("2006-01-02T15:04:05.000Z") + " "
+			}
+			c.send(tags + ":" + c.nick + "!u@h JOIN " + ch)
 			c.send(":scripted 353 " + c.nick + " = " + ch + " :" + c.nick)
 			c.send(":scripted 366 " + c.nick + " " + ch + " :End of /NAMES list.")
 			s.joins <- c.nick + " " + ch
@@ -212,10 +222,10 @@ func (c *scriptedClient) handle(m ircmsg.Message) {
 }
 
 func (c *scriptedClient) welcome() {
-	if c.negotiating || !c.userSent || c.welcomed {
+	if c.negotiating || !c.userSent || c.welcomed.Load() {
 		return
 	}
-	c.welcomed = true
+	c.welcomed.Store(true)
 	c.send(":scripted 001 " + c.nick + " :Welcome")
 	c.send(":scripted 005 " + c.nick + " CHANTYPES=# CASEMAPPING=ascii CHATHISTORY=" + strconv.Itoa(c.s.maxHist) + " :are supported")
 	c.send(":scripted 422 " + c.nick + " :No MOTD")

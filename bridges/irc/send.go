@@ -2,6 +2,7 @@ package irc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,20 +22,29 @@ type pendingSend struct {
 	target string // folded
 	text   string // the line's text as sent
 	first  bool   // the first line of its message, whose msgid is the message's
-	done   chan string
+	done   chan echoResult
 	// expires is when a late echo stops being recognised; Send itself
 	// waits only echoTimeout.
 	expires time.Time
 }
 
-func (p *pendingSend) resolve(msgid string) {
+// echoResult is what became of a sent line: the msgid its echo carried,
+// or the server's refusal of it.
+type echoResult struct {
+	msgid string
+	err   error
+}
+
+func (p *pendingSend) resolve(r echoResult) {
 	select {
-	case p.done <- msgid:
+	case p.done <- r:
 	default:
 	}
 }
 
-func (p *pendingSend) fail() { p.resolve("") }
+// giveUp ends the wait when no echo is coming (the session ended, or the
+// echo is long overdue); the line itself may well have gone out.
+func (p *pendingSend) giveUp() { p.resolve(echoResult{}) }
 
 // maxSentIDs bounds the remembered continuation msgids.
 const maxSentIDs = 4096
@@ -43,7 +53,9 @@ const maxSentIDs = 4096
 // limit, and returns the msgid of the first line when the server echoes
 // it. A connection lost before the first line is a temporary error (the
 // Hub retries); one lost half way is permanent, since retrying would send
-// the first lines twice.
+// the first lines twice. So are a message IRC cannot carry, one to a
+// channel the server will not let the bridge into, and one whose first
+// line the server refuses in its labeled response.
 func (s *session) send(ctx context.Context, m *core.Message) (string, error) {
 	if !s.ready {
 		return "", core.ErrNotConnected
@@ -57,7 +69,7 @@ func (s *session) send(ctx context.Context, m *core.Message) (string, error) {
 		return "", core.Permanent(fmt.Errorf("IRC cannot send a %s message", m.Kind))
 	}
 	target := m.Peer.Remote
-	if target == "" || strings.ContainsAny(target, " ,\r\n\x00") {
+	if !validTarget(target) {
 		return "", core.Permanent(fmt.Errorf("%q is not an IRC nick or channel", target))
 	}
 	if err := s.waitJoined(ctx, target); err != nil {
@@ -72,22 +84,31 @@ func (s *session) send(ctx context.Context, m *core.Message) (string, error) {
 	if m.Kind == core.KindAction {
 		limit -= len("\x01ACTION \x01")
 	}
-	lines := splitMessage(m.Body, m.Spans, limit)
-	if len(lines) == 0 {
+	texts := splitMessage(m.Body, m.Spans, limit)
+	if len(texts) == 0 {
 		return "", core.Permanent(fmt.Errorf("the message has no text to send"))
 	}
-	var first *pendingSend
-	for i, text := range lines {
+	// Every line is encoded before the first goes out: one that cannot
+	// be would fail on every retry, and half a message must not be sent.
+	lines := make([]ircmsg.Message, len(texts))
+	for i, text := range texts {
 		if m.Kind == core.KindAction {
 			text = "\x01ACTION " + text + "\x01"
 		}
-		line := ircmsg.MakeMessage(nil, "", verb, target, text)
+		texts[i] = text
+		lines[i] = ircmsg.MakeMessage(nil, "", verb, target, text)
 		if i == 0 && tags && m.ReplyTo.OriginID != "" {
-			line.SetTag("+draft/reply", m.ReplyTo.OriginID)
+			lines[i].SetTag("+draft/reply", m.ReplyTo.OriginID)
 		}
+		if _, err := encode(lines[i]); err != nil {
+			return "", core.Permanent(err)
+		}
+	}
+	var first *pendingSend
+	for i, line := range lines {
 		var p *pendingSend
 		if echo {
-			p = s.expectEcho(target, text, i == 0, labels)
+			p = s.expectEcho(target, texts[i], i == 0, labels)
 			if p.label != "" {
 				line.SetTag("label", p.label)
 			}
@@ -95,6 +116,8 @@ func (s *session) send(ctx context.Context, m *core.Message) (string, error) {
 		if err := s.c.writePaced(ctx, line); err != nil {
 			s.forget(p)
 			switch {
+			case errors.Is(err, errBadLine):
+				return "", core.Permanent(err)
 			case ctx.Err() != nil:
 				return "", ctx.Err()
 			case i == 0:
@@ -114,8 +137,8 @@ func (s *session) send(ctx context.Context, m *core.Message) (string, error) {
 	t := time.NewTimer(echoTimeout)
 	defer t.Stop()
 	select {
-	case id := <-first.done:
-		return id, nil
+	case r := <-first.done:
+		return r.msgid, r.err
 	case <-t.C:
 		s.log.Warn("no echo from the server for a sent message", "target", target, "waited", echoTimeout)
 		return "", nil
@@ -134,10 +157,7 @@ var joinWait = 15 * time.Second
 // is not meant to be in is not waited for; the server decides.
 func (s *session) waitJoined(ctx context.Context, target string) error {
 	folded := s.fold(target)
-	s.b.mu.Lock()
-	_, want := s.b.joined[folded]
-	s.b.mu.Unlock()
-	if !want || !s.isChannelName(target) {
+	if _, want := s.wantedChannel(folded); !want || !s.isChannelName(target) {
 		return nil
 	}
 	s.mu.Lock()
@@ -147,6 +167,12 @@ func (s *session) waitJoined(ctx context.Context, target string) error {
 	defer t.Stop()
 	select {
 	case <-c:
+		s.mu.Lock()
+		reason, refused := s.joinFailed[folded]
+		s.mu.Unlock()
+		if refused {
+			return core.Permanent(fmt.Errorf("cannot join %s: %s", target, reason))
+		}
 	case <-t.C:
 		s.log.Warn("sending to a channel the bridge has not rejoined", "channel", target)
 	case <-s.c.done:
@@ -175,7 +201,7 @@ func (s *session) expectEcho(target, text string, first, labeled bool) *pendingS
 	defer s.mu.Unlock()
 	p := &pendingSend{
 		target: s.is.casemap(target), text: text, first: first,
-		done: make(chan string, 1), expires: time.Now().Add(2 * time.Minute),
+		done: make(chan echoResult, 1), expires: time.Now().Add(2 * time.Minute),
 	}
 	if labeled {
 		s.labelSeq++
@@ -200,22 +226,18 @@ func (s *session) forget(p *pendingSend) {
 }
 
 // matchEcho recognises the echo of a line this bridge sent: by label when
-// labeled-response is on, else the oldest waiting line with the same
-// target and text.
-func (s *session) matchEcho(msg ircmsg.Message) bool {
+// the line answers one (on it, or on the labeled-response batch it is
+// in), else the oldest waiting unlabeled line with the same target and
+// text.
+func (s *session) matchEcho(msg ircmsg.Message, label string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.waiting) == 0 {
 		return false
 	}
 	idx := -1
-	if ok, label := msg.GetTag("label"); ok {
-		for i, p := range s.waiting {
-			if p.label == label {
-				idx = i
-				break
-			}
-		}
+	if label != "" {
+		idx = s.labelIndexLocked(label)
 	} else {
 		target := s.is.casemap(msg.Params[0])
 		for i, p := range s.waiting {
@@ -234,7 +256,89 @@ func (s *session) matchEcho(msg ircmsg.Message) bool {
 	if !p.first && id != "" && len(s.sentIDs) < maxSentIDs {
 		s.sentIDs[id] = time.Now()
 	}
-	p.resolve(id)
+	p.resolve(echoResult{msgid: id})
+	return true
+}
+
+func (s *session) labelIndexLocked(label string) int {
+	for i, p := range s.waiting {
+		if p.label == label {
+			return i
+		}
+	}
+	return -1
+}
+
+// takeLabel removes and returns the line waiting for the response
+// labeled label, if any.
+func (s *session) takeLabel(label string) *pendingSend {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.labelIndexLocked(label)
+	if i < 0 {
+		return nil
+	}
+	p := s.waiting[i]
+	s.waiting = append(s.waiting[:i], s.waiting[i+1:]...)
+	return p
+}
+
+// labeledReply reads a line of the labeled response to one of our lines
+// for what ends the wait other than the echo: an error reply (a numeric
+// from 400 to 599, or FAIL), which makes the send fail with the server's
+// words, and ACK, which says no echo is coming.
+func (s *session) labeledReply(msg ircmsg.Message, label string) {
+	switch {
+	case isErrorReply(msg):
+		if p := s.takeLabel(label); p != nil {
+			p.resolve(echoResult{err: core.Permanent(fmt.Errorf("the server refused the message: %s", replyText(msg)))})
+		}
+	case msg.Command == "ACK":
+		s.labelDone(label)
+	}
+}
+
+// labelDone ends the wait for the response labeled label: it is complete
+// and held no echo.
+func (s *session) labelDone(label string) {
+	if p := s.takeLabel(label); p != nil {
+		p.giveUp()
+	}
+}
+
+func isErrorReply(msg ircmsg.Message) bool {
+	if msg.Command == "FAIL" {
+		return true
+	}
+	n, err := strconv.Atoi(msg.Command)
+	return err == nil && len(msg.Command) == 3 && n >= 400 && n < 600
+}
+
+// replyText is what an error reply says: "#chan: Cannot send to channel"
+// for a numeric (our nick dropped), the description for FAIL.
+func replyText(msg ircmsg.Message) string {
+	if msg.Command == "FAIL" || len(msg.Params) < 2 {
+		return lastParam(msg)
+	}
+	about := msg.Params[1 : len(msg.Params)-1]
+	if len(about) == 0 {
+		return lastParam(msg)
+	}
+	return strings.Join(about, " ") + ": " + lastParam(msg)
+}
+
+// validTarget accepts what can be the target of a PRIVMSG: one word, not
+// a list (no comma), that does not start with a colon and holds no
+// control characters.
+func validTarget(t string) bool {
+	if t == "" || t[0] == ':' {
+		return false
+	}
+	for _, r := range t {
+		if r <= ' ' || r == ',' || r == 0x7f {
+			return false
+		}
+	}
 	return true
 }
 
@@ -255,7 +359,7 @@ func (s *session) expireSends() {
 		if now.Before(p.expires) {
 			kept = append(kept, p)
 		} else {
-			p.fail()
+			p.giveUp()
 		}
 	}
 	s.waiting = kept

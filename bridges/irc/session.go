@@ -49,6 +49,7 @@ type session struct {
 	batches    map[string]*batch
 	pending    []core.Event
 	serverErr  error // the reason an ERROR line or ban numeric gave
+	gap        gapState
 
 	// deliverc hands batches of events to the deliver goroutine.
 	deliverc chan []core.Event
@@ -61,25 +62,33 @@ type session struct {
 	waiting  []*pendingSend
 	labelSeq uint64
 	// joinedc has a channel per channel the bridge is to be in, closed
-	// when our JOIN of it comes back: sends to it wait for that.
-	joinedc map[string]chan struct{}
+	// when our JOIN of it comes back, or when the server refuses it
+	// (joinFailed then says why): sends to it wait for that.
+	joinedc    map[string]chan struct{}
+	joinFailed map[string]string
 	// sentIDs are the msgids of the continuation lines of messages this
 	// bridge sent: only the first line's id is stored with the message,
 	// so a history replay must not bring the others back as new ones.
 	sentIDs map[string]time.Time
+
+	// awayApplied is the AWAY text last put on this connection, "" for
+	// none; Bridge.statusMu guards it.
+	awayApplied string
 }
 
 func newSession(b *Bridge, c *conn) *session {
 	return &session{
 		b: b, c: c, cfg: b.cfg, log: b.log,
-		capsLS:   make(map[string]string),
-		channels: make(map[string]*channel),
-		batches:  make(map[string]*batch),
-		deliverc: make(chan []core.Event),
-		is:       defaultISupport(),
-		caps:     make(map[string]bool),
-		sentIDs:  make(map[string]time.Time),
-		joinedc:  make(map[string]chan struct{}),
+		capsLS:     make(map[string]string),
+		channels:   make(map[string]*channel),
+		batches:    make(map[string]*batch),
+		deliverc:   make(chan []core.Event),
+		is:         defaultISupport(),
+		caps:       make(map[string]bool),
+		sentIDs:    make(map[string]time.Time),
+		gap:        newGapState(),
+		joinedc:    make(map[string]chan struct{}),
+		joinFailed: make(map[string]string),
 	}
 }
 
@@ -88,32 +97,28 @@ func (s *session) close() {
 	s.c.close()
 	s.mu.Lock()
 	for _, p := range s.waiting {
-		p.fail()
+		p.giveUp()
 	}
 	s.waiting = nil
 	s.mu.Unlock()
 }
 
+// flushTimeout bounds how long an ending session waits for the Hub to
+// take the events it read; a store stuck longer costs those events.
+var flushTimeout = 10 * time.Second
+
 // run registers and then serves the connection until it fails or ctx ends.
 func (s *session) run(ctx context.Context) (registered bool, err error) {
-	var wg sync.WaitGroup
-	wg.Add(1)
+	// The deliverer outlives ctx: what was read before a shutdown is
+	// still stored. finish bounds how long it may take.
+	dctx, stopDeliver := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDeliver()
+	delivered := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		s.deliverLoop(ctx)
+		defer close(delivered)
+		s.deliverLoop(dctx)
 	}()
-	defer func() {
-		// Whatever was read is handed on before the session ends: a
-		// dropped connection must not drop the lines before it.
-		if len(s.pending) > 0 {
-			select {
-			case s.deliverc <- s.pending:
-			case <-ctx.Done():
-			}
-		}
-		close(s.deliverc)
-		wg.Wait()
-	}()
+	defer func() { s.finish(ctx.Err() != nil, dctx, stopDeliver, delivered) }()
 
 	if err := s.startRegistration(); err != nil {
 		return false, err
@@ -152,7 +157,44 @@ func (s *session) run(ctx context.Context) (registered bool, err error) {
 		case <-regain.C:
 			s.regainNick()
 			s.expireSends()
+		case <-s.gap.timer.C:
+			s.historyTimedOut()
 		}
+	}
+}
+
+// finish hands on whatever the session read before it ends: a dropped
+// connection must not drop the lines before it. After a failure the lines
+// the reader had already taken from the server are handled too; at
+// shutdown, which closes the link on purpose, they are left (the gap
+// fill brings them back where the server keeps history). The Hub gets
+// flushTimeout to take the events, whether or not ctx ended.
+func (s *session) finish(shutdown bool, dctx context.Context, stopDeliver context.CancelFunc, delivered <-chan struct{}) {
+	if !shutdown && s.ready {
+		s.drainLines()
+	}
+	s.saveOpenGaps()
+	deadline := time.AfterFunc(flushTimeout, stopDeliver)
+	defer deadline.Stop()
+	if len(s.pending) > 0 {
+		select {
+		case s.deliverc <- s.pending:
+			s.pending = nil
+		case <-dctx.Done():
+			s.log.Warn("events not stored: the store did not take them in time", "events", len(s.pending), "waited", flushTimeout)
+		}
+	}
+	close(s.deliverc)
+	<-delivered
+}
+
+// drainLines handles the lines the reader had parsed but the session had
+// not handled when it failed. The connection is closed first, so nothing
+// is written and the reader stops; what it queued stays readable.
+func (s *session) drainLines() {
+	s.c.close()
+	for msg := range s.c.lines {
+		_ = s.handle(msg)
 	}
 }
 
@@ -170,7 +212,7 @@ func (s *session) endError() error {
 
 // deliverLoop hands batches of events to the Hub. A failing store is
 // retried with backoff while the session stops reading, so nothing read
-// from the server is lost.
+// from the server is lost; ctx ends only when finish gives up waiting.
 func (s *session) deliverLoop(ctx context.Context) {
 	for batch := range s.deliverc {
 		for attempt := 1; ; attempt++ {
@@ -179,8 +221,8 @@ func (s *session) deliverLoop(ctx context.Context) {
 				metricEvents.Add(float64(len(batch)))
 				break
 			}
-			if ctx.Err() != nil {
-				s.log.Warn("events not stored: shutting down", "events", len(batch))
+			if ctx.Err() != nil || errors.Is(err, core.ErrHubClosed) {
+				s.log.Warn("events not stored: the session ended first", "events", len(batch), "err", err)
 				break
 			}
 			wait := min(time.Duration(attempt)*time.Second, 30*time.Second)
@@ -244,11 +286,70 @@ func (s *session) joinSignalLocked(folded string) chan struct{} {
 func (s *session) markJoined(folded string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.joinSignalLocked(folded)
+	delete(s.joinFailed, folded)
+	closeOnce(s.joinSignalLocked(folded))
+}
+
+// joinRefused records that the server will not let the bridge into a
+// channel it wants (full, invite only, banned, bad key...), so sends to it
+// fail at once rather than wait for a JOIN that will not come. The
+// channel stays wanted: the next reconnect tries again. A refusal naming
+// a channel the bridge is in changes nothing; some servers send these
+// numerics for other commands.
+func (s *session) joinRefused(name, reason string) {
+	s.log.Warn("cannot join channel", "channel", name, "reason", reason)
+	key := s.fold(name)
+	if s.channels[key] != nil {
+		return
+	}
+	if _, ok := s.wantedChannel(key); !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.joinFailed[key] = reason
+	closeOnce(s.joinSignalLocked(key))
+}
+
+func closeOnce(c chan struct{}) {
 	select {
 	case <-c:
 	default:
 		close(c)
+	}
+}
+
+// wantedChannel finds the channel of Bridge.joined that folds to key
+// under this server's casemapping, and returns the name joined keys it by.
+func (s *session) wantedChannel(key string) (string, bool) {
+	s.mu.Lock()
+	fold := s.is.casemap
+	s.mu.Unlock()
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	if _, ok := s.b.joined[key]; ok {
+		return key, true
+	}
+	for name := range s.b.joined {
+		if fold(name) == key {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// unwantChannel removes from Bridge.joined every name that folds to key:
+// the bridge left the channel, however it was spelled.
+func (s *session) unwantChannel(key string) {
+	s.mu.Lock()
+	fold := s.is.casemap
+	s.mu.Unlock()
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	for name := range s.b.joined {
+		if fold(name) == key {
+			delete(s.b.joined, name)
+		}
 	}
 }
 
@@ -301,9 +402,10 @@ func (s *session) handleCap(msg ircmsg.Message) error {
 		}
 		s.mu.Unlock()
 	case "ACK", "NAK":
+		caps := strings.Fields(args[len(args)-1])
 		if sub == "ACK" {
 			s.mu.Lock()
-			for _, c := range strings.Fields(args[len(args)-1]) {
+			for _, c := range caps {
 				if strings.HasPrefix(c, "-") {
 					delete(s.caps, c[1:])
 				} else {
@@ -311,6 +413,14 @@ func (s *session) handleCap(msg ircmsg.Message) error {
 				}
 			}
 			s.mu.Unlock()
+		} else if len(caps) > 1 {
+			// A REQ is refused as a whole: ask for each capability on
+			// its own, so one the server will not grant does not cost
+			// the others, sasl among them.
+			for _, c := range caps {
+				s.capsWanted++
+				_ = s.c.writeMsg(ircmsg.MakeMessage(nil, "", "CAP", "REQ", c))
+			}
 		}
 		if s.capsWanted > 0 {
 			s.capsWanted--
@@ -428,15 +538,19 @@ func (s *session) onReady() {
 	s.ready = true
 	s.b.cur.Store(s)
 	s.b.mu.Lock()
-	st := s.b.status
 	var joins []channelJoin
 	for _, ch := range s.b.joined {
 		joins = append(joins, ch)
 	}
 	s.b.mu.Unlock()
-	if err := s.applyStatus(st); err != nil {
+	s.b.statusMu.Lock()
+	if err := s.applyStatusLocked(); err != nil {
 		s.log.Warn("setting away status", "err", err)
 	}
+	s.b.statusMu.Unlock()
+	// Before the JOINs: our own JOIN and every line after it move
+	// lastSeen, and the gap to fill is the one before them.
+	s.startGapFill(joins)
 	s.joinAll(joins)
 	s.fetchTargets()
 	setStateMetric(s.b.env.Network.ID, core.StateConnected)
@@ -487,11 +601,33 @@ func (s *session) joinAll(chans []channelJoin) {
 	}
 }
 
-// applyStatus sets or clears AWAY. IRC has only away or not: available
-// and chat are back, everything else is away with the status text.
-func (s *session) applyStatus(st core.Status) error {
+// applyStatusLocked puts the user's status (Bridge.status) on this
+// connection unless it is there already; Bridge.statusMu is held, so
+// the last status set is the last one written.
+func (s *session) applyStatusLocked() error {
+	text := s.awayText(s.b.status)
+	if text == s.awayApplied {
+		return nil
+	}
+	var err error
+	if text == "" {
+		err = s.c.write("AWAY")
+	} else {
+		err = s.c.writeMsg(ircmsg.MakeMessage(nil, "", "AWAY", text))
+	}
+	if err == nil {
+		s.awayApplied = text
+	}
+	return err
+}
+
+// awayText is the AWAY text for st, "" for back. IRC has only away or
+// not: available and chat are back, everything else is away with the
+// status text. A new connection starts back, so "" is sent only to undo
+// an AWAY.
+func (s *session) awayText(st core.Status) string {
 	if st.Show >= core.ShowAvailable {
-		return s.c.write("AWAY")
+		return ""
 	}
 	text := st.Text
 	if text == "" {
@@ -500,7 +636,7 @@ func (s *session) applyStatus(st core.Status) error {
 	if text == "" {
 		text = "Away"
 	}
-	return s.c.writeMsg(ircmsg.MakeMessage(nil, "", "AWAY", text))
+	return text
 }
 
 func containsFold(list []string, s string) bool {
@@ -512,14 +648,24 @@ func containsFold(list []string, s string) bool {
 	return false
 }
 
-// saslFailure is the error for 902, 904, 905 and 908: the credentials or
-// mechanism are wrong, which retrying cannot mend.
-func saslFailure(msg ircmsg.Message) error {
+// maxSASLFailures is how many SASL attempts in a row may fail before the
+// credentials are taken to be wrong. One failure is not proof: services
+// that are restarting or lagging behind the server fail logins too.
+const maxSASLFailures = 3
+
+// saslFailure is the error for 902, 904 and 905: throttled until the
+// attempts fail maxSASLFailures times in a row, then permanent, since
+// retrying wrong credentials cannot mend them and hammers the services.
+func (s *session) saslFailure(msg ircmsg.Message) error {
 	text := msg.Command
 	if len(msg.Params) > 0 {
 		text = msg.Params[len(msg.Params)-1]
 	}
-	return classified(failPermanent, "SASL authentication failed (%s): %s", msg.Command, text)
+	n := int(s.b.saslFailures.Add(1))
+	if n >= maxSASLFailures {
+		return classified(failPermanent, "SASL authentication failed (%s): %s (%d attempts in a row)", msg.Command, text, n)
+	}
+	return classified(failThrottled, "SASL authentication failed (%s): %s (attempt %d of %d)", msg.Command, text, n, maxSASLFailures)
 }
 
 var errClosing = errors.New("server closed the link")

@@ -75,17 +75,18 @@ func newStackAt(t testing.TB, dbFile string, settings core.Settings) *stack {
 	reg := &core.Registry{}
 	reg.Register(Kind())
 	hub := core.NewHub(core.HubConfig{Store: st, History: st, Bridges: reg, Log: testLog(t), SessionQueue: 1 << 16})
-	runCtx, cancel := context.WithCancel(ctx)
-	s := &stack{t: t, st: st, hub: hub, user: u, net: n, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		hub.Run(runCtx)
-	}()
+	// The device attaches before the Hub starts the bridge, so it sees
+	// every event, the first "connected" among them.
 	dev, err := hub.Attach(ctx, u.ID, "test-device")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.dev = dev
+	runCtx, cancel := context.WithCancel(ctx)
+	s := &stack{t: t, st: st, hub: hub, user: u, net: n, cancel: cancel, done: make(chan struct{}), dev: dev}
+	go func() {
+		defer close(s.done)
+		hub.Run(runCtx)
+	}()
 	t.Cleanup(s.stop)
 	return s
 }
