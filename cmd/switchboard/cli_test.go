@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -254,7 +255,7 @@ func TestVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`^switchboard \S+ \(go\S+, schema 1\)\n$`).MatchString(out) {
+	if want := fmt.Sprintf(`^switchboard \S+ \(go\S+, schema %d\)\n$`, history.SchemaVersion()); !regexp.MustCompile(want).MatchString(out) {
 		t.Fatalf("version printed %q", out)
 	}
 }
