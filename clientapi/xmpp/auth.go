@@ -52,6 +52,7 @@ func (c *conn) authenticate(ctx context.Context) error {
 		}
 		user, err := c.saslExchange(ctx, e, &cs, serverCert)
 		if err == nil {
+			c.log.Debug("XMPP login", "user", user.Name, "mechanism", e.attr("mechanism"), "remote", c.remote)
 			c.user, c.authed = user, true
 			c.srv.limiter.Success(c.remote, user.Name)
 			return nil

@@ -17,6 +17,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +40,8 @@ type testPort struct {
 	addr       string // STARTTLS
 	directAddr string // direct TLS
 	cert       tls.Certificate
+	logMu      sync.Mutex
+	logLines   []string
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -50,6 +53,58 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 type logWriter struct{ t testing.TB }
+
+// logCapture keeps every record's text, for tests that check what the
+// port logged (which SASL mechanism a client used, say).
+type logCapture struct {
+	slog.Handler
+	mu    *sync.Mutex
+	lines *[]string
+}
+
+func (h logCapture) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h logCapture) Handle(ctx context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.Key + "=" + a.Value.String())
+		return true
+	})
+	h.mu.Lock()
+	*h.lines = append(*h.lines, b.String())
+	h.mu.Unlock()
+	if h.Handler.Enabled(ctx, r.Level) {
+		return h.Handler.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h logCapture) WithAttrs(as []slog.Attr) slog.Handler {
+	h.Handler = h.Handler.WithAttrs(as)
+	return h
+}
+
+func (h logCapture) WithGroup(g string) slog.Handler {
+	h.Handler = h.Handler.WithGroup(g)
+	return h
+}
+
+// logged reports whether a log line contains all of parts.
+func (p *testPort) logged(parts ...string) bool {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	for _, l := range p.logLines {
+		all := true
+		for _, part := range parts {
+			all = all && strings.Contains(l, part)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
 
 func (w logWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -112,9 +167,11 @@ func startPort(t testing.TB) *testPort {
 		hub.Run(runCtx)
 	}()
 	cert := selfSigned(t)
+	p := &testPort{t: t, st: st, hub: hub, user: u, password: password, network: nw, cert: cert, bridge: bridges, sent: sent}
+	logger := slog.New(logCapture{Handler: testLogger(t).Handler(), mu: &p.logMu, lines: &p.logLines})
 	srv := New(Config{Domain: testDomain, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		Store: st, Hub: hub, Log: testLogger(t), MaxLoginFailures: 5, LoginLockout: time.Minute, Version: "test"})
-	p := &testPort{t: t, srv: srv, st: st, hub: hub, user: u, password: password, network: nw, cert: cert, bridge: bridges, sent: sent}
+		Store: st, Hub: hub, Log: logger, MaxLoginFailures: 5, LoginLockout: time.Minute, Version: "test"})
+	p.srv = srv
 	for _, direct := range []bool{false, true} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
