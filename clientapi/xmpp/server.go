@@ -128,17 +128,13 @@ func (s *Server) Wait() { s.wg.Wait() }
 // serve runs one connection to its end.
 func (c *conn) serve(ctx context.Context) {
 	defer c.nc.Close()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-ctx.Done():
-			// Shutdown: tell the client, then unblock the reader.
-			c.sendStreamError(&streamError{condition: "system-shutdown"})
-			c.nc.SetReadDeadline(aLongTimeAgo)
-		case <-stop:
-		}
-	}()
+	// Shutdown: tell the client, then unblock the reader. AfterFunc
+	// rather than a goroutine per connection: idle sessions are many.
+	stop := context.AfterFunc(ctx, func() {
+		c.sendStreamError(&streamError{condition: "system-shutdown"})
+		c.nc.SetReadDeadline(aLongTimeAgo)
+	})
+	defer stop()
 	if err := c.negotiate(ctx); err != nil {
 		c.finish(ctx, err)
 		return

@@ -3,7 +3,6 @@ package xmpp
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -46,10 +45,14 @@ type session struct {
 	roster    rosterState
 }
 
-// link is one connection serving a session: a writer goroutine fed by out.
+// link is one connection serving a session, with its outgoing queue. The
+// queue is a slice that grows only while the device is behind, so an idle
+// session holds no buffer; outQueue bounds it.
 type link struct {
 	c         *conn
-	out       chan []byte
+	mu        sync.Mutex
+	queue     [][]byte
+	wake      chan struct{} // a stanza was queued
 	done      chan struct{}
 	closeOnce sync.Once
 	endErr    atomic.Pointer[streamError]
@@ -59,7 +62,32 @@ type link struct {
 }
 
 func newLink(c *conn) *link {
-	return &link{c: c, out: make(chan []byte, outQueue), done: make(chan struct{})}
+	return &link{c: c, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// push queues b; false when the device is outQueue stanzas behind.
+func (l *link) push(b []byte) bool {
+	l.mu.Lock()
+	if len(l.queue) >= outQueue {
+		l.mu.Unlock()
+		return false
+	}
+	l.queue = append(l.queue, b)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take returns everything queued, to be written in one go.
+func (l *link) take() [][]byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q := l.queue
+	l.queue = nil
+	return q
 }
 
 // close stops the link; se, if any, is the stream error to send.
@@ -315,55 +343,59 @@ func (s *session) sendLocked(b []byte) {
 		return // hibernating: the stanza waits in the unacknowledged queue
 	}
 	select {
-	case s.link.out <- b:
-		if s.sm.enabled {
-			// Ask for acknowledgements as stanzas go out, so the
-			// unacknowledged queue stays short.
-			s.sm.sinceRequest++
-			if s.sm.sinceRequest >= ackRequestEvery {
-				s.sm.sinceRequest = 0
-				select {
-				case s.link.out <- []byte("<r xmlns='" + nsSM + "'/>"):
-				default:
-				}
-			}
-		}
+	case <-s.link.done:
+		return // already ending; said so once
 	default:
+	}
+	if !s.link.push(b) {
 		s.log.Warn("XMPP client too slow; ending its stream", "queued", outQueue)
 		s.link.close(&streamError{condition: "policy-violation", text: "too slow to receive stanzas"})
+		return
+	}
+	if s.sm.enabled {
+		// Ask for acknowledgements as stanzas go out, so the
+		// unacknowledged queue stays short.
+		s.sm.sinceRequest++
+		if s.sm.sinceRequest >= ackRequestEvery {
+			s.sm.sinceRequest = 0
+			s.link.push([]byte("<r xmlns='" + nsSM + "'/>"))
+		}
 	}
 }
 
 // writeNonza writes a stream-management or similar element that is not
 // counted as a stanza.
-func (s *session) writeNonza(l *link, e *element) {
-	select {
-	case l.out <- e.bytes():
-	case <-l.done:
-	}
-}
+func (s *session) writeNonza(l *link, e *element) { l.push(e.bytes()) }
 
+// writeLoop writes what is queued, everything waiting in one write: one
+// TLS record and system call for a burst rather than one per stanza.
 func (s *session) writeLoop(l *link) {
+	var buf []byte
+	flush := func() bool {
+		q := l.take()
+		if len(q) == 0 {
+			return true
+		}
+		buf = buf[:0]
+		for _, b := range q {
+			buf = append(buf, b...)
+		}
+		err := l.c.write(buf)
+		if cap(buf) > 64<<10 {
+			buf = nil // do not keep a burst's buffer on an idle session
+		}
+		return err == nil
+	}
 	for {
 		select {
-		case b := <-l.out:
-			if err := l.c.write(b); err != nil {
+		case <-l.wake:
+			if !flush() {
 				l.close(nil)
 				return
 			}
 		case <-l.done:
-			// Flush what is queued (a stream error's reason is written
-			// by the caller after this returns).
-			for {
-				select {
-				case b := <-l.out:
-					if l.c.write(b) != nil {
-						return
-					}
-				default:
-					return
-				}
-			}
+			flush() // the stream error's reason is written after this
+			return
 		}
 	}
 }
@@ -375,7 +407,7 @@ func (s *session) eventLoop(ctx context.Context) {
 		select {
 		case e, ok := <-s.hs.Events():
 			if !ok {
-				if err := s.hs.Err(); err != nil && !errors.Is(err, io.EOF) {
+				if err := s.hs.Err(); errors.Is(err, core.ErrSlowSession) {
 					s.log.Warn("device dropped by the hub", "err", err)
 					s.mu.Lock()
 					l := s.link

@@ -224,9 +224,14 @@ var errStreamClosed = errors.New("stream closed by the client")
 // whitespace keepalives. It returns errStreamClosed at </stream:stream>.
 func (c *conn) nextElement(timeout time.Duration) (*element, error) {
 	for {
+		// A bound stream has no read deadline: devices idle for hours,
+		// TCP keepalive finds dead peers, and stream management covers
+		// lost links. Negotiation steps are bounded.
+		var deadline time.Time
 		if timeout > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(timeout))
+			deadline = time.Now().Add(timeout)
 		}
+		c.nc.SetReadDeadline(deadline)
 		c.counter.n = c.br.Buffered() // what is already read counts toward the next stanza only
 		tok, err := c.dec.Token()
 		if err != nil {

@@ -218,3 +218,15 @@ func TestOwnResources(t *testing.T) {
 	a.send("<message to='alice@example.org' type='chat'><body>note to self</body></message>")
 	b.expect("the note", func(e *element) bool { return body(e) == "note to self" })
 }
+
+// TestBoundStreamHasNoReadDeadline: the negotiation's timeout does not
+// follow a bound stream, which may sit idle for hours.
+func TestBoundStreamHasNoReadDeadline(t *testing.T) {
+	defer func(d time.Duration) { negotiationTimeout = d }(negotiationTimeout)
+	negotiationTimeout = 500 * time.Millisecond
+	p := startPort(t)
+	c := loginRaw(t, p, "idle")
+	time.Sleep(1500 * time.Millisecond)
+	c.send("<iq type='get' id='late'><ping xmlns='urn:xmpp:ping'/></iq>")
+	c.expect("the ping result", func(e *element) bool { return e.attr("id") == "late" && e.attr("type") == "result" })
+}
