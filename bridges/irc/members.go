@@ -120,26 +120,13 @@ func foldASCII(s string) string {
 	}, s)
 }
 
-// foldRFC1459 also folds []\~ to {}|^, the Scandinavian heritage of IRC.
-func foldRFC1459(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case 'A' <= r && r <= 'Z':
-			return r + 'a' - 'A'
-		case r == '[':
-			return '{'
-		case r == ']':
-			return '}'
-		case r == '\\':
-			return '|'
-		case r == '~':
-			return '^'
-		}
-		return r
-	}, s)
-}
+// foldRFC1459 also folds []\~ to {}|^, the Scandinavian heritage of IRC;
+// the strict variant leaves ~ alone.
+func foldRFC1459(s string) string { return foldBrackets(s, true) }
 
-func foldRFC1459Strict(s string) string {
+func foldRFC1459Strict(s string) string { return foldBrackets(s, false) }
+
+func foldBrackets(s string, tilde bool) string {
 	return strings.Map(func(r rune) rune {
 		switch {
 		case 'A' <= r && r <= 'Z':
@@ -150,6 +137,8 @@ func foldRFC1459Strict(s string) string {
 			return '}'
 		case r == '\\':
 			return '|'
+		case r == '~' && tilde:
+			return '^'
 		}
 		return r
 	}, s)

@@ -47,35 +47,24 @@ func (n *networks) load(ctx context.Context) error {
 // byLabel finds a network by its sub-domain, reloading once on a miss: the
 // CLI may have added it since.
 func (n *networks) byLabel(ctx context.Context, label string) (core.Network, bool) {
-	n.mu.Lock()
-	nw, ok := n.byName[label]
-	n.mu.Unlock()
-	if ok {
-		return nw, true
-	}
-	if n.load(ctx) != nil {
-		return core.Network{}, false
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	nw, ok = n.byName[label]
-	return nw, ok
+	return n.find(ctx, func() (core.Network, bool) { nw, ok := n.byName[label]; return nw, ok })
 }
 
 func (n *networks) get(ctx context.Context, id core.NetworkID) (core.Network, bool) {
+	return n.find(ctx, func() (core.Network, bool) { nw, ok := n.byID[id]; return nw, ok })
+}
+
+// find runs lookup under the lock, and again after reloading if it missed.
+func (n *networks) find(ctx context.Context, lookup func() (core.Network, bool)) (core.Network, bool) {
 	n.mu.Lock()
-	nw, ok := n.byID[id]
+	nw, ok := lookup()
 	n.mu.Unlock()
-	if ok {
-		return nw, true
-	}
-	if n.load(ctx) != nil {
-		return core.Network{}, false
+	if ok || n.load(ctx) != nil {
+		return nw, ok
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	nw, ok = n.byID[id]
-	return nw, ok
+	return lookup()
 }
 
 func (n *networks) all() []core.Network {

@@ -78,15 +78,7 @@ func FuzzStanza(f *testing.F) {
 			if err != nil {
 				return
 			}
-			e.setAttr("from", s.full)
-			switch e.Name.Local {
-			case "message":
-				s.handleMessage(ctx, e)
-			case "presence":
-				s.handlePresence(ctx, e)
-			case "iq":
-				s.handleIQ(ctx, e)
-			}
+			s.dispatch(ctx, e)
 			_ = e.bytes() // serializing what was parsed must not panic either
 			return
 		}

@@ -120,8 +120,9 @@ func (c *rawClient) authPlain(user, password string) *element {
 	return c.next()
 }
 
-// loginRaw logs in over STARTTLS with PLAIN and binds resource.
-func loginRaw(t testing.TB, p *testPort, resource string) *rawClient {
+// relogin authenticates a new connection over STARTTLS with PLAIN, up to
+// the point of binding or resuming.
+func relogin(t testing.TB, p *testPort) *rawClient {
 	t.Helper()
 	c := dialRaw(t, p.addr, false)
 	c.openStream()
@@ -131,10 +132,16 @@ func loginRaw(t testing.TB, p *testPort, resource string) *rawClient {
 		t.Fatalf("PLAIN login answered %v", r)
 	}
 	c.dec = xml.NewDecoder(c.conn)
-	feats := c.openStream()
-	if feats.child(nsBind, "bind") == nil {
-		t.Fatalf("no bind feature after login: %v", feats)
+	if feats := c.openStream(); feats.child(nsBind, "bind") == nil || feats.child(nsSM, "sm") == nil {
+		t.Fatalf("no bind or stream management offered after login: %v", feats)
 	}
+	return c
+}
+
+// loginRaw logs in over STARTTLS with PLAIN and binds resource.
+func loginRaw(t testing.TB, p *testPort, resource string) *rawClient {
+	t.Helper()
+	c := relogin(t, p)
 	c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" + resource + "</resource></bind></iq>")
 	r := c.next()
 	if r == nil || r.attr("type") != "result" || !strings.HasSuffix(r.child(nsBind, "bind").childText(nsBind, "jid"), "/"+resource) {

@@ -297,20 +297,29 @@ func (s *session) readLoop(ctx context.Context, l *link) error {
 		s.mu.Lock()
 		s.sm.handled++ // XEP-0198 counts every stanza received, whatever it was
 		s.mu.Unlock()
-		// Every stanza from a client is from its full JID, whatever it
-		// claims (RFC 6120 §8.1.2.1).
-		e.setAttr("from", s.full)
-		switch e.Name.Local {
-		case "message":
-			s.handleMessage(ctx, e)
-		case "presence":
-			s.handlePresence(ctx, e)
-		case "iq":
-			s.handleIQ(ctx, e)
-		default:
+		if !s.dispatch(ctx, e) {
 			return streamErr("unsupported-stanza-type", "<%s/> is not a stanza", e.Name.Local)
 		}
 	}
+}
+
+// dispatch hands a client's stanza to its handler; false for an element
+// that is no stanza.
+func (s *session) dispatch(ctx context.Context, e *element) bool {
+	// Every stanza from a client is from its full JID, whatever it
+	// claims (RFC 6120 §8.1.2.1).
+	e.setAttr("from", s.full)
+	switch e.Name.Local {
+	case "message":
+		s.handleMessage(ctx, e)
+	case "presence":
+		s.handlePresence(ctx, e)
+	case "iq":
+		s.handleIQ(ctx, e)
+	default:
+		return false
+	}
+	return true
 }
 
 // send queues a stanza for the device: on the link if it has one, and in

@@ -1,7 +1,6 @@
 package xmpp
 
 import (
-	"encoding/xml"
 	"fmt"
 	"strconv"
 	"testing"
@@ -9,23 +8,6 @@ import (
 
 	"github.com/switchboard/switchboard/core"
 )
-
-// relogin authenticates a new connection up to the point of binding.
-func relogin(t testing.TB, p *testPort) *rawClient {
-	t.Helper()
-	c := dialRaw(t, p.addr, false)
-	c.openStream()
-	c.startTLS()
-	c.openStream()
-	if r := c.authPlain("alice", p.password); r == nil || r.Name.Local != "success" {
-		t.Fatalf("PLAIN login answered %v", r)
-	}
-	c.dec = xml.NewDecoder(c.conn)
-	if feats := c.openStream(); feats.child(nsSM, "sm") == nil {
-		t.Fatalf("no stream management offered: %v", feats)
-	}
-	return c
-}
 
 func body(e *element) string { return e.childText(nsClient, "body") }
 
