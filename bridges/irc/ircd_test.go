@@ -59,6 +59,8 @@ import (
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
+
+	"github.com/switchboard/switchboard/internal/testpeer"
 )
 
 // serverOpts chooses what a test server offers beyond plain IRC.
@@ -129,7 +131,7 @@ func startNgircd(t testing.TB, opts serverOpts) *ircServer {
 		t.Fatalf("startNgircd: SASL, CommandRate and ChanHistory are InspIRCd only")
 	}
 	s := newIRCServer(t, "ngircd", "irc.ngircd.test", bin, opts)
-	ports := freeLoopbackPorts(t, 2)
+	ports := testpeer.FreeLoopbackPorts(t, 2)
 	s.Addr = fmt.Sprintf("127.0.0.1:%d", ports[0])
 
 	conf := filepath.Join(s.dir, "ngircd.conf")
@@ -190,7 +192,7 @@ func startInspircd(t testing.TB, opts serverOpts) *ircServer {
 	if opts.SASL {
 		athemeBin = findServerBinary(t, "atheme-services")
 	}
-	ports := freeLoopbackPorts(t, 3) // clients, TLS clients, services link
+	ports := testpeer.FreeLoopbackPorts(t, 3) // clients, TLS clients, services link
 	s.Addr = fmt.Sprintf("127.0.0.1:%d", ports[0])
 
 	var b strings.Builder
@@ -704,26 +706,6 @@ func findServerBinary(t testing.TB, name string) string {
 	}
 	t.Skipf("%s is not installed (.ci/run installs it from Debian)", name)
 	return ""
-}
-
-// freeLoopbackPorts returns n distinct ports that were free on 127.0.0.1 a
-// moment ago.
-func freeLoopbackPorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
 }
 
 func writeTestFile(t testing.TB, name, content string) {

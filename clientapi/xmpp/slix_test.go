@@ -75,6 +75,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/internal/selfsigned"
+	"github.com/switchboard/switchboard/internal/testpeer"
 )
 
 // slixPython is the interpreter Debian's python3-slixmpp is installed for;
@@ -395,7 +396,7 @@ func startSlixProsody(t testing.TB, users map[string]string) *slixProsody {
 	if _, err := selfsigned.LoadOrCreate(certFile, keyFile, p.Domain); err != nil {
 		t.Fatal(err)
 	}
-	ports := slixFreePorts(t, 2)
+	ports := testpeer.FreeLoopbackPorts(t, 2)
 	p.Port, p.TLSPort = ports[0], ports[1]
 
 	// internal_plain keeps passwords as written below, so accounts are files
@@ -479,25 +480,6 @@ VirtualHost %[7]q
 		}
 	}
 	return p
-}
-
-// slixFreePorts returns n loopback ports that were free a moment ago.
-func slixFreePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
 }
 
 // TestSlixHarnessAgainstProsody proves the driver against a known-good
