@@ -58,6 +58,11 @@ type BridgeKind struct {
 	// ValidateSettings refuses settings the bridge cannot use, naming the
 	// key; it lets the CLI and client ports reject a bad network early.
 	ValidateSettings func(Settings) error
+	// ParsePeer reads a name typed on a device (a nick, a channel) as the
+	// bridge files conversations: its kind, and the remote normalized
+	// (case-folded), so the name finds the same conversation the network's
+	// messages are in. Nil: a direct conversation with the name as given.
+	ParsePeer func(remote string) Peer
 }
 
 // Registry maps network kinds to their bridges. A new network protocol is

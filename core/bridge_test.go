@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -61,5 +62,18 @@ func TestEventUser(t *testing.T) {
 		if got := e.EventUser(); got != u {
 			t.Errorf("%T.EventUser() = %d", e, got)
 		}
+	}
+}
+
+func TestHubParsePeer(t *testing.T) {
+	reg := &Registry{}
+	reg.Register(BridgeKind{Kind: "lower", New: func(BridgeEnv) (Bridge, error) { return nil, nil },
+		ParsePeer: func(r string) Peer { return Peer{Kind: Room, Remote: strings.ToLower(r)} }})
+	h := NewHub(HubConfig{Store: newMemStore(), Bridges: reg})
+	if got := h.ParsePeer("lower", "#Go"); got != (Peer{Kind: Room, Remote: "#go"}) {
+		t.Errorf("a kind's ParsePeer gave %+v", got)
+	}
+	if got := h.ParsePeer("other", "Bob"); got != (Peer{Kind: Direct, Remote: "Bob"}) {
+		t.Errorf("a kind without ParsePeer gave %+v, want a direct peer as given", got)
 	}
 }

@@ -237,6 +237,15 @@ func (h *Hub) Send(ctx context.Context, s *Session, m *Message) (*Message, error
 	return o.writes[0].Message, nil
 }
 
+// ParsePeer reads a remote name of a network of kind as its bridge files
+// conversations (see BridgeKind.ParsePeer).
+func (h *Hub) ParsePeer(kind NetworkKind, remote string) Peer {
+	if k, ok := h.cfg.Bridges.Lookup(kind); ok && k.ParsePeer != nil {
+		return k.ParsePeer(remote)
+	}
+	return Peer{Kind: Direct, Remote: remote}
+}
+
 // checkNetwork keeps a session from sending through another user's network.
 func (h *Hub) checkNetwork(user UserID, network NetworkID) error {
 	h.mu.Lock()

@@ -22,7 +22,21 @@ func Kind() core.BridgeKind {
 		Kind:             core.KindIRC,
 		New:              New,
 		ValidateSettings: ValidateSettings,
+		ParsePeer:        parsePeer,
 	}
+}
+
+// parsePeer reads a nick or channel typed on a device. Only ASCII letters
+// are folded, the folding every IRC case mapping shares: under rfc1459,
+// []\~ fold too, but on an ascii server they are other characters, and
+// sending to a different nick is worse than a second conversation with
+// the same one. The session folds with the server's own mapping.
+func parsePeer(remote string) core.Peer {
+	p := core.Peer{Kind: core.Direct, Remote: foldASCII(remote)}
+	if remote != "" && strings.IndexByte("#&+!", remote[0]) >= 0 {
+		p.Kind = core.Room
+	}
+	return p
 }
 
 // Bridge keeps one IRC network of one user connected. Run owns the

@@ -83,12 +83,7 @@ func TestMessagesBothWays(t *testing.T) {
 	bob.Expect(t, wait, isPrivmsg("#test", "\x02strong\x02 words"))
 
 	// Everything above is in the store, in order, once.
-	var bodies []string
-	for _, m := range st.messages(room("#test")) {
-		if m.Kind == core.KindChat || m.Kind == core.KindAction || m.Kind == core.KindNotice {
-			bodies = append(bodies, m.Body)
-		}
-	}
+	bodies := st.bodies(room("#test"), core.KindChat, core.KindAction, core.KindNotice)
 	want := []string{"hello alice", "waves", "the build is green", "bold and italic", "hi bob", "smiles", "a notice", "strong words"}
 	if strings.Join(bodies, "|") != strings.Join(want, "|") {
 		t.Errorf("stored in #test:\n%q\nwant\n%q", bodies, want)

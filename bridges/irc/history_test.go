@@ -65,12 +65,7 @@ func gapFill(t testing.TB, channels, perChannel int) time.Duration {
 	took := time.Since(start)
 	// Each channel holds its lines once, in the order they were said.
 	for _, ch := range []string{names[0], names[channels-1]} {
-		var bodies []string
-		for _, m := range st.messages(room(ch)) {
-			if m.Kind == core.KindChat {
-				bodies = append(bodies, m.Body)
-			}
-		}
+		bodies := st.bodies(room(ch), core.KindChat)
 		want := []string{"before the cut"}
 		for i := range perChannel {
 			want = append(want, fmt.Sprintf("missed %d in %s", i, ch))
@@ -119,13 +114,7 @@ func TestChathistoryExactlyOnce(t *testing.T) {
 	srv.mu.Unlock()
 	link.Restore()
 	st.waitMessage(30*time.Second, "the missed line", func(m *core.Message) bool { return m.Body == "while away" })
-	var bodies []string
-	for _, m := range st.messages(room("#once")) {
-		if m.Kind == core.KindChat {
-			bodies = append(bodies, m.Body)
-		}
-	}
-	if got, want := strings.Join(bodies, "|"), "live 0|live 1|live 2|while away"; got != want {
+	if got, want := strings.Join(st.bodies(room("#once"), core.KindChat), "|"), "live 0|live 1|live 2|while away"; got != want {
 		t.Errorf("stored %q, want %q", got, want)
 	}
 }

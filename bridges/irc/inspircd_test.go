@@ -59,13 +59,7 @@ func TestSASLPlainEchoAndTyping(t *testing.T) {
 	m := st.waitStored(wait, room("#h"), "msgid of the sent message", func(m *core.Message) bool {
 		return m.ID == sent.ID && m.OriginID != ""
 	})
-	var chats int
-	for _, m := range st.messages(room("#h")) {
-		if m.Kind == core.KindChat {
-			chats++
-		}
-	}
-	if chats != 1 {
+	if chats := len(st.bodies(room("#h"), core.KindChat)); chats != 1 {
 		t.Errorf("#h holds %d chat messages after one send and its echo, want 1 (origin id %q)", chats, m.OriginID)
 	}
 
@@ -180,13 +174,7 @@ func TestReplayOnRejoinStoredOnce(t *testing.T) {
 	link.Restore()
 	st.waitMessage(inspWait, "the last missed line", func(m *core.Message) bool { return m.Body == "missed 1" })
 	time.Sleep(300 * time.Millisecond) // the rest of the replay, if any
-	var bodies []string
-	for _, m := range st.messages(room("#h")) {
-		if m.Kind == core.KindChat {
-			bodies = append(bodies, m.Body)
-		}
-	}
-	if got, want := strings.Join(bodies, "|"), "seen 0|seen 1|seen 2|missed 0|missed 1"; got != want {
+	if got, want := strings.Join(st.bodies(room("#h"), core.KindChat), "|"), "seen 0|seen 1|seen 2|missed 0|missed 1"; got != want {
 		t.Errorf("#h holds %q, want %q", got, want)
 	}
 }

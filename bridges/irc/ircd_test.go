@@ -44,7 +44,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
@@ -60,6 +59,7 @@ import (
 
 	"github.com/ergochat/irc-go/ircmsg"
 
+	"github.com/switchboard/switchboard/internal/selfsigned"
 	"github.com/switchboard/switchboard/internal/testpeer"
 )
 
@@ -535,45 +535,20 @@ func (s *ircServer) TLSConfig() *tls.Config {
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 }
 
-// writeCert makes a self-signed ECDSA certificate for 127.0.0.1, ::1,
-// localhost and the server name, valid for a day, and writes it as PEM.
+// writeCert makes the server's certificate with the daemon's own
+// generator (for the server name, localhost and the loopback addresses)
+// and records its DER and fingerprint for the tests.
 func (s *ircServer) writeCert(t testing.TB) (certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: s.ServerName},
-		DNSNames:              []string{s.ServerName, "localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(der)
-	s.CertDER = der
-	s.Fingerprint = hex.EncodeToString(sum[:])
 	certFile = filepath.Join(s.dir, "cert.pem")
 	keyFile = filepath.Join(s.dir, "key.pem")
-	writeTestFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeTestFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
+	cert, err := selfsigned.LoadOrCreate(certFile, keyFile, s.ServerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.CertDER = cert.Certificate[0]
+	sum := sha256.Sum256(s.CertDER)
+	s.Fingerprint = hex.EncodeToString(sum[:])
 	return certFile, keyFile
 }
 

@@ -134,3 +134,18 @@ func TestClassifyServerError(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePeer(t *testing.T) {
+	for in, want := range map[string]core.Peer{
+		"Bob":     {Kind: core.Direct, Remote: "bob"},
+		"#Go":     {Kind: core.Room, Remote: "#go"},
+		"&Local":  {Kind: core.Room, Remote: "&local"},
+		"Nick[m]": {Kind: core.Direct, Remote: "nick[m]"}, // []\~ stay: they differ on ascii servers
+		"ÉLODIE":  {Kind: core.Direct, Remote: "Élodie"},  // only ASCII letters fold
+		"":        {Kind: core.Direct, Remote: ""},
+	} {
+		if got := Kind().ParsePeer(in); got != want {
+			t.Errorf("ParsePeer(%q) = %+v, want %+v", in, got, want)
+		}
+	}
+}

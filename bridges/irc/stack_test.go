@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,6 +167,19 @@ func (s *stack) messages(peer core.Peer) []*core.Message {
 		}
 	}
 	return nil
+}
+
+// bodies lists the stored bodies of a conversation's messages of the
+// given kinds, oldest first.
+func (s *stack) bodies(peer core.Peer, kinds ...core.MessageKind) []string {
+	s.t.Helper()
+	var out []string
+	for _, m := range s.messages(peer) {
+		if slices.Contains(kinds, m.Kind) {
+			out = append(out, m.Body)
+		}
+	}
+	return out
 }
 
 // send sends a message from the device, as a client port would.

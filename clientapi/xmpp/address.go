@@ -16,16 +16,23 @@ import (
 
 // networks caches a user's networks by sub-domain label.
 type networks struct {
-	store Store
-	user  core.UserID
+	store     Store
+	user      core.UserID
+	parsePeer func(core.NetworkKind, string) core.Peer
 
 	mu     sync.Mutex
 	byName map[string]core.Network
 	byID   map[core.NetworkID]core.Network
 }
 
-func newNetworks(store Store, user core.UserID) *networks {
-	return &networks{store: store, user: user}
+func newNetworks(store Store, hub Hub, user core.UserID) *networks {
+	return &networks{store: store, user: user, parsePeer: hub.ParsePeer}
+}
+
+// remoteOf is a network name as its conversations are filed, for
+// addresses the networks give (presence, a room occupant's nick).
+func (n *networks) remoteOf(nw core.Network, name string) string {
+	return n.parsePeer(nw.Kind, name).Remote
 }
 
 func (n *networks) load(ctx context.Context) error {
@@ -107,28 +114,8 @@ func (n *networks) resolve(ctx context.Context, to, domain string) (resolved, bo
 	if !ok {
 		return resolved{}, false
 	}
-	remote := jid.Unescape.String(j.Localpart())
-	r := resolved{network: nw, resource: j.Resourcepart(), peer: core.Peer{Kind: core.Direct, Remote: remote}}
-	if nw.Kind == core.KindIRC {
-		// IRC names are case-insensitive; the bridge files conversations
-		// under the folded name, so sends must use it too.
-		r.peer.Remote = foldIRC(remote)
-		if strings.ContainsAny(remote[:1], "#&+!") {
-			r.peer.Kind = core.Room
-		}
-	}
+	// The bridge decides what the name is (a room or a contact) and how
+	// it is folded, so a name typed here finds its conversation.
+	r := resolved{network: nw, resource: j.Resourcepart(), peer: n.parsePeer(nw.Kind, jid.Unescape.String(j.Localpart()))}
 	return r, true
-}
-
-// foldIRC lowercases ASCII letters, the folding every IRC case mapping
-// shares. RFC 1459's []\~ are left alone: on an ascii server they are
-// other characters, and sending to a different nick is worse than a second
-// conversation with the same one.
-func foldIRC(s string) string {
-	return strings.Map(func(r rune) rune {
-		if 'A' <= r && r <= 'Z' {
-			return r + 'a' - 'A'
-		}
-		return r
-	}, s)
 }

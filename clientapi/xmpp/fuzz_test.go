@@ -23,7 +23,7 @@ func fuzzSession(t testing.TB, p *testPort) *session {
 		t.Fatal(err)
 	}
 	s := &session{srv: p.srv, user: p.user, bare: "alice@" + testDomain, full: "alice@" + testDomain + "/fuzz", resource: "fuzz",
-		hs: hs, nets: newNetworks(p.st, p.user.ID), log: testLogger(t), done: make(chan struct{}), link: newLink(c)}
+		hs: hs, nets: newNetworks(p.st, p.hub, p.user.ID), log: testLogger(t), done: make(chan struct{}), link: newLink(c)}
 	if err := s.nets.load(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -319,7 +319,7 @@ func (s *session) deliver(ctx context.Context, e core.Event) {
 		if !ok {
 			return
 		}
-		from := peerJID(nw, foldIfIRC(nw, e.Contact), s.srv.domain)
+		from := peerJID(nw, s.nets.remoteOf(nw, e.Contact), s.srv.domain)
 		if s.isBlocked(ctx, from) {
 			return
 		}
@@ -327,13 +327,6 @@ func (s *session) deliver(ctx context.Context, e core.Event) {
 	case core.NetworkStateEvent:
 		s.deliverNetworkState(e)
 	}
-}
-
-func foldIfIRC(nw core.Network, name string) string {
-	if nw.Kind == core.KindIRC {
-		return foldIRC(name)
-	}
-	return name
 }
 
 func presenceOf(from, to string, st core.Status) *element {
@@ -389,7 +382,7 @@ func (s *session) deliverMessage(ctx context.Context, e core.MessageEvent) {
 		return
 	}
 	if m.Direction == core.Incoming && (s.isBlocked(ctx, peerJID(nw, m.Peer.Remote, s.srv.domain)) ||
-		s.isBlocked(ctx, peerJID(nw, foldIfIRC(nw, m.Sender.Addr), s.srv.domain))) {
+		s.isBlocked(ctx, peerJID(nw, s.nets.remoteOf(nw, m.Sender.Addr), s.srv.domain))) {
 		return // the archive keeps it; the devices do not show it
 	}
 	st := s.messageStanza(nw, m)

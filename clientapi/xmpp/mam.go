@@ -603,7 +603,7 @@ func (s *session) archivedStanza(ctx context.Context, arch *archive, m *core.Mes
 		return nil
 	}
 	if m.Direction == core.Incoming && (s.isBlocked(ctx, peerJID(nw, m.Peer.Remote, s.srv.domain)) ||
-		s.isBlocked(ctx, peerJID(nw, foldIfIRC(nw, m.Sender.Addr), s.srv.domain))) {
+		s.isBlocked(ctx, peerJID(nw, s.nets.remoteOf(nw, m.Sender.Addr), s.srv.domain))) {
 		return nil
 	}
 	st := s.messageStanza(nw, m)

@@ -6,14 +6,8 @@ package xmpp
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"log/slog"
-	"math/big"
 	"net"
 	"path/filepath"
 	"strings"
@@ -21,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/bridges/irc"
 	"github.com/switchboard/switchboard/core"
 	"github.com/switchboard/switchboard/history"
+	"github.com/switchboard/switchboard/internal/selfsigned"
 )
 
 const testDomain = "example.org"
@@ -111,24 +107,16 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// selfSigned is the daemon's own generated certificate, for the domain
+// and its network sub-domains.
 func selfSigned(t testing.TB) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dir := t.TempDir()
+	cert, err := selfsigned.LoadOrCreate(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), testDomain, "*."+testDomain)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: testDomain},
-		DNSNames: []string{testDomain, "*." + testDomain, "localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return cert
 }
 
 // startPort runs the port with user alice (password returned) who has one
@@ -154,7 +142,9 @@ func startPort(t testing.TB) *testPort {
 	bridges := make(chan *fakeBridge, 1)
 	sent := make(chan *core.Message, 100)
 	reg := &core.Registry{}
-	reg.Register(core.BridgeKind{Kind: core.KindIRC, New: func(env core.BridgeEnv) (core.Bridge, error) {
+	// The network is IRC as far as names go (the real bridge's ParsePeer),
+	// with a fake connection.
+	reg.Register(core.BridgeKind{Kind: core.KindIRC, ParsePeer: irc.Kind().ParsePeer, New: func(env core.BridgeEnv) (core.Bridge, error) {
 		b := &fakeBridge{env: env, sent: sent}
 		bridges <- b
 		return b, nil

@@ -29,6 +29,7 @@ type Hub interface {
 	SetStatus(ctx context.Context, s *core.Session, st core.Status) error
 	Typing(ctx context.Context, s *core.Session, e core.TypingEvent) error
 	NetworkStates(user core.UserID) []core.NetworkStateEvent
+	ParsePeer(kind core.NetworkKind, remote string) core.Peer
 }
 
 // Config configures the port.

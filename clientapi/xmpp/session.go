@@ -137,7 +137,7 @@ func (c *conn) bind(ctx context.Context) (*session, error) {
 		s := &session{
 			srv: c.srv, user: c.user,
 			bare: full.Bare().String(), full: full.String(), resource: full.Resourcepart(),
-			nets: newNetworks(c.srv.store, c.user.ID),
+			nets: newNetworks(c.srv.store, c.srv.hub, c.user.ID),
 			log:  c.log.With("user", c.user.Name, "resource", full.Resourcepart()),
 			done: make(chan struct{}),
 		}
@@ -196,11 +196,16 @@ func (srv *Server) unregister(s *session, smID string) {
 
 // replace ends a session whose resource a new login took over.
 func (s *session) replace() {
+	s.endWith(&streamError{condition: "conflict", text: "replaced by a new connection with the same resource"})
+}
+
+// endWith ends the session, telling its current connection why.
+func (s *session) endWith(se *streamError) {
 	s.mu.Lock()
 	l := s.link
 	s.mu.Unlock()
 	if l != nil {
-		l.close(&streamError{condition: "conflict", text: "replaced by a new connection with the same resource"})
+		l.close(se)
 	}
 	s.finish()
 }
@@ -418,13 +423,7 @@ func (s *session) eventLoop(ctx context.Context) {
 			if !ok {
 				if err := s.hs.Err(); errors.Is(err, core.ErrSlowSession) {
 					s.log.Warn("device dropped by the hub", "err", err)
-					s.mu.Lock()
-					l := s.link
-					s.mu.Unlock()
-					if l != nil {
-						l.close(&streamError{condition: "reset", text: "fell behind; reconnect and catch up from the archive"})
-					}
-					s.finish()
+					s.endWith(&streamError{condition: "reset", text: "fell behind; reconnect and catch up from the archive"})
 				}
 				return
 			}
