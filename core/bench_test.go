@@ -42,7 +42,11 @@ func BenchmarkHubFanout(b *testing.B) {
 				go func() {
 					defer wg.Done()
 					n := 0
-					for e := range s.Events() {
+					for {
+						e, err := s.Next(context.Background())
+						if err != nil {
+							break
+						}
 						if _, ok := e.(MessageEvent); ok {
 							if n++; n == b.N {
 								return

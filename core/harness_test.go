@@ -177,35 +177,28 @@ func outMsg(network NetworkID, body, originID string) *Message {
 // recv returns the session's next event.
 func recv(t testing.TB, s *Session) Event {
 	t.Helper()
-	select {
-	case e, ok := <-s.Events():
-		if !ok {
-			t.Fatalf("session %d closed (%v) while an event was expected", s.ID, s.Err())
-		}
-		return e
-	case <-time.After(waitTimeout):
-		t.Fatalf("session %d: no event within %v", s.ID, waitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	e, err := s.Next(ctx)
+	if err != nil {
+		t.Fatalf("session %d: no event: %v", s.ID, err)
 	}
-	return nil
+	return e
 }
 
 // next returns the session's next event of type T, skipping others.
 func next[T Event](t testing.TB, s *Session) T {
 	t.Helper()
-	deadline := time.After(waitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
 	for {
-		select {
-		case e, ok := <-s.Events():
-			if !ok {
-				var zero T
-				t.Fatalf("session %d closed (%v) while waiting for a %T", s.ID, s.Err(), zero)
-			}
-			if e, ok := e.(T); ok {
-				return e
-			}
-		case <-deadline:
+		e, err := s.Next(ctx)
+		if err != nil {
 			var zero T
-			t.Fatalf("session %d: no %T within %v", s.ID, zero, waitTimeout)
+			t.Fatalf("session %d: no %T: %v", s.ID, zero, err)
+		}
+		if e, ok := e.(T); ok {
+			return e
 		}
 	}
 }
@@ -215,31 +208,31 @@ func next[T Event](t testing.TB, s *Session) T {
 // before it reports an operation done.
 func expectNone(t testing.TB, s *Session) {
 	t.Helper()
-	select {
-	case e, ok := <-s.Events():
-		if ok {
-			t.Fatalf("session %d: unexpected event %T %+v", s.ID, e, e)
-		}
-		t.Fatalf("session %d: unexpectedly closed: %v", s.ID, s.Err())
-	default:
+	events, err := s.Take()
+	if len(events) > 0 {
+		t.Fatalf("session %d: unexpected event %T %+v", s.ID, events[0], events[0])
+	}
+	if err != nil {
+		t.Fatalf("session %d: unexpectedly closed: %v", s.ID, err)
 	}
 }
 
-// waitClosed drains the session until Events is closed; it returns how
-// many events were left in the queue.
+// waitClosed drains the session until it is closed; it returns how many
+// events were left in the queue.
 func waitClosed(t testing.TB, s *Session) int {
 	t.Helper()
-	deadline := time.After(waitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
 	n := 0
 	for {
-		select {
-		case _, ok := <-s.Events():
-			if !ok {
-				return n
-			}
+		_, err := s.Next(ctx)
+		switch {
+		case err == nil:
 			n++
-		case <-deadline:
-			t.Fatalf("session %d: Events not closed within %v", s.ID, waitTimeout)
+		case ctx.Err() != nil:
+			t.Fatalf("session %d: not closed within %v", s.ID, waitTimeout)
+		default:
+			return n
 		}
 	}
 }

@@ -199,13 +199,7 @@ func (h *Hub) Attach(ctx context.Context, user UserID, device string) (*Session,
 		return nil, ErrHubClosed
 	}
 	h.nextSession++
-	s := &Session{
-		ID:     h.nextSession,
-		User:   user,
-		Device: device,
-		events: make(chan Event, h.cfg.SessionQueue),
-		hub:    h,
-	}
+	s := newSession(h, h.nextSession, user, device)
 	h.mu.Unlock()
 	if err := h.post(ctx, user, &op{kind: opAttach, session: s}); err != nil {
 		return nil, err

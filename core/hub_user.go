@@ -182,7 +182,7 @@ func (h *Hub) apply(u *userState, o *op) error {
 		if _, ok := u.sessions[o.session.ID]; ok {
 			delete(u.sessions, o.session.ID)
 			delete(u.statuses, o.session.ID)
-			o.session.close(errors.New("session detached"))
+			o.session.close(ErrDetached)
 			h.updateStatus(u)
 		}
 		return nil
@@ -241,9 +241,7 @@ func findWrite(ws []Write, m *Message) *Write {
 func (h *Hub) fanout(u *userState, e Event) {
 	dropped := false
 	for id, s := range u.sessions {
-		select {
-		case s.events <- e:
-		default:
+		if !s.push(e, h.cfg.SessionQueue) {
 			h.log.Warn("dropping slow session", "user", u.id, "session", id, "device", s.Device)
 			delete(u.sessions, id)
 			delete(u.statuses, id)

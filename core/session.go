@@ -16,45 +16,122 @@ var ErrSlowSession = errors.New("session dropped: it did not keep up with its ev
 // ErrHubClosed is returned by Hub methods after the Hub stopped.
 var ErrHubClosed = errors.New("hub closed")
 
+// ErrDetached closes a session its client port detached.
+var ErrDetached = errors.New("session detached")
+
 // Session is one device attached to the Hub: an XMPP stream, an SSE
-// subscriber, a web page. The client port reads Events and writes them to
-// its wire. Events is closed when the session is dropped or detached;
-// Err then says why.
+// subscriber, a web page. The client port waits on Ready, Takes what is
+// queued and writes it to its wire. Once the session is dropped or
+// detached, Take and Next return why, after the events still queued.
+//
+// The queue is a slice that grows only while the device is behind, so
+// the thousands of idle devices a server holds cost no buffer each;
+// HubConfig.SessionQueue bounds it.
 type Session struct {
 	ID     SessionID
 	User   UserID
 	Device string // the client's name for itself (XMPP resource, token name)
 
-	events chan Event
-	hub    *Hub
+	hub   *Hub
+	ready chan struct{} // holds a token while events are queued or the session closed
 
-	mu  sync.Mutex
-	err error
+	mu     sync.Mutex
+	queue  []Event
+	closed error // why the session ended; nil while it is open
 }
 
-// Events is the session's bounded queue. The Hub never blocks on it: when
-// it is full the session is dropped.
-func (s *Session) Events() <-chan Event { return s.events }
+func newSession(h *Hub, id SessionID, user UserID, device string) *Session {
+	return &Session{ID: id, User: user, Device: device, hub: h, ready: make(chan struct{}, 1)}
+}
 
-// Err says why Events was closed, or nil while it is open.
+// Ready is signalled when events were queued or the session closed;
+// Take then returns them. A signal may find nothing left to take when
+// Next took it first.
+func (s *Session) Ready() <-chan struct{} { return s.ready }
+
+// Take returns every queued event, oldest first, and once the session is
+// closed, the reason; events queued before the close come with it.
+func (s *Session) Take() ([]Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queue
+	s.queue = nil
+	return q, s.closed
+}
+
+// Next waits for the session's next event. It returns the reason the
+// session closed once nothing is left queued, or ctx's error.
+func (s *Session) Next(ctx context.Context) (Event, error) {
+	for {
+		s.mu.Lock()
+		if len(s.queue) > 0 {
+			e := s.queue[0]
+			s.queue[0] = nil
+			s.queue = s.queue[1:]
+			if len(s.queue) == 0 {
+				s.queue = nil
+			}
+			s.mu.Unlock()
+			return e, nil
+		}
+		err := s.closed
+		s.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Err says why the session closed, or nil while it is open.
 func (s *Session) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.err
+	return s.closed
 }
 
-// Detach removes the session from the Hub and closes Events. It is safe to
-// call more than once and after the Hub dropped the session.
+// Detach removes the session from the Hub and closes it with
+// ErrDetached. It is safe to call more than once and after the Hub
+// dropped the session.
 func (s *Session) Detach() {
 	_ = s.hub.enqueue(context.Background(), s.User, &op{kind: opDetach, session: s})
 }
 
-// close is called only by the user's dispatcher, the one sender on events.
+// push queues e; false when limit events are already waiting, which
+// means the device fell behind. Only the user's dispatcher pushes.
+func (s *Session) push(e Event, limit int) bool {
+	s.mu.Lock()
+	if s.closed != nil {
+		s.mu.Unlock()
+		return true // already gone; nothing more is owed to it
+	}
+	if len(s.queue) >= limit {
+		s.mu.Unlock()
+		return false
+	}
+	s.queue = append(s.queue, e)
+	s.mu.Unlock()
+	s.signal()
+	return true
+}
+
+// close is called only by the user's dispatcher.
 func (s *Session) close(err error) {
 	s.mu.Lock()
-	if s.err == nil {
-		s.err = err
-		close(s.events)
+	if s.closed == nil {
+		s.closed = err
 	}
 	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *Session) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
 }

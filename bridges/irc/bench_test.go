@@ -6,6 +6,7 @@ package irc
 //   - memory per connected network.
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"slices"
@@ -79,7 +80,7 @@ func BenchmarkIngest(b *testing.B) {
 		start := time.Now()
 		go srv.blast("#busy", lines, 0)
 		for got := 0; got < lines; {
-			e := <-st.dev.Events()
+			e, _ := st.dev.Next(context.Background())
 			if me, ok := e.(core.MessageEvent); ok && me.Message.Kind == core.KindChat {
 				got++
 			}
@@ -98,7 +99,7 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 		go srv.blast("#steady", lines, 2*time.Millisecond)
 		lat := make([]time.Duration, 0, lines)
 		for len(lat) < lines {
-			e := <-st.dev.Events()
+			e, _ := st.dev.Next(context.Background())
 			if me, ok := e.(core.MessageEvent); ok {
 				if at, ok := sentAt(me.Message.Body); ok {
 					lat = append(lat, time.Since(at))
@@ -135,7 +136,11 @@ func memoryPerNetwork(b *testing.B, useTLS bool) {
 		st := newStack(b, settings("alice"))
 		joined := make(chan struct{}, 2*networks+2)
 		go func() { // the device reads everything, as a live client does
-			for e := range st.dev.Events() {
+			for {
+				e, err := st.dev.Next(context.Background())
+				if err != nil {
+					return
+				}
 				if _, ok := e.(core.RoomMembersEvent); ok {
 					joined <- struct{}{}
 				}

@@ -107,12 +107,16 @@ func TestSASLBadPasswordIsPermanent(t *testing.T) {
 	if e.State != core.StateFailed || !strings.Contains(e.Err, "SASL authentication failed") {
 		t.Fatalf("network state %s (%q), want failed with the SASL error", e.State, e.Err)
 	}
-	select {
-	case ev := <-st.dev.Events():
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for {
+		ev, err := st.dev.Next(ctx)
+		if err != nil {
+			break
+		}
 		if ns, ok := ev.(core.NetworkStateEvent); ok && ns.State == core.StateConnecting {
 			t.Errorf("the bridge tried again after a permanent failure")
 		}
-	case <-time.After(time.Second):
 	}
 }
 
@@ -201,12 +205,11 @@ func TestFloodLimitHolds(t *testing.T) {
 		t.Errorf("%d lines went out in %s: faster than the flood limit allows (%s)", n, took, min)
 	}
 	t.Logf("%d lines at 4/s after a burst of 8 took %s", n, took.Round(100*time.Millisecond))
-	select {
-	case e := <-st.dev.Events():
+	events, _ := st.dev.Take()
+	for _, e := range events {
 		if ns, ok := e.(core.NetworkStateEvent); ok && ns.State != core.StateConnected {
 			t.Errorf("the network went %s: %s", ns.State, ns.Err)
 		}
-	default:
 	}
 }
 

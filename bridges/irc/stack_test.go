@@ -108,18 +108,15 @@ func (s *stack) stop() {
 // accepts, failing the test after timeout.
 func (s *stack) waitEvent(timeout time.Duration, what string, match func(core.Event) bool) core.Event {
 	s.t.Helper()
-	deadline := time.After(timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	for {
-		select {
-		case e, ok := <-s.dev.Events():
-			if !ok {
-				s.t.Fatalf("device session closed while waiting for %s: %v", what, s.dev.Err())
-			}
-			if match(e) {
-				return e
-			}
-		case <-deadline:
-			s.t.Fatalf("no %s within %s", what, timeout)
+		e, err := s.dev.Next(ctx)
+		if err != nil {
+			s.t.Fatalf("no %s within %s: %v", what, timeout, err)
+		}
+		if match(e) {
+			return e
 		}
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -347,6 +348,17 @@ func benchHeap() (heap, stack uint64) {
 	return ms.HeapAlloc, ms.StackInuse
 }
 
+func writeHeapProfile(tb testing.TB, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -568,7 +580,10 @@ const (
 	idleEnvSessions = "SWB_XMPP_BENCH_SESSIONS"
 	idleEnvPassword = "SWB_XMPP_BENCH_PASSWORD"
 	idleReady       = "xmpp-bench ready"
-	idleAlive       = "xmpp-bench alive"
+	// idleEnvHeapProfile names a file for a heap profile taken when
+	// the sessions are measured: where their memory goes.
+	idleEnvHeapProfile = "SWB_XMPP_BENCH_HEAPPROFILE"
+	idleAlive          = "xmpp-bench alive"
 )
 
 // idleHold is how long the idle sessions are held before they must answer
@@ -658,6 +673,9 @@ func idleSessionMemory(b *testing.B, sessions int) {
 		time.Sleep(time.Second) // the last sessions' goroutines settle
 		heap1, stack1 := benchHeap()
 		g1 := runtime.NumGoroutine()
+		if path := os.Getenv(idleEnvHeapProfile); path != "" {
+			writeHeapProfile(b, path)
+		}
 		// Are they all still there? Each pings once.
 		time.Sleep(time.Until(start.Add(setup + idleHold)))
 		fmt.Fprintln(stdin, "ping")

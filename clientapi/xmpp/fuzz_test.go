@@ -23,12 +23,12 @@ func fuzzSession(t testing.TB, p *testPort) *session {
 		t.Fatal(err)
 	}
 	s := &session{srv: p.srv, user: p.user, bare: "alice@" + testDomain, full: "alice@" + testDomain + "/fuzz", resource: "fuzz",
-		hs: hs, nets: newNetworks(p.st, p.hub, p.user.ID), log: testLogger(t), done: make(chan struct{}), link: newLink(c)}
+		hs: hs, nets: newNetworks(p.st, p.hub, p.user.ID), log: testLogger(t), done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	s.link = newLink(c, s.wake)
 	if err := s.nets.load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	go s.writeLoop(s.link)
-	go s.eventLoop(context.Background())
+	go s.pump(context.Background())
 	t.Cleanup(s.finish)
 	return s
 }

@@ -39,6 +39,8 @@ type session struct {
 	hibernation *time.Timer
 	ended       bool
 	done        chan struct{} // closed once the session is over
+	// wake tells the pump that its link has stanzas queued.
+	wake chan struct{}
 
 	carbons   atomic.Bool
 	available atomic.Bool
@@ -49,10 +51,14 @@ type session struct {
 // queue is a slice that grows only while the device is behind, so an idle
 // session holds no buffer; outQueue bounds it.
 type link struct {
-	c         *conn
-	mu        sync.Mutex
-	queue     [][]byte
-	wake      chan struct{} // a stanza was queued
+	c     *conn
+	mu    sync.Mutex
+	queue [][]byte
+	wake  chan struct{} // the session's: a stanza was queued
+	// wmu makes taking the queue and writing it one step, so the pump
+	// and the connection's last flush never reorder stanzas.
+	wmu       sync.Mutex
+	buf       []byte
 	done      chan struct{}
 	closeOnce sync.Once
 	endErr    atomic.Pointer[streamError]
@@ -61,8 +67,8 @@ type link struct {
 	clean atomic.Bool
 }
 
-func newLink(c *conn) *link {
-	return &link{c: c, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newLink(c *conn, wake chan struct{}) *link {
+	return &link{c: c, wake: wake, done: make(chan struct{})}
 }
 
 // push queues b; false when the device is outQueue stanzas behind.
@@ -88,6 +94,26 @@ func (l *link) take() [][]byte {
 	q := l.queue
 	l.queue = nil
 	return q
+}
+
+// flush writes everything queued in one write: one TLS record and system
+// call for a burst rather than one per stanza.
+func (l *link) flush() error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	q := l.take()
+	if len(q) == 0 {
+		return nil
+	}
+	l.buf = l.buf[:0]
+	for _, b := range q {
+		l.buf = append(l.buf, b...)
+	}
+	err := l.c.write(l.buf)
+	if cap(l.buf) > 64<<10 {
+		l.buf = nil // do not keep a burst's buffer on an idle session
+	}
+	return err
 }
 
 // close stops the link; se, if any, is the stream error to send.
@@ -140,6 +166,7 @@ func (c *conn) bind(ctx context.Context) (*session, error) {
 			nets: newNetworks(c.srv.store, c.srv.hub, c.user.ID),
 			log:  c.log.With("user", c.user.Name, "resource", full.Resourcepart()),
 			done: make(chan struct{}),
+			wake: make(chan struct{}, 1),
 		}
 		if err := s.nets.load(ctx); err != nil {
 			_ = c.writeEl(iqError(e, "wait", "internal-server-error", ""))
@@ -151,14 +178,16 @@ func (c *conn) bind(ctx context.Context) (*session, error) {
 			return nil, err
 		}
 		s.hs = hs
-		s.link = newLink(c)
+		s.link = newLink(c, s.wake)
 		c.srv.register(s)
-		go s.eventLoop(context.WithoutCancel(ctx))
 		res := iqResult(e).add(el(nsBind, "bind").add(el(nsBind, "jid").withText(s.full)))
 		if err := c.writeEl(res); err != nil {
 			s.finish()
 			return nil, err
 		}
+		// The pump starts once the bind result is out, so nothing the
+		// Hub has for the device already can overtake it.
+		go s.pump(context.WithoutCancel(ctx))
 		return s, nil
 	}
 }
@@ -235,14 +264,9 @@ func (s *session) serve(ctx context.Context) error {
 	s.mu.Lock()
 	l := s.link
 	s.mu.Unlock()
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		s.writeLoop(l)
-	}()
 	err := s.readLoop(ctx, l)
 	l.close(nil)
-	<-writerDone
+	l.flush() // what was queued before the end, then the stream error, if any
 	if se := l.endErr.Load(); se != nil {
 		err = se
 	}
@@ -381,53 +405,34 @@ func (s *session) sendLocked(b []byte) {
 // counted as a stanza.
 func (s *session) writeNonza(l *link, e *element) { l.push(e.bytes()) }
 
-// writeLoop writes what is queued, everything waiting in one write: one
-// TLS record and system call for a burst rather than one per stanza.
-func (s *session) writeLoop(l *link) {
-	var buf []byte
-	flush := func() bool {
-		q := l.take()
-		if len(q) == 0 {
-			return true
-		}
-		buf = buf[:0]
-		for _, b := range q {
-			buf = append(buf, b...)
-		}
-		err := l.c.write(buf)
-		if cap(buf) > 64<<10 {
-			buf = nil // do not keep a burst's buffer on an idle session
-		}
-		return err == nil
-	}
+// pump is the session's one goroutine besides its connection's reader,
+// for the session's whole life, across resumptions: it turns the Hub's
+// events for this device into stanzas and writes what the current link
+// has queued. Idle devices are most of a server's sessions, so each
+// costs two goroutines, not three.
+func (s *session) pump(ctx context.Context) {
+	ready := s.hs.Ready()
 	for {
 		select {
-		case <-l.wake:
-			if !flush() {
-				l.close(nil)
-				return
+		case <-ready:
+			events, err := s.hs.Take()
+			for _, e := range events {
+				s.deliver(ctx, e)
 			}
-		case <-l.done:
-			flush() // the stream error's reason is written after this
-			return
-		}
-	}
-}
-
-// eventLoop turns the Hub's events for this device into stanzas, for the
-// session's whole life, across resumptions.
-func (s *session) eventLoop(ctx context.Context) {
-	for {
-		select {
-		case e, ok := <-s.hs.Events():
-			if !ok {
-				if err := s.hs.Err(); errors.Is(err, core.ErrSlowSession) {
+			if err != nil {
+				ready = nil // the link's writes go on until the session ends
+				if errors.Is(err, core.ErrSlowSession) {
 					s.log.Warn("device dropped by the hub", "err", err)
 					s.endWith(&streamError{condition: "reset", text: "fell behind; reconnect and catch up from the archive"})
 				}
-				return
 			}
-			s.deliver(ctx, e)
+		case <-s.wake:
+			s.mu.Lock()
+			l := s.link
+			s.mu.Unlock()
+			if l != nil && l.flush() != nil {
+				l.close(nil)
+			}
 		case <-s.done:
 			return
 		}

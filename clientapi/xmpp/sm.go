@@ -142,7 +142,7 @@ func (s *session) resume(c *conn, e *element) error {
 			return err
 		}
 	}
-	s.link = newLink(c)
+	s.link = newLink(c, s.wake)
 	s.log.Debug("XMPP session resumed", "resent", len(s.sm.unacked))
 	return nil
 }
