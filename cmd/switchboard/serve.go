@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard/switchboard/clientapi/xmpp"
 	"github.com/switchboard/switchboard/core"
 	"github.com/switchboard/switchboard/history"
+	"github.com/switchboard/switchboard/history/ftsquery"
 	"github.com/switchboard/switchboard/internal/config"
 	"github.com/switchboard/switchboard/internal/selfsigned"
 )
@@ -116,7 +117,7 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 
 	irc.Version = versionString()
 	hub := core.NewHub(core.HubConfig{
-		Store:            st,
+		Store:            newMeteredStore(st),
 		History:          st,
 		Bridges:          bridgeRegistry(),
 		Log:              log.With("component", "hub"),
@@ -129,8 +130,22 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
 	}
+	api := httpapi.New(httpapi.Config{
+		Store:   meteredAPIStore{st},
+		Hub:     hub,
+		Log:     log.With("component", "http"),
+		Version: versionString(),
+		Errors: httpapi.StoreErrors{
+			NotFound: func(err error) bool { return errors.Is(err, history.ErrNotFound) },
+			Exists:   func(err error) bool { return errors.Is(err, history.ErrExists) },
+			BadQuery: func(err error) bool { var q *ftsquery.Error; return errors.As(err, &q) },
+		},
+		ValidateNetwork:  validateSettings,
+		MaxLoginFailures: cfg.Auth.MaxLoginFailures,
+		LoginLockout:     time.Duration(cfg.Auth.LoginLockout),
+	})
 	httpSrv := &http.Server{
-		Handler:           httpapi.New(log.With("component", "http"), versionString()).Handler(),
+		Handler:           api.Handler(),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -177,6 +192,7 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 			errc <- fmt.Errorf("https port: %w", err)
 		}
 	}()
+	go api.Run(ctx)
 	go watchNetworks(ctx, st, hub, log)
 	go pruneHistory(ctx, st, cfg, log)
 	go maintainIndex(ctx, st, log)

@@ -1,4 +1,4 @@
-package xmpp
+package loginlimit
 
 import (
 	"fmt"
@@ -13,12 +13,12 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
-func newTestLimiter(maxFailures int, lockout time.Duration) (*loginLimiter, *fakeClock) {
+func newTestLimiter(maxFailures int, lockout time.Duration) (*Limiter, *fakeClock) {
 	c := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	return newLoginLimiter(maxFailures, lockout, c.now), c
+	return New(maxFailures, lockout, c.now), c
 }
 
-func wantAllow(t *testing.T, l *loginLimiter, addr netip.Addr, account string, ok bool, retry time.Duration) {
+func wantAllow(t *testing.T, l *Limiter, addr netip.Addr, account string, ok bool, retry time.Duration) {
 	t.Helper()
 	gotOK, gotRetry := l.Allow(addr, account)
 	if gotOK != ok || gotRetry != retry {

@@ -1,0 +1,341 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// maxMessageBytes bounds a sent message's body; bridges split long ones
+// for their network.
+const maxMessageBytes = 16 << 10
+
+// maxIdempotencyKey bounds the Idempotency-Key header.
+const maxIdempotencyKey = 255
+
+// apiDevice is the device name the API's sends and read markers carry.
+const apiDevice = "http"
+
+// requestSession stands for the caller in Hub calls that need a session
+// but do not need it attached: Send and MarkRead use only its user and id.
+// A per-request Attach would count as a device connecting and leaving,
+// which flips the user's away status on every network each time. Its id
+// is zero, so the carbon of a send reaches every session, SSE streams
+// included: an API caller has no session of its own to exclude.
+func requestSession(a auth) *core.Session {
+	return &core.Session{User: a.user.ID, Device: apiDevice}
+}
+
+func (s *Server) listConversations(w http.ResponseWriter, r *http.Request, a auth) {
+	sums, err := s.store.ConversationSummaries(r.Context(), a.user.ID)
+	if err != nil {
+		s.writeProblem(w, r, internal(err))
+		return
+	}
+	out := make([]conversationJSON, 0, len(sums))
+	for _, c := range sums {
+		out = append(out, toConversationJSON(c))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"conversations": out})
+}
+
+// userConversation finds one of the user's conversations by the path's id.
+func (s *Server) userConversation(r *http.Request, a auth) (core.Conversation, *problem) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return core.Conversation{}, badField("id", "id must be a conversation id")
+	}
+	c, err := s.store.Conversation(r.Context(), a.user.ID, core.ConversationID(id))
+	if err != nil {
+		return c, s.storeProblem(err, "conversation")
+	}
+	return c, nil
+}
+
+// messageIDParam reads an optional message id from the query.
+func messageIDParam(r *http.Request, name string) (core.MessageID, *problem) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	id, err := core.ParseMessageID(v)
+	if err != nil {
+		return 0, badField(name, "%s must be a message id: %v", name, err)
+	}
+	return id, nil
+}
+
+// limitParam reads ?limit=, 1 to core.MaxPageLimit, default def.
+func limitParam(r *http.Request, def int) (int, *problem) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > core.MaxPageLimit {
+		return 0, badField("limit", "limit must be a number from 1 to %d", core.MaxPageLimit)
+	}
+	return n, nil
+}
+
+type messagesPage struct {
+	// Messages are oldest first, whichever way the page was asked for.
+	Messages []messageJSON `json:"messages"`
+	// More says whether messages beyond this page exist in the direction
+	// asked for: before the first (paging back) or after the last.
+	More bool `json:"more"`
+}
+
+// listMessages pages a conversation: ?before=ID for older messages
+// (default: the newest), ?after=ID for newer ones, both for a range.
+func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, a auth) {
+	c, p := s.userConversation(r, a)
+	if p != nil {
+		s.writeProblem(w, r, p)
+		return
+	}
+	before, p := messageIDParam(r, "before")
+	if p != nil {
+		s.writeProblem(w, r, p)
+		return
+	}
+	after, p := messageIDParam(r, "after")
+	if p != nil {
+		s.writeProblem(w, r, p)
+		return
+	}
+	limit, p := limitParam(r, 50)
+	if p != nil {
+		s.writeProblem(w, r, p)
+		return
+	}
+	q := core.PageQuery{User: a.user.ID, Conversation: c.ID, Before: before, After: after, Limit: limit + 1}
+	// With only "after" the client reads forward from a point it has.
+	if after != 0 && before == 0 {
+		q.Order = core.OldestFirst
+	}
+	ms, err := s.store.Messages(r.Context(), q)
+	if err != nil {
+		s.writeProblem(w, r, s.storeProblem(err, "conversation"))
+		return
+	}
+	more := len(ms) > limit
+	if more {
+		ms = ms[:limit]
+	}
+	if q.Order == core.NewestFirst {
+		for i, j := 0, len(ms)-1; i < j; i, j = i+1, j-1 {
+			ms[i], ms[j] = ms[j], ms[i]
+		}
+	}
+	writeJSON(w, http.StatusOK, messagesPage{Messages: toMessagesJSON(ms), More: more})
+}
+
+type sendRequest struct {
+	Body string `json:"body"`
+	// Kind is "chat" (default) or "action" (/me).
+	Kind         core.MessageKind `json:"kind,omitempty"`
+	ReplyTo      string           `json:"reply_to,omitempty"`
+	CorrectionOf string           `json:"correction_of,omitempty"`
+}
+
+// sendMessage stores a message and hands it to its network through the
+// Hub. With an Idempotency-Key header a retry never sends twice: the key
+// becomes the message's origin id, which the store keeps unique per
+// conversation in the same transaction that stores the message, and a
+// record per user and key returns the first answer to a retry.
+func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, a auth) {
+	var req sendRequest
+	if p := readJSON(w, r, &req); p != nil {
+		s.writeProblem(w, r, p)
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > maxIdempotencyKey || (key == "" && r.Header.Values("Idempotency-Key") != nil) {
+		p := badField("Idempotency-Key", "Idempotency-Key must be 1 to %d characters", maxIdempotencyKey)
+		s.writeProblem(w, r, p)
+		return
+	}
+	c, p := s.userConversation(r, a)
+	if p != nil {
+		s.writeProblem(w, r, p)
+		return
+	}
+	m, p := s.messageOf(r.Context(), a, c, req)
+	if p != nil {
+		s.writeProblem(w, r, p)
+		return
+	}
+	ctx := r.Context()
+	var fingerprint []byte
+	if key != "" {
+		fingerprint = requestFingerprint(c.ID, req)
+		rec, err := s.store.Idempotency(ctx, a.user.ID, key)
+		switch {
+		case err == nil:
+			s.replay(w, r, a, rec, fingerprint)
+			return
+		case !s.cfg.Errors.NotFound(err):
+			s.writeProblem(w, r, internal(err))
+			return
+		}
+		m.OriginID = idempotencyOrigin(key)
+	}
+	nets, err := s.store.Networks(ctx, a.user.ID)
+	if err != nil {
+		s.writeProblem(w, r, internal(err))
+		return
+	}
+	for _, n := range nets {
+		if n.ID == c.Network && !n.Enabled {
+			s.writeProblem(w, r, newProblem(http.StatusConflict, "the conversation's network "+strconv.Quote(n.Name)+" is disabled"))
+			return
+		}
+	}
+	stored, err := s.hub.Send(ctx, requestSession(a), m)
+	if err != nil {
+		s.writeProblem(w, r, internal(err))
+		return
+	}
+	if key != "" {
+		rec, err := s.store.PutIdempotency(ctx, core.IdempotencyRecord{User: a.user.ID, Key: key, Fingerprint: fingerprint, Message: stored.ID})
+		if err != nil {
+			s.writeProblem(w, r, internal(err))
+			return
+		}
+		if rec.Message != stored.ID {
+			// A concurrent request with the same key won the record.
+			s.replay(w, r, a, rec, fingerprint)
+			return
+		}
+	}
+	// The stored copy, read back: a duplicate send gets the first
+	// message as it was stored, not this request's fields.
+	out, err := s.store.Message(ctx, a.user.ID, stored.ID)
+	if err != nil {
+		s.writeProblem(w, r, internal(err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, toMessageJSON(out))
+}
+
+// replay answers a retried request with the first one's message.
+func (s *Server) replay(w http.ResponseWriter, r *http.Request, a auth, rec core.IdempotencyRecord, fingerprint []byte) {
+	if string(rec.Fingerprint) != string(fingerprint) {
+		p := newProblem(http.StatusUnprocessableEntity, "this Idempotency-Key was used for a different request")
+		p.Field = "Idempotency-Key"
+		s.writeProblem(w, r, p)
+		return
+	}
+	m, err := s.store.Message(r.Context(), a.user.ID, rec.Message)
+	if err != nil {
+		s.writeProblem(w, r, s.storeProblem(err, "the first request's message (pruned?)"))
+		return
+	}
+	w.Header().Set("Idempotent-Replayed", "true")
+	writeJSON(w, http.StatusCreated, toMessageJSON(m))
+}
+
+// idempotencyOrigin is the origin id a keyed send stores: hashed, so any
+// key fits, and prefixed, so no network's own ids can collide with it.
+func idempotencyOrigin(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return "http-idem:" + hex.EncodeToString(h[:16])
+}
+
+// requestFingerprint identifies what a keyed request asked for.
+func requestFingerprint(c core.ConversationID, req sendRequest) []byte {
+	b, _ := json.Marshal(struct {
+		C core.ConversationID
+		R sendRequest
+	}{c, req})
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// messageOf checks a send request and builds its message.
+func (s *Server) messageOf(ctx context.Context, a auth, c core.Conversation, req sendRequest) (*core.Message, *problem) {
+	switch {
+	case strings.TrimSpace(req.Body) == "":
+		return nil, badField("body", "body is empty")
+	case len(req.Body) > maxMessageBytes:
+		return nil, badField("body", "body is longer than %d bytes", maxMessageBytes)
+	case !utf8.ValidString(req.Body):
+		return nil, badField("body", "body is not UTF-8")
+	}
+	m := &core.Message{Network: c.Network, Conversation: c.ID, Peer: c.Peer, Kind: core.KindChat, Body: req.Body}
+	switch req.Kind {
+	case "", core.KindChat:
+	case core.KindAction:
+		m.Kind = core.KindAction
+	default:
+		return nil, badField("kind", `kind must be "chat" or "action"`)
+	}
+	for _, ref := range []struct {
+		field, id string
+		dst       *core.MessageRef
+	}{{"reply_to", req.ReplyTo, &m.ReplyTo}, {"correction_of", req.CorrectionOf, &m.CorrectionOf}} {
+		if ref.id == "" {
+			continue
+		}
+		id, err := core.ParseMessageID(ref.id)
+		if err != nil {
+			return nil, badField(ref.field, "%s must be a message id: %v", ref.field, err)
+		}
+		target, err := s.store.Message(ctx, a.user.ID, id)
+		if s.cfg.Errors.NotFound(err) || (err == nil && target.Conversation != c.ID) {
+			return nil, badField(ref.field, "%s is not a message of this conversation", ref.field)
+		}
+		if err != nil {
+			return nil, internal(err)
+		}
+		*ref.dst = core.MessageRef{ID: target.ID, OriginID: target.OriginID}
+	}
+	return m, nil
+}
+
+type markRequest struct {
+	Upto string `json:"upto"`
+}
+
+// markRead sets the user's read position in a conversation; the Hub shows
+// it on every device.
+func (s *Server) markRead(w http.ResponseWriter, r *http.Request, a auth) {
+	var req markRequest
+	if p := readJSON(w, r, &req); p != nil {
+		s.writeProblem(w, r, p)
+		return
+	}
+	c, p := s.userConversation(r, a)
+	if p != nil {
+		s.writeProblem(w, r, p)
+		return
+	}
+	id, err := core.ParseMessageID(req.Upto)
+	if err != nil {
+		s.writeProblem(w, r, badField("upto", "upto must be a message id: %v", err))
+		return
+	}
+	m, err := s.store.Message(r.Context(), a.user.ID, id)
+	if s.cfg.Errors.NotFound(err) || (err == nil && m.Conversation != c.ID) {
+		s.writeProblem(w, r, badField("upto", "upto is not a message of this conversation"))
+		return
+	}
+	if err != nil {
+		s.writeProblem(w, r, internal(err))
+		return
+	}
+	// Device "": the user's own position, the one every device shows.
+	if err := s.hub.MarkRead(r.Context(), requestSession(a), core.ReadMarker{Conversation: c.ID, Upto: id}); err != nil {
+		s.writeProblem(w, r, s.storeProblem(err, "conversation"))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
