@@ -134,6 +134,8 @@ type MembershipEvent struct {
 	Change  MembershipChange
 	Member  Member
 	Self    bool
+	// PreviousNick is the member's nick before a nick change.
+	PreviousNick string
 }
 
 // RoomMembersEvent is the whole occupant list of a room, sent when the

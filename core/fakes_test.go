@@ -338,12 +338,30 @@ type fakeBridge struct {
 	sent     []Message   // successful sends, in order
 	statuses []Status
 	typing   []TypingEvent
+	roomOps  []string // "join #room key", "leave #room reason"
 }
 
 var (
 	_ Bridge       = (*fakeBridge)(nil)
 	_ TypingSender = (*fakeBridge)(nil)
+	_ RoomJoiner   = (*fakeBridge)(nil)
 )
+
+func (b *fakeBridge) JoinRoom(ctx context.Context, room, key string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.roomOps = append(b.roomOps, "join "+room+" "+key)
+	b.changedLocked()
+	return nil
+}
+
+func (b *fakeBridge) LeaveRoom(ctx context.Context, room, reason string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.roomOps = append(b.roomOps, "leave "+room+" "+reason)
+	b.changedLocked()
+	return nil
+}
 
 func (b *fakeBridge) Run(ctx context.Context) error {
 	b.mu.Lock()

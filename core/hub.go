@@ -129,6 +129,9 @@ func (h *Hub) SyncNetworks(ctx context.Context) error {
 	// no queued message is handed to two bridges at once.
 	for _, r := range stopped {
 		r.wg.Wait()
+		if u := h.userIfAny(r.network.User); u != nil {
+			u.rooms.dropNetwork(r.network.ID) // a restarted network rejoins afresh
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

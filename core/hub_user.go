@@ -41,6 +41,7 @@ type userState struct {
 	sessions map[SessionID]*Session
 	statuses map[SessionID]Status
 	status   Status // the applied, aggregated status; guarded by Hub.mu
+	rooms    rooms
 }
 
 // userLocked returns the user's state, starting its dispatcher on first use.
@@ -221,6 +222,10 @@ func (h *Hub) apply(u *userState, o *op) error {
 		case unsupportedEvent:
 			h.log.Warn("bridge sent an event only the hub may send; dropped", "type", fmt.Sprintf("%T", e.inner))
 			continue
+		case RoomMembersEvent, MembershipEvent, TopicEvent:
+			for _, before := range u.rooms.track(e) {
+				h.fanout(u, before)
+			}
 		}
 		h.fanout(u, e)
 	}

@@ -467,7 +467,7 @@ func (s *session) handleNick(msg ircmsg.Message, in *batch) {
 		delete(ch.members, fo)
 		m.nick = nu
 		ch.members[fn] = m
-		s.emit(core.MembershipEvent{Room: key, Change: core.MemberUpdated, Member: m.coreMember(&s.is), Self: self})
+		s.emit(core.MembershipEvent{Room: key, Change: core.MemberUpdated, Member: m.coreMember(&s.is), Self: self, PreviousNick: old})
 		s.store(s.newMessage(msg, s.roomPeer(ch.name), core.KindNick, nu))
 	}
 	if self {

@@ -1,0 +1,249 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// RoomJoiner is implemented by bridges whose networks have rooms (IRC
+// channels, XMPP group chats) that a device can join or leave while the
+// network runs: a MUC join, an ad-hoc command. A room joined so stays
+// joined across the bridge's reconnects until it is left; it is not
+// written into the network's settings, so a restart of the daemon
+// forgets it.
+type RoomJoiner interface {
+	// JoinRoom joins room, with key when it needs one. It returns once
+	// the network confirmed or refused the join, or the bridge stopped
+	// waiting; a network that is down joins it when it is back. Devices
+	// see the join as the bridge's membership events.
+	JoinRoom(ctx context.Context, room, key string) error
+	// LeaveRoom parts room on the network and stops rejoining it.
+	LeaveRoom(ctx context.Context, room, reason string) error
+}
+
+// ErrCannotJoin is wrapped by JoinRoom's and LeaveRoom's error when the
+// network's bridge has no way to join rooms on request.
+var ErrCannotJoin = errors.New("this network's bridge cannot join or leave rooms on request")
+
+// RoomState is what the Hub knows of a room one of the user's networks
+// is in: enough for a device that arrives later to show the room as the
+// devices that were there all along see it.
+type RoomState struct {
+	Network NetworkID
+	Room    string // as the bridge names it
+	// Joined is set once the network sent the whole member list.
+	Joined  bool
+	Self    string   // the user's own nick in the room
+	Members []Member // sorted by nick; omitted by Rooms
+	Topic   TopicEvent
+}
+
+type roomKey struct {
+	network NetworkID
+	room    string
+}
+
+type roomState struct {
+	joined  bool
+	self    string
+	members map[string]Member // by nick
+	topic   TopicEvent
+}
+
+// rooms is one user's room states. The dispatcher writes it as events
+// pass; devices read snapshots from their own goroutines.
+type rooms struct {
+	mu sync.Mutex
+	m  map[roomKey]*roomState
+}
+
+// track applies e to the room states before it is fanned out, and returns
+// the events to fan out before it: when a rejoin brings a fresh member
+// list, a departure for each member who left meanwhile, so devices that
+// add and remove occupants event by event stay right.
+func (r *rooms) track(e Event) []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	get := func(n NetworkID, room string) *roomState {
+		k := roomKey{n, room}
+		st := r.m[k]
+		if st == nil {
+			if r.m == nil {
+				r.m = make(map[roomKey]*roomState)
+			}
+			st = &roomState{members: make(map[string]Member)}
+			r.m[k] = st
+		}
+		return st
+	}
+	switch e := e.(type) {
+	case RoomMembersEvent:
+		st := get(e.Network, e.Room)
+		fresh := make(map[string]Member, len(e.Members))
+		for _, m := range e.Members {
+			fresh[m.Nick] = m
+		}
+		var gone []Event
+		if st.joined {
+			for nick, m := range st.members {
+				if _, still := fresh[nick]; !still && nick != st.self {
+					gone = append(gone, MembershipEvent{User: e.User, Network: e.Network, Room: e.Room, Change: MemberLeft, Member: m})
+				}
+			}
+		}
+		st.members, st.joined = fresh, true
+		return gone
+	case MembershipEvent:
+		st := get(e.Network, e.Room)
+		switch e.Change {
+		case MemberJoined:
+			st.members[e.Member.Nick] = e.Member
+			if e.Self {
+				st.self = e.Member.Nick
+			}
+		case MemberUpdated:
+			if e.PreviousNick != "" {
+				delete(st.members, e.PreviousNick)
+			}
+			st.members[e.Member.Nick] = e.Member
+			if e.Self {
+				st.self = e.Member.Nick
+			}
+		case MemberLeft:
+			if e.Self {
+				delete(r.m, roomKey{e.Network, e.Room})
+				return nil
+			}
+			delete(st.members, e.Member.Nick)
+		}
+	case TopicEvent:
+		get(e.Network, e.Room).topic = e
+	}
+	return nil
+}
+
+func (r *rooms) snapshot(k roomKey, st *roomState, members bool) RoomState {
+	out := RoomState{Network: k.network, Room: k.room, Joined: st.joined, Self: st.self, Topic: st.topic}
+	if members {
+		out.Members = make([]Member, 0, len(st.members))
+		for _, m := range st.members {
+			out.Members = append(out.Members, m)
+		}
+		slices.SortFunc(out.Members, func(a, b Member) int {
+			switch {
+			case a.Nick < b.Nick:
+				return -1
+			case a.Nick > b.Nick:
+				return 1
+			}
+			return 0
+		})
+	}
+	return out
+}
+
+// dropNetwork forgets the rooms of a network that stopped running.
+func (r *rooms) dropNetwork(n NetworkID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.m {
+		if k.network == n {
+			delete(r.m, k)
+		}
+	}
+}
+
+// Room returns what the Hub knows of one of the user's rooms, members
+// included; ok is false for a room the network is not in.
+func (h *Hub) Room(user UserID, network NetworkID, room string) (st RoomState, ok bool) {
+	u := h.userIfAny(user)
+	if u == nil {
+		return RoomState{}, false
+	}
+	u.rooms.mu.Lock()
+	defer u.rooms.mu.Unlock()
+	k := roomKey{network, room}
+	s := u.rooms.m[k]
+	if s == nil {
+		return RoomState{}, false
+	}
+	return u.rooms.snapshot(k, s, true), true
+}
+
+// Rooms lists the rooms the user's networks are in, without members,
+// sorted by network and room.
+func (h *Hub) Rooms(user UserID) []RoomState {
+	u := h.userIfAny(user)
+	if u == nil {
+		return nil
+	}
+	u.rooms.mu.Lock()
+	out := make([]RoomState, 0, len(u.rooms.m))
+	for k, s := range u.rooms.m {
+		out = append(out, u.rooms.snapshot(k, s, false))
+	}
+	u.rooms.mu.Unlock()
+	slices.SortFunc(out, func(a, b RoomState) int {
+		if a.Network != b.Network {
+			return int(a.Network - b.Network)
+		}
+		switch {
+		case a.Room < b.Room:
+			return -1
+		case a.Room > b.Room:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// JoinRoom asks the bridge of one of user's running networks to join
+// room, with key when the room needs one.
+func (h *Hub) JoinRoom(ctx context.Context, user UserID, network NetworkID, room, key string) error {
+	j, name, err := h.roomJoiner(user, network)
+	if err != nil {
+		return err
+	}
+	if err := j.JoinRoom(ctx, room, key); err != nil {
+		return fmt.Errorf("joining %s on %q: %w", room, name, err)
+	}
+	return nil
+}
+
+// LeaveRoom parts room on one of user's running networks, for every
+// device of the user.
+func (h *Hub) LeaveRoom(ctx context.Context, user UserID, network NetworkID, room, reason string) error {
+	j, name, err := h.roomJoiner(user, network)
+	if err != nil {
+		return err
+	}
+	if err := j.LeaveRoom(ctx, room, reason); err != nil {
+		return fmt.Errorf("leaving %s on %q: %w", room, name, err)
+	}
+	return nil
+}
+
+func (h *Hub) roomJoiner(user UserID, network NetworkID) (RoomJoiner, string, error) {
+	h.mu.Lock()
+	r, ok := h.runners[network]
+	h.mu.Unlock()
+	if !ok || r.network.User != user {
+		return nil, "", fmt.Errorf("network %d: not one of this user's running networks", network)
+	}
+	j, ok := r.bridge.(RoomJoiner)
+	if !ok {
+		return nil, "", fmt.Errorf("network %q: %w", r.network.Name, ErrCannotJoin)
+	}
+	return j, r.network.Name, nil
+}
+
+// userIfAny returns the user's state without starting a dispatcher.
+func (h *Hub) userIfAny(user UserID) *userState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.users[user]
+}

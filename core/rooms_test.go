@@ -1,0 +1,96 @@
+package core
+
+import (
+	"slices"
+	"testing"
+)
+
+func memberNicks(ms []Member) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Nick)
+	}
+	return out
+}
+
+// TestRoomStateFollowsEvents: a device that attaches after the network
+// joined a room reads its members, own nick and topic from the Hub, kept
+// up to date by joins, nick changes and departures.
+func TestRoomStateFollowsEvents(t *testing.T) {
+	h := startHub(t)
+	b := h.bridge(aliceNet)
+	early := h.attach(alice, "early")
+	b.receive(t,
+		MembershipEvent{Room: "#go", Change: MemberJoined, Member: Member{Nick: "alice"}, Self: true},
+		RoomMembersEvent{Room: "#go", Members: []Member{{Nick: "alice"}, {Nick: "bob", Role: "op"}, {Nick: "carol"}}},
+		TopicEvent{Room: "#go", Topic: "Go, the language"},
+		MembershipEvent{Room: "#go", Change: MemberJoined, Member: Member{Nick: "dave"}},
+		MembershipEvent{Room: "#go", Change: MemberUpdated, Member: Member{Nick: "carol_"}, PreviousNick: "carol"},
+		MembershipEvent{Room: "#go", Change: MemberLeft, Member: Member{Nick: "bob"}},
+	)
+	next[MembershipEvent](t, early) // the devices get the events as they are
+
+	st, ok := h.hub.Room(alice, aliceNet, "#go")
+	if !ok || !st.Joined {
+		t.Fatalf("Room(#go) = %+v, %v; want a joined room", st, ok)
+	}
+	if want := []string{"alice", "carol_", "dave"}; !slices.Equal(memberNicks(st.Members), want) {
+		t.Errorf("members %v, want %v", memberNicks(st.Members), want)
+	}
+	if st.Self != "alice" || st.Topic.Topic != "Go, the language" {
+		t.Errorf("self %q topic %q", st.Self, st.Topic.Topic)
+	}
+	if _, ok := h.hub.Room(bob, aliceNet, "#go"); ok {
+		t.Error("bob sees alice's room")
+	}
+	if rs := h.hub.Rooms(alice); len(rs) != 1 || rs[0].Room != "#go" || rs[0].Members != nil {
+		t.Errorf("Rooms(alice) = %+v, want #go without members", rs)
+	}
+
+	// The user leaves on the network: the room is gone.
+	b.receive(t, MembershipEvent{Room: "#go", Change: MemberLeft, Member: Member{Nick: "alice"}, Self: true})
+	if st, ok := h.hub.Room(alice, aliceNet, "#go"); ok {
+		t.Errorf("room still known after the user left it: %+v", st)
+	}
+}
+
+// TestRejoinReportsWhoLeftMeanwhile: after a reconnect the network sends
+// the member list again; members missing from it are announced as gone,
+// before the new list, so devices drop them.
+func TestRejoinReportsWhoLeftMeanwhile(t *testing.T) {
+	h := startHub(t)
+	b := h.bridge(aliceNet)
+	b.receive(t,
+		MembershipEvent{Room: "#go", Change: MemberJoined, Member: Member{Nick: "alice"}, Self: true},
+		RoomMembersEvent{Room: "#go", Members: []Member{{Nick: "alice"}, {Nick: "bob"}, {Nick: "carol"}}})
+	s := h.attach(alice, "phone")
+	b.receive(t, RoomMembersEvent{Room: "#go", Members: []Member{{Nick: "alice"}, {Nick: "carol"}, {Nick: "erin"}}})
+	left := next[MembershipEvent](t, s)
+	if left.Change != MemberLeft || left.Member.Nick != "bob" || left.Self {
+		t.Errorf("first event %+v, want bob leaving", left)
+	}
+	if ms := next[RoomMembersEvent](t, s); len(ms.Members) != 3 {
+		t.Errorf("then %+v, want the new list", ms)
+	}
+	expectNone(t, s)
+}
+
+// TestJoinRoomReachesTheBridge: joins and parts from a device go to the
+// bridge of that user's network only.
+func TestJoinRoomReachesTheBridge(t *testing.T) {
+	h := startHub(t)
+	b := h.bridge(aliceNet)
+	if err := h.hub.JoinRoom(tctx(t), alice, aliceNet, "#go", "sekrit"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.hub.LeaveRoom(tctx(t), alice, aliceNet, "#go", "bye"); err != nil {
+		t.Fatal(err)
+	}
+	b.await(t, "room operations", func() bool { return len(b.roomOps) == 2 })
+	if want := []string{"join #go sekrit", "leave #go bye"}; !slices.Equal(b.roomOps, want) {
+		t.Errorf("bridge got %q, want %q", b.roomOps, want)
+	}
+	if err := h.hub.JoinRoom(tctx(t), alice, bobNet, "#go", ""); err == nil {
+		t.Error("alice joined a room on bob's network")
+	}
+}
