@@ -66,10 +66,11 @@ func (s *session) handleDiscoInfo(ctx context.Context, iq, q *element) {
 		}
 	}
 	if r, ok := s.nets.resolve(ctx, to, s.srv.domain); ok {
-		id := identity{"client", "pc", r.peer.Remote}
 		if r.peer.Kind == core.Room && r.resource == "" {
-			id = identity{"conference", "text", r.peer.Remote}
+			s.send(iqResult(iq).add(discoInfo(node, []identity{{"conference", "text", r.peer.Remote}}, roomDiscoFeatures)))
+			return
 		}
+		id := identity{"client", "pc", r.peer.Remote}
 		s.send(iqResult(iq).add(discoInfo(node, []identity{id}, []string{nsDiscoInfo, nsChatStates, nsVCard})))
 		return
 	}

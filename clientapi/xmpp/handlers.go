@@ -83,11 +83,23 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 		s.handleChatState(ctx, m, r)
 		return
 	}
-	if r.peer.Kind == core.Room && typ != "groupchat" && r.resource != "" {
-		s.send(bounce(m, "cancel", "feature-not-implemented", "private messages to room occupants are not supported yet"))
-		return
+	peer := r.peer
+	if r.peer.Kind == core.Room {
+		switch {
+		case r.resource != "" && typ != "groupchat":
+			// A private message to an occupant is a direct message to
+			// that nick on the network; answers come from nick@network.
+			peer = s.nets.parsePeer(r.network.Kind, r.resource)
+			if peer.Kind != core.Direct {
+				s.send(bounce(m, "modify", "bad-request", "not an occupant's nick"))
+				return
+			}
+		case !s.muc.joined(peerJID(r.network, r.peer.Remote, s.srv.domain)):
+			s.send(bounce(m, "modify", "not-acceptable", "join the room before writing to it"))
+			return
+		}
 	}
-	cm := &core.Message{Network: r.network.ID, Peer: r.peer, Kind: core.KindChat, Body: body.Text}
+	cm := &core.Message{Network: r.network.ID, Peer: peer, Kind: core.KindChat, Body: body.Text}
 	if rest, ok := strings.CutPrefix(cm.Body, "/me "); ok {
 		cm.Kind, cm.Body = core.KindAction, rest
 	}
@@ -174,8 +186,11 @@ func (s *session) routeToOwn(st *element, to string) bool {
 // every device's into the user's status on the networks.
 func (s *session) handlePresence(ctx context.Context, p *element) {
 	if to := p.attr("to"); to != "" && to != s.bare {
-		// Subscriptions are implied (every bridged contact is "both"),
-		// and rooms are joined by the next part of this port.
+		if r, ok := s.nets.resolve(ctx, to, s.srv.domain); ok && r.peer.Kind == core.Room {
+			s.handleRoomPresence(ctx, p, r)
+			return
+		}
+		// Subscriptions are implied (every bridged contact is "both").
 		switch p.attr("type") {
 		case "subscribe":
 			s.send(el(nsClient, "presence", "from", to, "to", s.bare, "type", "subscribed"))
@@ -198,6 +213,7 @@ func (s *session) handlePresence(ctx context.Context, p *element) {
 		}
 	case "unavailable":
 		s.available.Store(false)
+		s.leaveAllRooms()
 		st.Show = core.ShowOffline
 	default:
 		return
@@ -326,6 +342,8 @@ func (s *session) deliver(ctx context.Context, e core.Event) {
 		s.send(presenceOf(from, s.full, e.Status))
 	case core.NetworkStateEvent:
 		s.deliverNetworkState(e)
+	case core.RoomMembersEvent, core.MembershipEvent, core.TopicEvent:
+		s.deliverRoom(ctx, e)
 	}
 }
 
@@ -384,6 +402,10 @@ func (s *session) deliverMessage(ctx context.Context, e core.MessageEvent) {
 	if m.Direction == core.Incoming && (s.isBlocked(ctx, peerJID(nw, m.Peer.Remote, s.srv.domain)) ||
 		s.isBlocked(ctx, peerJID(nw, s.nets.remoteOf(nw, m.Sender.Addr), s.srv.domain))) {
 		return // the archive keeps it; the devices do not show it
+	}
+	if m.Peer.Kind == core.Room {
+		s.deliverRoomMessage(nw, m)
+		return
 	}
 	st := s.messageStanza(nw, m)
 	if st == nil {

@@ -7,11 +7,13 @@ package xmpp
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,8 +188,9 @@ func startPort(t testing.TB) *testPort {
 // fakeBridge stands in for the IRC bridge: the tests hand events to the
 // Hub through its Inbound, and see what the port sends.
 type fakeBridge struct {
-	env  core.BridgeEnv
-	sent chan *core.Message
+	env   core.BridgeEnv
+	sent  chan *core.Message
+	joins atomic.Int32 // JoinRoom calls
 }
 
 func (b *fakeBridge) Run(ctx context.Context) error {
@@ -205,6 +208,24 @@ func (b *fakeBridge) Send(ctx context.Context, m *core.Message) (string, error) 
 }
 
 func (b *fakeBridge) SetStatus(ctx context.Context, s core.Status) error { return nil }
+
+// JoinRoom joins as a network would: the user's own join, the member
+// list (alice, bob as channel operator, carol) and the topic. #banned
+// refuses the join.
+func (b *fakeBridge) JoinRoom(ctx context.Context, room, key string) error {
+	b.joins.Add(1)
+	if room == "#banned" {
+		return errors.New("cannot join #banned: you are banned (+b)")
+	}
+	return b.env.Inbound.Receive(ctx,
+		core.MembershipEvent{Room: room, Change: core.MemberJoined, Member: core.Member{Nick: "alice"}, Self: true},
+		core.RoomMembersEvent{Room: room, Members: []core.Member{{Nick: "alice"}, {Nick: "bob", Role: "op"}, {Nick: "carol"}}},
+		core.TopicEvent{Room: room, Topic: "Go talk", SetBy: "bob"})
+}
+
+func (b *fakeBridge) LeaveRoom(ctx context.Context, room, reason string) error {
+	return b.env.Inbound.Receive(ctx, core.MembershipEvent{Room: room, Change: core.MemberLeft, Member: core.Member{Nick: "alice"}, Self: true})
+}
 
 // receive hands events to the Hub as the network's bridge.
 func (p *testPort) receive(t testing.TB, events ...core.Event) {

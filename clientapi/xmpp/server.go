@@ -30,6 +30,8 @@ type Hub interface {
 	Typing(ctx context.Context, s *core.Session, e core.TypingEvent) error
 	NetworkStates(user core.UserID) []core.NetworkStateEvent
 	ParsePeer(kind core.NetworkKind, remote string) core.Peer
+	Room(user core.UserID, network core.NetworkID, room string) (core.RoomState, bool)
+	JoinRoom(ctx context.Context, user core.UserID, network core.NetworkID, room, key string) error
 }
 
 // Config configures the port.

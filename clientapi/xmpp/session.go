@@ -45,6 +45,7 @@ type session struct {
 	carbons   atomic.Bool
 	available atomic.Bool
 	roster    rosterState
+	muc       mucRooms // the rooms this device joined
 }
 
 // link is one connection serving a session, with its outgoing queue. The

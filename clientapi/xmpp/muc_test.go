@@ -1,0 +1,230 @@
+package xmpp
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+const roomOccupant = roomJID + "/alice"
+
+// roomStanza reads the next stanza about the room, skipping the network's
+// own presence and anything else not from the room.
+func roomStanza(c *rawClient) *element {
+	c.t.Helper()
+	return c.expect("a stanza from "+roomJID, func(e *element) bool {
+		from := e.attr("from")
+		return from == roomJID || strings.HasPrefix(from, roomJID+"/")
+	})
+}
+
+func statusCodes(p *element) []string {
+	var out []string
+	if x := p.child(nsMUCUser, "x"); x != nil {
+		for _, c := range x.Children {
+			if c.Name.Local == "status" {
+				out = append(out, c.attr("code"))
+			}
+		}
+	}
+	return out
+}
+
+func hasCode(p *element, code string) bool { return containsCode(statusCodes(p), code) }
+
+// storeRoomHistory puts n messages into #go's archive, as the network
+// would have before any device joined.
+func storeRoomHistory(t *testing.T, p *testPort, n int) {
+	for i := range n {
+		m := p.incoming(core.Peer{Kind: core.Room, Remote: "#go"}, "carol", fmt.Sprintf("history %d", i))
+		m.Message.Time = time.Now().Add(-time.Hour + time.Duration(i)*time.Minute)
+		p.receive(t, m)
+	}
+}
+
+// TestMUCJoinOrderAndLiveRoom: joining a channel the network is not in
+// yet joins it there, then gives what XEP-0045 §7.2 orders: the other
+// occupants with roles from channel modes, the device's own presence
+// (110), the asked-for history with delays, the subject. Then the room is
+// live: messages, joins, nick changes, a reflected message of its own;
+// and leaving stops it for this device only.
+func TestMUCJoinOrderAndLiveRoom(t *testing.T) {
+	p := startPort(t)
+	storeRoomHistory(t, p, 3)
+	c := loginRaw(t, p, "desktop")
+	c.send("<presence to='" + roomOccupant + "'><x xmlns='" + nsMUC + "'><history maxstanzas='2'/></x></presence>")
+
+	var others []string
+	var self *element
+	for self == nil {
+		e := roomStanza(c)
+		if e.Name.Local != "presence" {
+			t.Fatalf("before its own presence the device got %v", e)
+		}
+		if hasCode(e, mucSelf) {
+			self = e
+			break
+		}
+		others = append(others, e.attr("from"))
+		if e.attr("from") == roomJID+"/bob" {
+			if item := e.child(nsMUCUser, "x").child(nsMUCUser, "item"); item.attr("role") != "moderator" || item.attr("jid") != "bob@libera."+testDomain {
+				t.Errorf("bob, a channel operator, shown as %v", e)
+			}
+		}
+	}
+	if strings.Join(others, " ") != roomJID+"/bob "+roomJID+"/carol" {
+		t.Errorf("occupants before self: %v", others)
+	}
+	if self.attr("from") != roomOccupant || !hasCode(self, mucNonAnonymous) {
+		t.Errorf("self presence %v", self)
+	}
+	for i := 1; i <= 2; i++ {
+		h := roomStanza(c)
+		if h.attr("type") != "groupchat" || h.childText(nsClient, "body") != fmt.Sprintf("history %d", i) ||
+			h.attr("from") != roomJID+"/carol" || h.child(nsDelay, "delay") == nil {
+			t.Fatalf("history message %d: %v", i, h)
+		}
+	}
+	subject := roomStanza(c)
+	if subject.child(nsClient, "subject") == nil || subject.childText(nsClient, "subject") != "Go talk" {
+		t.Fatalf("after the history came %v, want the subject", subject)
+	}
+
+	p.receive(t, p.incoming(core.Peer{Kind: core.Room, Remote: "#go"}, "dave", "hello room"))
+	if m := roomStanza(c); m.attr("from") != roomJID+"/dave" || m.childText(nsClient, "body") != "hello room" || m.child(nsDelay, "delay") != nil {
+		t.Errorf("live message %v", m)
+	}
+	p.receive(t, core.MembershipEvent{Room: "#go", Change: core.MemberJoined, Member: core.Member{Nick: "erin"}})
+	if e := roomStanza(c); e.Name.Local != "presence" || e.attr("from") != roomJID+"/erin" || e.attr("type") != "" {
+		t.Errorf("erin's join shown as %v", e)
+	}
+	p.receive(t, core.MembershipEvent{Room: "#go", Change: core.MemberUpdated, Member: core.Member{Nick: "erin_"}, PreviousNick: "erin"})
+	gone := roomStanza(c)
+	if gone.attr("type") != "unavailable" || !hasCode(gone, mucNewNick) || gone.child(nsMUCUser, "x").child(nsMUCUser, "item").attr("nick") != "erin_" {
+		t.Errorf("nick change shown as %v", gone)
+	}
+	if back := roomStanza(c); back.attr("from") != roomJID+"/erin_" || back.attr("type") != "" {
+		t.Errorf("after the nick change came %v", back)
+	}
+
+	c.send("<message to='" + roomJID + "' type='groupchat' id='g1'><body>hi all</body></message>")
+	echo := roomStanza(c)
+	if echo.attr("id") != "g1" || echo.attr("from") != roomOccupant || echo.childText(nsClient, "body") != "hi all" {
+		t.Errorf("the reflection of the device's own message: %v", echo)
+	}
+	select {
+	case m := <-p.sent:
+		if m.Peer.Remote != "#go" || m.Body != "hi all" {
+			t.Errorf("the network got %+v", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the room message never reached the network")
+	}
+
+	c.send("<presence to='" + roomOccupant + "' type='unavailable'/>")
+	if left := roomStanza(c); left.attr("type") != "unavailable" || !hasCode(left, mucSelf) {
+		t.Errorf("leaving answered %v", left)
+	}
+	if _, ok := p.hub.Room(p.user.ID, p.network.ID, "#go"); !ok {
+		t.Error("a device leaving the MUC parted the channel for everyone")
+	}
+	c.send("<message to='" + roomJID + "' type='groupchat' id='g2'><body>still here?</body></message>")
+	if e := roomStanza(c); e.attr("type") != "error" || e.child(nsClient, "error").child(nsStanzas, "not-acceptable") == nil {
+		t.Errorf("writing to a room the device left answered %v", e)
+	}
+}
+
+// TestMUCSecondDeviceJoinsWithoutRejoining: a device joining a channel
+// the network is already in gets the current occupants, nick and topic
+// from the Hub, and the network is not asked to join again.
+func TestMUCSecondDeviceJoinsWithoutRejoining(t *testing.T) {
+	p := startPort(t)
+	first := loginRaw(t, p, "desktop")
+	first.send("<presence to='" + roomOccupant + "'><x xmlns='" + nsMUC + "'/></presence>")
+	first.expect("the subject", func(e *element) bool { return e.child(nsClient, "subject") != nil })
+	b := <-p.bridge
+	p.bridge <- b
+
+	phone := loginRaw(t, p, "phone")
+	phone.send("<presence to='" + roomJID + "/phonenick'><x xmlns='" + nsMUC + "'><history maxstanzas='0'/></x></presence>")
+	self := phone.expect("own presence", func(e *element) bool { return hasCode(e, mucSelf) })
+	if self.attr("from") != roomOccupant || !hasCode(self, mucNickAssigned) {
+		t.Errorf("a device asking for another nick got %v; want the network's nick with status 210", self)
+	}
+	if s := roomStanza(phone); s.childText(nsClient, "subject") != "Go talk" {
+		t.Errorf("with no history asked for, the subject should follow at once; got %v", s)
+	}
+	if n := b.joins.Load(); n != 1 {
+		t.Errorf("the network was asked to join %d times, want 1", n)
+	}
+}
+
+// TestMUCRefusedJoinAndPrivateMessages: a join the network refuses comes
+// back as a presence error; a private message to an occupant is a direct
+// message to that nick; a room shows as a MUC in service discovery.
+func TestMUCRefusedJoinAndPrivateMessages(t *testing.T) {
+	p := startPort(t)
+	c := loginRaw(t, p, "desktop")
+	banned := "#banned@libera." + testDomain
+	c.send("<presence to='" + banned + "/alice'><x xmlns='" + nsMUC + "'/></presence>")
+	e := c.expect("the refusal", func(e *element) bool { return strings.HasPrefix(e.attr("from"), banned) })
+	if e.attr("type") != "error" || e.child(nsClient, "error").child(nsStanzas, "not-allowed") == nil ||
+		!strings.Contains(e.child(nsClient, "error").childText(nsStanzas, "text"), "banned") {
+		t.Errorf("a refused join answered %v", e)
+	}
+
+	c.send("<message to='" + roomJID + "/bob' type='chat' id='pm1'><body>psst</body></message>")
+	select {
+	case m := <-p.sent:
+		if m.Peer.Kind != core.Direct || m.Peer.Remote != "bob" || m.Body != "psst" {
+			t.Errorf("a private message to an occupant went out as %+v", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the private message never reached the network")
+	}
+
+	c.send("<iq type='get' id='d1' to='" + roomJID + "'><query xmlns='" + nsDiscoInfo + "'/></iq>")
+	info := c.expect("disco#info", func(e *element) bool { return e.attr("id") == "d1" })
+	var conference, muc bool
+	for _, ch := range info.child(nsDiscoInfo, "query").Children {
+		conference = conference || (ch.Name.Local == "identity" && ch.attr("category") == "conference")
+		muc = muc || (ch.Name.Local == "feature" && ch.attr("var") == nsMUC)
+	}
+	if !conference || !muc {
+		t.Errorf("a room's disco#info: %v", info)
+	}
+
+	c.send("<presence to='" + roomJID + "'/>")
+	if e := c.expect("an error", func(e *element) bool { return e.attr("from") == roomJID }); e.attr("type") != "error" {
+		t.Errorf("a join without a nick answered %v", e)
+	}
+}
+
+// TestSlixmppJoinsRoom: slixmpp, a real client, joins a channel, gets the
+// occupants, its own presence with status 110, history and subject, then
+// a live message.
+func TestSlixmppJoinsRoom(t *testing.T) {
+	p := startPort(t)
+	storeRoomHistory(t, p, 2)
+	c := p.slix(t, "laptop", false)
+	c.Expect(t, slixWait, slixEv("session_start"))
+	c.Do(t, map[string]any{"cmd": "join", "room": roomJID, "nick": "alice", "history": 5})
+	c.Expect(t, slixWait, func(ev map[string]any) bool {
+		return ev["event"] == "presence" && ev["from"] == roomJID+"/bob" && strings.Contains(ev["xml"].(string), "moderator")
+	})
+	c.Expect(t, slixWait, func(ev map[string]any) bool {
+		return ev["event"] == "presence" && ev["from"] == roomOccupant && strings.Contains(ev["xml"].(string), "code=\"110\"")
+	})
+	h := c.Expect(t, slixWait, slixEv("message", "body", "history 1"))
+	if h["from"] != roomJID+"/carol" || h["delay"] == nil || h["type"] != "groupchat" {
+		t.Errorf("history arrived as %v", h)
+	}
+	c.Expect(t, slixWait, slixEv("message", "subject", "Go talk"))
+	p.receive(t, p.incoming(core.Peer{Kind: core.Room, Remote: "#go"}, "dave", "live now"))
+	if m := c.Expect(t, slixWait, slixEv("message", "body", "live now")); m["from"] != roomJID+"/dave" {
+		t.Errorf("live room message %v", m)
+	}
+}
