@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,6 +70,6 @@ func instrument(route string, h http.Handler) http.Handler {
 			rec.status = http.StatusOK
 		}
 		hist.Observe(time.Since(start).Seconds())
-		metricRequests.WithLabelValues(route, http.StatusText(rec.status)).Inc()
+		metricRequests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
 	})
 }
