@@ -37,9 +37,9 @@ type PEPItem struct {
 // PEPStore keeps PEP nodes and private XML. Every method is scoped to
 // one user.
 type PEPStore interface {
-	// PEPNode returns a node's configuration; the error wraps ErrNotFound
-	// when the user has no such node.
-	PEPNode(ctx context.Context, user UserID, node string) (PEPNodeConfig, error)
+	// PEPNode returns a node's configuration; found is false when the
+	// user has no such node.
+	PEPNode(ctx context.Context, user UserID, node string) (c PEPNodeConfig, found bool, err error)
 	// PEPNodes lists the user's nodes by name.
 	PEPNodes(ctx context.Context, user UserID) ([]string, error)
 	// ConfigurePEPNode creates the node or replaces its configuration,

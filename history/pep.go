@@ -13,10 +13,14 @@ import (
 var _ core.PEPStore = (*Store)(nil)
 
 // PEPNode implements core.PEPStore.PEPNode.
-func (s *Store) PEPNode(ctx context.Context, user core.UserID, node string) (core.PEPNodeConfig, error) {
+func (s *Store) PEPNode(ctx context.Context, user core.UserID, node string) (core.PEPNodeConfig, bool, error) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
-	return pepNode(ctx, s.rdb, user, node)
+	c, err := pepNode(ctx, s.rdb, user, node)
+	if errors.Is(err, ErrNotFound) {
+		return c, false, nil
+	}
+	return c, err == nil, err
 }
 
 type queryRower interface {

@@ -2,7 +2,6 @@ package history
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 
@@ -55,8 +54,8 @@ func TestPEPNodesAndItems(t *testing.T) {
 	if items, _ := st.PEPItems(ctx, bob.ID, node, nil, 0); len(items) != 0 {
 		t.Fatalf("bob reads alice's items: %v", items)
 	}
-	if _, err := st.PEPNode(ctx, bob.ID, node); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("bob's PEPNode: %v, want not found", err)
+	if _, found, err := st.PEPNode(ctx, bob.ID, node); found || err != nil {
+		t.Fatalf("bob's PEPNode: found %v, %v", found, err)
 	}
 	if ok, _ := st.RetractPEPItem(ctx, bob.ID, node, "c"); ok {
 		t.Fatal("bob retracted alice's item")
@@ -68,7 +67,7 @@ func TestPEPNodesAndItems(t *testing.T) {
 	if err := st.PublishPEPItem(ctx, alice.ID, node, core.PEPNodeConfig{PersistItems: true, MaxItems: 1}, core.PEPItem{ID: "e", Payload: "<x/>"}); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := st.PEPNode(ctx, alice.ID, node); c != keep3 {
+	if c, found, _ := st.PEPNode(ctx, alice.ID, node); !found || c != keep3 {
 		t.Fatalf("config changed by a publish: %+v", c)
 	}
 	// Reconfiguring trims.
