@@ -80,6 +80,7 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 	}
 	body, hasBody := m.child(nsClient, "body"), m.child(nsClient, "body") != nil
 	if !hasBody {
+		s.handleMarker(ctx, m, r)
 		s.handleChatState(ctx, m, r)
 		return
 	}
@@ -344,6 +345,8 @@ func (s *session) deliver(ctx context.Context, e core.Event) {
 		s.deliverNetworkState(e)
 	case core.RoomMembersEvent, core.MembershipEvent, core.TopicEvent:
 		s.deliverRoom(ctx, e)
+	case core.ReadMarkerEvent:
+		s.deliverReadMarker(ctx, e)
 	}
 }
 

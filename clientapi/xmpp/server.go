@@ -32,6 +32,7 @@ type Hub interface {
 	ParsePeer(kind core.NetworkKind, remote string) core.Peer
 	Room(user core.UserID, network core.NetworkID, room string) (core.RoomState, bool)
 	JoinRoom(ctx context.Context, user core.UserID, network core.NetworkID, room, key string) error
+	MarkRead(ctx context.Context, s *core.Session, m core.ReadMarker) error
 }
 
 // Config configures the port.

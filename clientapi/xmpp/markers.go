@@ -1,0 +1,96 @@
+package xmpp
+
+import (
+	"context"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+const nsChatMarkers = "urn:xmpp:chat-markers:0"
+
+// handleMarker applies a chat marker (XEP-0333) a device sent with no
+// body: "displayed" (or "acknowledged", which implies it) moves this
+// device's read position and the user's in that conversation, and the
+// Hub shows the user's on every other device and the HTTP API. It
+// reports whether m carried a marker. Markers stay on Switchboard: IRC
+// has no read receipts to pass them on to.
+func (s *session) handleMarker(ctx context.Context, m *element, r resolved) bool {
+	var mk *element
+	for _, name := range []string{"displayed", "acknowledged"} {
+		if mk = m.child(nsChatMarkers, name); mk != nil {
+			break
+		}
+	}
+	if mk == nil {
+		return false
+	}
+	id, err := core.ParseMessageID(mk.attr("id"))
+	if err != nil {
+		// Not an archive id the port gave out (a client marking a
+		// message by its own id): there is no position to move to.
+		return true
+	}
+	conv, ok := s.conversationOfPeer(ctx, r.network.ID, r.peer)
+	if !ok {
+		return true
+	}
+	for _, device := range []string{s.resource, ""} {
+		if err := s.srv.hub.MarkRead(ctx, s.hs, core.ReadMarker{Conversation: conv.ID, Device: device, Upto: id}); err != nil {
+			s.log.Warn("storing a read marker", "err", err)
+			return true
+		}
+	}
+	return true
+}
+
+// conversationOfPeer finds the stored conversation with peer.
+func (s *session) conversationOfPeer(ctx context.Context, network core.NetworkID, peer core.Peer) (core.Conversation, bool) {
+	convs, err := s.srv.store.Conversations(ctx, s.user.ID)
+	if err != nil {
+		s.log.Warn("listing conversations", "err", err)
+		return core.Conversation{}, false
+	}
+	for _, c := range convs {
+		if c.Network == network && c.Kind == peer.Kind && c.Remote == peer.Remote {
+			return c, true
+		}
+	}
+	return core.Conversation{}, false
+}
+
+func (s *session) conversationByID(ctx context.Context, id core.ConversationID) (core.Conversation, bool) {
+	convs, err := s.srv.store.Conversations(ctx, s.user.ID)
+	if err != nil {
+		s.log.Warn("listing conversations", "err", err)
+		return core.Conversation{}, false
+	}
+	for _, c := range convs {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return core.Conversation{}, false
+}
+
+// deliverReadMarker shows this device that the user read a conversation
+// up to a message on another device (or in the web page): as the sent
+// carbon of a displayed marker, which is how XEP-0333 clients learn it
+// from each other. Per-device positions are the Hub's record only.
+func (s *session) deliverReadMarker(ctx context.Context, e core.ReadMarkerEvent) {
+	if e.Device != "" || e.From == s.hs.ID || !s.carbons.Load() {
+		return
+	}
+	conv, ok := s.conversationByID(ctx, e.Conversation)
+	if !ok || conv.Kind != core.Direct {
+		return // room markers need MDS (XEP-0490); carbons carry no groupchat
+	}
+	nw, ok := s.nets.get(ctx, conv.Network)
+	if !ok {
+		return
+	}
+	peer := peerJID(nw, conv.Remote, s.srv.domain)
+	marker := el(nsClient, "message", "from", s.bare, "to", peer, "type", "chat").
+		add(el(nsChatMarkers, "displayed", "id", e.Upto.String()), el(nsHints, "store"))
+	s.send(el(nsClient, "message", "from", s.bare, "to", s.full, "type", "chat").
+		add(el(nsCarbons, "sent").add(el(nsForward, "forwarded").add(marker))))
+}
