@@ -20,8 +20,9 @@ vet:
 test: vet
 	$(GO) test -tags $(TAGS) -race -count=1 -timeout 20m ./...
 
-# Store figures at 1M messages (a few minutes; the database is kept in
-# ./swbench-data and reused).
+# Store figures at 1M messages (a few minutes; the generated database is
+# kept under $TMPDIR/switchboard-swbench, keyed by generator version, and
+# reused).
 bench:
 	$(GO) run -tags $(TAGS) ./cmd/swbench store --messages 1000000 --json swbench-store.json
 

@@ -2,8 +2,16 @@ package core
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
+
+// ErrNotFound is wrapped by a store's error for a user, network,
+// conversation or message that does not exist or belongs to another user:
+// the two are told apart by no port, so that ids of other users' things
+// cannot be probed.
+var ErrNotFound = errors.New("not found")
 
 // Write is one message handed to MessageStore.Append.
 type Write struct {
@@ -114,9 +122,51 @@ type SearchResult struct {
 	Highlights []Span
 }
 
+// QueryError is a search text that the query grammar rejects: the
+// user's to fix, so ports answer it as a bad request (HTTP 400, XMPP
+// bad-request) with Reason, never as a failure of the server.
+type QueryError struct {
+	Offset int    // byte offset in the query text of what is wrong
+	Reason string // fit to show the user
+	Err    error  // the parser's own error, for errors.As
+}
+
+// The text keeps the form "search query: REASON at offset N" that ports
+// written before this type matched on.
+func (e *QueryError) Error() string {
+	return fmt.Sprintf("search query: %s at offset %d", e.Reason, e.Offset)
+}
+
+func (e *QueryError) Unwrap() error { return e.Err }
+
+// UserPageQuery asks for a page of all of one user's messages, across
+// every conversation, in id order: what a device that was away reads to
+// catch up.
+type UserPageQuery struct {
+	User   UserID
+	Before MessageID // only ids < Before, if non-zero
+	After  MessageID // only ids > After, if non-zero
+	Order  Order
+	Limit  int // capped at MaxPageLimit; zero means 50
+}
+
+// MessageReader is an optional part of a HistoryReader (check with a type
+// assertion): single messages by id and catch-up across conversations.
+type MessageReader interface {
+	// Message returns one of the user's messages; the error wraps
+	// ErrNotFound when there is none with that id or it is another user's.
+	Message(ctx context.Context, user UserID, id MessageID) (*Message, error)
+	// UserMessages returns a page of the user's messages across all
+	// conversations. Paging with After from the last id seen neither
+	// skips nor repeats a live message, since the store assigns ids in
+	// commit order; an imported history takes ids from its own past.
+	UserMessages(ctx context.Context, q UserPageQuery) ([]*Message, error)
+}
+
 // HistoryReader is the read side of the store that client ports use.
 type HistoryReader interface {
 	Messages(ctx context.Context, q PageQuery) ([]*Message, error)
+	// Search returns a *QueryError for a text the grammar rejects.
 	Search(ctx context.Context, q SearchQuery) ([]SearchResult, error)
 	Conversations(ctx context.Context, user UserID) ([]Conversation, error)
 }

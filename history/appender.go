@@ -1,12 +1,14 @@
 package history
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -191,13 +193,21 @@ func (s *Store) commit(batch []*appendRequest) (err error) {
 		insert:   tx.StmtContext(ctx, s.stmts.insert),
 		dup:      tx.StmtContext(ctx, s.stmts.dup),
 		outbound: tx.StmtContext(ctx, s.stmts.outbound),
+		index:    tx.StmtContext(ctx, s.stmts.index),
 	}
+	var added []*core.Message
 	for _, req := range batch {
 		for i := range req.writes {
 			if err := s.insert(ctx, tx, st, &req.writes[i], req.backdate, now); err != nil {
 				return err
 			}
+			if !req.writes[i].Duplicate {
+				added = append(added, req.writes[i].Message)
+			}
 		}
+	}
+	if err := indexMessages(ctx, st.index, added); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing messages: %w", err)
@@ -314,7 +324,7 @@ func (s *Store) cacheConv(c convInfo) {
 // connection, since preparing the insert with its triggers for every
 // message cost more than running it.
 type appendStmts struct {
-	insert, dup, outbound *sql.Stmt
+	insert, dup, outbound, index *sql.Stmt
 }
 
 const (
@@ -325,6 +335,8 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	findOriginSQL    = "SELECT id FROM messages WHERE conversation_id = ? AND origin_id = ?"
 	queueOutboundSQL = "INSERT INTO outbound (network_id, message_id, created_at) VALUES (?, ?, ?)"
+	// The columns are those of the messages_fts_content view.
+	indexMessageSQL = "INSERT INTO messages_fts(rowid, body, sender, scope) VALUES (?, ?, ?, ?)"
 )
 
 func (s *Store) prepareAppend() (appendStmts, error) {
@@ -332,7 +344,7 @@ func (s *Store) prepareAppend() (appendStmts, error) {
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
-	}{{&st.insert, insertMessageSQL}, {&st.dup, findOriginSQL}, {&st.outbound, queueOutboundSQL}} {
+	}{{&st.insert, insertMessageSQL}, {&st.dup, findOriginSQL}, {&st.outbound, queueOutboundSQL}, {&st.index, indexMessageSQL}} {
 		var err error
 		if *p.stmt, err = s.adb.Prepare(p.sql); err != nil {
 			return st, fmt.Errorf("preparing the appender: %w", err)
@@ -390,6 +402,24 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, st appendStmts, w *core.
 		_, err = st.outbound.ExecContext(ctx, c.network, m.ID, msOf(now))
 		if err != nil {
 			return fmt.Errorf("queueing message for its network: %w", err)
+		}
+	}
+	return nil
+}
+
+// indexMessages adds a commit's messages to the full-text index. The index
+// is keyed by the negated id (see migration 5), and FTS5 writes out a
+// segment whenever a rowid is not larger than the one before it in the
+// transaction, so the newest message goes first: one segment per commit
+// instead of one per message.
+func indexMessages(ctx context.Context, index *sql.Stmt, msgs []*core.Message) error {
+	// Live ids ascend in batch order; imported ones need not.
+	slices.SortFunc(msgs, func(a, b *core.Message) int { return cmp.Compare(b.ID, a.ID) })
+	for _, m := range msgs {
+		_, err := index.ExecContext(ctx, -int64(m.ID), m.Body, m.Sender.Addr+" "+m.Sender.Name,
+			fmt.Sprintf("u%d n%d c%d", m.User, m.Network, m.Conversation))
+		if err != nil {
+			return fmt.Errorf("indexing message %s: %w", m.ID, err)
 		}
 	}
 	return nil

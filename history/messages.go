@@ -111,8 +111,9 @@ func (s *Store) Messages(ctx context.Context, q core.PageQuery) ([]*core.Message
 		order = "ASC"
 	}
 	args = append(args, pageLimit(q.Limit))
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+messageColumns+`
-		FROM messages m JOIN conversations c ON c.id = m.conversation_id
+	rows, err := s.rq.query(ctx, `SELECT `+messageColumns+`
+		FROM messages m INDEXED BY messages_conversation
+		JOIN conversations c ON c.id = m.conversation_id
 		WHERE `+where.String()+` ORDER BY m.id `+order+` LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading messages: %w", err)
@@ -146,11 +147,46 @@ func pageLimit(n int) int {
 	return n
 }
 
+// UserMessages returns a page of all of the user's conversations by
+// message id, for a device catching up; see core.MessageReader. It reads
+// the messages_user index, so a page costs the same at any history size.
+func (s *Store) UserMessages(ctx context.Context, q core.UserPageQuery) ([]*core.Message, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	if q.User == 0 {
+		return nil, errors.New("reading messages: no user")
+	}
+	var where strings.Builder
+	args := []any{q.User}
+	where.WriteString("m.user_id = ?")
+	if q.Before != 0 {
+		where.WriteString(" AND m.id < ?")
+		args = append(args, q.Before)
+	}
+	if q.After != 0 {
+		where.WriteString(" AND m.id > ?")
+		args = append(args, q.After)
+	}
+	order := "DESC"
+	if q.Order == core.OldestFirst {
+		order = "ASC"
+	}
+	args = append(args, pageLimit(q.Limit))
+	rows, err := s.rq.query(ctx, `SELECT `+messageColumns+`
+		FROM messages m INDEXED BY messages_user
+		JOIN conversations c ON c.id = m.conversation_id
+		WHERE `+where.String()+` ORDER BY m.id `+order+` LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading messages of user %d: %w", q.User, err)
+	}
+	return collectMessages(rows)
+}
+
 // Message returns one of the user's messages by id.
 func (s *Store) Message(ctx context.Context, user core.UserID, id core.MessageID) (*core.Message, error) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
-	row := s.rdb.QueryRowContext(ctx, `SELECT `+messageColumns+`
+	row := s.rq.queryRow(ctx, `SELECT `+messageColumns+`
 		FROM messages m JOIN conversations c ON c.id = m.conversation_id
 		WHERE m.id = ? AND m.user_id = ?`, id, user)
 	m, err := scanMessage(row)
@@ -169,8 +205,9 @@ func (s *Store) EachMessage(ctx context.Context, user core.UserID, fn func(*core
 	var after core.MessageID
 	for {
 		qctx, cancel := s.timeout(ctx)
-		rows, err := s.rdb.QueryContext(qctx, `SELECT `+messageColumns+`
-			FROM messages m JOIN conversations c ON c.id = m.conversation_id
+		rows, err := s.rq.query(qctx, `SELECT `+messageColumns+`
+			FROM messages m INDEXED BY messages_user
+			JOIN conversations c ON c.id = m.conversation_id
 			WHERE m.user_id = ? AND m.id > ? ORDER BY m.id LIMIT 1000`, user, after)
 		if err != nil {
 			cancel()
@@ -198,8 +235,8 @@ func (s *Store) CountMessages(ctx context.Context, user core.UserID) (int64, err
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
 	var n int64
-	err := s.rdb.QueryRowContext(ctx,
-		"SELECT count(*) FROM messages WHERE user_id = ?", user).Scan(&n)
+	err := s.rq.queryRow(ctx,
+		"SELECT count(*) FROM messages INDEXED BY messages_user WHERE user_id = ?", user).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("counting messages: %w", err)
 	}

@@ -24,13 +24,18 @@ const snippetTokens = 24
 
 // Search runs a full-text search over one user's history. Results come
 // newest first (core.ByTime, pageable with Before) or by relevance.
-// A query the grammar rejects returns an *ftsquery.Error.
+// A query the grammar rejects returns a *core.QueryError (which wraps the
+// *ftsquery.Error).
 func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchResult, error) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
 	expr, err := ftsquery.Translate(q.Text)
 	if err != nil {
-		return nil, err
+		var fe *ftsquery.Error
+		if errors.As(err, &fe) {
+			return nil, &core.QueryError{Offset: fe.Offset, Reason: fe.Reason, Err: fe}
+		}
+		return nil, fmt.Errorf("translating search query: %w", err)
 	}
 	scope, err := s.searchScope(ctx, q)
 	if err != nil {
@@ -56,31 +61,32 @@ func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchRe
 		where.WriteString(" AND m.sent_at < ?")
 		args = append(args, msOf(q.Until))
 	}
+	// The index's rowid is the negated message id (migration 5): rowid
+	// ascending is newest first, the order FTS5 walks fastest.
 	if q.Before != 0 {
-		where.WriteString(" AND messages_fts.rowid < ?")
-		args = append(args, q.Before)
+		where.WriteString(" AND messages_fts.rowid > ?")
+		args = append(args, -int64(q.Before))
 	}
-	// By time, FTS5 hands rows out in descending rowid order and the LIMIT
-	// stops it early. By relevance every match in the window must be
-	// ranked first; the body alone counts, scope and sender tokens would
-	// only add noise.
-	order := "messages_fts.rowid DESC"
+	// By time, FTS5 hands rows out in rowid order and the LIMIT stops it
+	// early. By relevance every match in the window must be ranked first;
+	// the body alone counts, scope and sender tokens would only add noise.
+	order := "messages_fts.rowid"
 	if q.Ranking == core.ByRelevance {
-		order = "bm25(messages_fts, 1.0, 0.0, 0.0), messages_fts.rowid DESC"
+		order = "bm25(messages_fts, 1.0, 0.0, 0.0), messages_fts.rowid"
 		floor, err := s.relevanceFloor(ctx, match, q.Before)
 		if err != nil {
 			return nil, err
 		}
 		if floor != 0 {
-			where.WriteString(" AND messages_fts.rowid >= ?")
-			args = append(args, floor)
+			where.WriteString(" AND messages_fts.rowid <= ?")
+			args = append(args, -int64(floor))
 		}
 	}
 	args = append(args, pageLimit(q.Limit))
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+messageColumns+`,
+	rows, err := s.rq.query(ctx, `SELECT `+messageColumns+`,
 			snippet(messages_fts, 0, '`+markOpen+`', '`+markClose+`', '…', `+fmt.Sprint(snippetTokens)+`)
 		FROM messages_fts
-		JOIN messages m ON m.id = messages_fts.rowid
+		JOIN messages m ON m.id = -messages_fts.rowid
 		JOIN conversations c ON c.id = m.conversation_id
 		WHERE `+where.String()+`
 		ORDER BY `+order+` LIMIT ?`, args...)
@@ -114,14 +120,14 @@ const relevanceWindow = 5000
 // relevance window, or zero when all matches fit in it. It reads the index
 // alone: the sender and time filters apply after it, inside the window.
 func (s *Store) relevanceFloor(ctx context.Context, match string, before core.MessageID) (core.MessageID, error) {
-	query := "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
+	query := "SELECT -rowid FROM messages_fts WHERE messages_fts MATCH ?"
 	args := []any{match}
 	if before != 0 {
-		query += " AND rowid < ?"
-		args = append(args, before)
+		query += " AND rowid > ?"
+		args = append(args, -int64(before))
 	}
 	var floor core.MessageID
-	err := s.rdb.QueryRowContext(ctx, query+" ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+	err := s.rq.queryRow(ctx, query+" ORDER BY rowid LIMIT 1 OFFSET ?",
 		append(args, s.relevanceWindow-1)...).Scan(&floor)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
@@ -139,14 +145,14 @@ func (s *Store) searchScope(ctx context.Context, q core.SearchQuery) (string, er
 	switch {
 	case q.Conversation != 0:
 		var owner core.UserID
-		err := s.rdb.QueryRowContext(ctx, "SELECT user_id FROM conversations WHERE id = ?", q.Conversation).Scan(&owner)
+		err := s.rq.queryRow(ctx, "SELECT user_id FROM conversations WHERE id = ?", q.Conversation).Scan(&owner)
 		if err != nil || owner != q.User {
 			return "", fmt.Errorf("conversation %d: %w", q.Conversation, ErrNotFound)
 		}
 		return fmt.Sprintf(`"c%d"`, q.Conversation), nil
 	case q.Network != 0:
 		var owner core.UserID
-		err := s.rdb.QueryRowContext(ctx, "SELECT user_id FROM networks WHERE id = ?", q.Network).Scan(&owner)
+		err := s.rq.queryRow(ctx, "SELECT user_id FROM networks WHERE id = ?", q.Network).Scan(&owner)
 		if err != nil || owner != q.User {
 			return "", fmt.Errorf("network %d: %w", q.Network, ErrNotFound)
 		}

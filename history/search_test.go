@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,9 +143,17 @@ func TestSearchRejectsBadQueries(t *testing.T) {
 	s, alice, _, _ := searchFixture(t)
 	for _, q := range []string{`"unclosed`, "-only", "a OR", "(((", "!!!", ""} {
 		_, err := s.Search(context.Background(), core.SearchQuery{User: alice.user.ID, Text: q})
-		var qe *ftsquery.Error
-		if !errors.As(err, &qe) {
-			t.Errorf("query %q: err = %v, want *ftsquery.Error", q, err)
+		var qe *core.QueryError
+		if !errors.As(err, &qe) || qe.Reason == "" {
+			t.Errorf("query %q: err = %v, want *core.QueryError with a reason", q, err)
+			continue
+		}
+		var fe *ftsquery.Error
+		if !errors.As(err, &fe) || fe.Offset != qe.Offset {
+			t.Errorf("query %q: err = %v, want it to wrap the parser's *ftsquery.Error", q, err)
+		}
+		if !strings.HasPrefix(err.Error(), "search query: ") {
+			t.Errorf("query %q: %q lost the text ports match on", q, err)
 		}
 	}
 }
@@ -158,7 +167,7 @@ func FuzzSearch(f *testing.F) {
 	s, alice, _, _ := searchFixture(f)
 	f.Fuzz(func(t *testing.T, q string) {
 		_, err := s.Search(context.Background(), core.SearchQuery{User: alice.user.ID, Text: q, Sender: q})
-		var qe *ftsquery.Error
+		var qe *core.QueryError
 		if err != nil && !errors.As(err, &qe) {
 			t.Fatalf("query %q: %v", q, err)
 		}

@@ -43,9 +43,10 @@ type Store struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	rdb   *sql.DB // readers
-	wdb   *sql.DB // small writes: users, networks, markers, queue
-	adb   *sql.DB // the appender's one connection, used by its goroutine only
+	rdb   *sql.DB    // readers
+	rq    *stmtCache // prepared statements on rdb
+	wdb   *sql.DB    // small writes: users, networks, markers, queue
+	adb   *sql.DB    // the appender's one connection, used by its goroutine only
 	stmts appendStmts
 	stats appendCounters
 	// relevanceWindow is the const of that name; tests make it small.
@@ -116,6 +117,7 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 		s.adb.Close()
 		return nil, err
 	}
+	s.rq = newStmtCache(s.rdb)
 	s.appenderW.Add(1)
 	go s.appender()
 	return s, nil
@@ -224,6 +226,7 @@ func (s *Store) Close() error {
 		close(s.closing)
 	})
 	s.appenderW.Wait()
+	s.rq.close()
 	return errors.Join(s.rdb.Close(), s.adb.Close(), s.wdb.Close())
 }
 
@@ -282,11 +285,13 @@ func timeOf(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
-// ErrNotFound is returned for a user, network or conversation that does not
-// exist, or that belongs to another user.
-var ErrNotFound = errors.New("not found")
+// ErrNotFound is returned for a user, network, conversation or message that
+// does not exist, or that belongs to another user. It is core's, so ports
+// can test for it without importing the store.
+var ErrNotFound = core.ErrNotFound
 
 var (
 	_ core.Store         = (*Store)(nil)
 	_ core.HistoryReader = (*Store)(nil)
+	_ core.MessageReader = (*Store)(nil)
 )
