@@ -89,8 +89,12 @@ type messagesPage struct {
 	// Messages are oldest first, whichever way the page was asked for.
 	Messages []messageJSON `json:"messages"`
 	// More says whether messages beyond this page exist in the direction
-	// asked for: before the first (paging back) or after the last.
+	// asked for: before the first (paging back) or after the last. For
+	// ?around= it is the older side.
 	More bool `json:"more"`
+	// MoreAfter is set for ?around= only: newer messages exist after the
+	// last.
+	MoreAfter bool `json:"more_after,omitempty"`
 }
 
 // listMessages pages a conversation: ?before=ID for older messages
@@ -116,6 +120,18 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, a auth) {
 		s.writeProblem(w, r, p)
 		return
 	}
+	around, p := messageIDParam(r, "around")
+	if p == nil && around != 0 && (before != 0 || after != 0) {
+		p = badField("around", "around goes with neither before nor after")
+	}
+	if p != nil {
+		s.writeProblem(w, r, p)
+		return
+	}
+	if around != 0 {
+		s.listAround(w, r, a, c, around, limit)
+		return
+	}
 	q := core.PageQuery{User: a.user.ID, Conversation: c.ID, Before: before, After: after, Limit: limit + 1}
 	// With only "after" the client reads forward from a point it has.
 	if after != 0 && before == 0 {
@@ -136,6 +152,36 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, a auth) {
 		}
 	}
 	writeJSON(w, http.StatusOK, messagesPage{Messages: toMessagesJSON(ms), More: more})
+}
+
+// listAround answers ?around=ID: the page that holds that message with
+// about as many older messages as newer ones, which is what opening a
+// search result shows. Two store reads, each one more than it keeps to
+// learn whether that side goes on.
+func (s *Server) listAround(w http.ResponseWriter, r *http.Request, a auth, c core.Conversation, around core.MessageID, limit int) {
+	older := limit / 2
+	newer := limit - older // the message itself is the first of these
+	ctx := r.Context()
+	before, err := s.store.Messages(ctx, core.PageQuery{User: a.user.ID, Conversation: c.ID, Before: around, Limit: older + 1})
+	if err != nil {
+		s.writeProblem(w, r, s.storeProblem(err, "conversation"))
+		return
+	}
+	from, err := s.store.Messages(ctx, core.PageQuery{User: a.user.ID, Conversation: c.ID, After: around - 1,
+		Order: core.OldestFirst, Limit: newer + 1})
+	if err != nil {
+		s.writeProblem(w, r, s.storeProblem(err, "conversation"))
+		return
+	}
+	page := messagesPage{More: len(before) > older, MoreAfter: len(from) > newer}
+	before = before[:min(len(before), older)]
+	from = from[:min(len(from), newer)]
+	ms := make([]*core.Message, 0, len(before)+len(from))
+	for i := len(before) - 1; i >= 0; i-- { // the store gave them newest first
+		ms = append(ms, before[i])
+	}
+	page.Messages = toMessagesJSON(append(ms, from...))
+	writeJSON(w, http.StatusOK, page)
 }
 
 type sendRequest struct {

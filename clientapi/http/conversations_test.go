@@ -125,3 +125,47 @@ func TestSendIdempotent(t *testing.T) {
 	e.mustDo("PATCH", fmt.Sprintf("/api/v1/networks/%d", b.env.Network.ID), tok, map[string]any{"enabled": false}, 200, nil)
 	e.wantProblem(e.do("POST", path, tok, map[string]any{"body": "x"}), 409, "")
 }
+
+// TestMessagesAround is the page a search result opens: the message with
+// older ones before it and newer ones after, and whether each side goes on.
+func TestMessagesAround(t *testing.T) {
+	e := newEnv(t)
+	_, tok := e.user("alice")
+	_, b := e.network(tok, "lab")
+	b.incoming(t, "#a", "1", "2", "3", "4", "5", "6", "7")
+	c := e.convOf(tok, "#a")
+	base := fmt.Sprintf("/api/v1/conversations/%d/messages", c.ID)
+	var all messagesPage
+	e.mustDo("GET", base, tok, nil, 200, &all)
+	id := func(body string) string {
+		for _, m := range all.Messages {
+			if m.Body == body {
+				return m.ID
+			}
+		}
+		t.Fatalf("no message %q", body)
+		return ""
+	}
+	for _, tc := range []struct {
+		around, limit, want string
+		more, moreAfter     bool
+	}{
+		{"4", "4", "[2 3 4 5]", true, true},
+		{"4", "3", "[3 4 5]", true, true},
+		{"2", "6", "[1 2 3 4]", false, true},
+		{"7", "4", "[5 6 7]", true, false},
+		{"4", "50", "[1 2 3 4 5 6 7]", false, false},
+	} {
+		var page messagesPage
+		e.mustDo("GET", base+"?around="+id(tc.around)+"&limit="+tc.limit, tok, nil, 200, &page)
+		if got := fmt.Sprint(bodiesOf(page.Messages)); got != tc.want || page.More != tc.more || page.MoreAfter != tc.moreAfter {
+			t.Errorf("around %s limit %s: %s more=%v more_after=%v, want %s %v %v", tc.around, tc.limit,
+				got, page.More, page.MoreAfter, tc.want, tc.more, tc.moreAfter)
+		}
+	}
+	e.wantProblem(e.do("GET", base+"?around=nope", tok, nil), 400, "around")
+	e.wantProblem(e.do("GET", base+"?around="+id("4")+"&before="+id("5"), tok, nil), 400, "around")
+	// Another user's conversation stays unseen, around or not.
+	_, bob := e.user("bob")
+	e.wantProblem(e.do("GET", base+"?around="+id("4"), bob, nil), 404, "")
+}

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchboard/switchboard/clientapi/http/web"
 	"github.com/switchboard/switchboard/core"
 	"github.com/switchboard/switchboard/internal/loginlimit"
 )
@@ -162,6 +164,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, newProblem(http.StatusNotFound, "no such endpoint"))
 	})
+	// The web page is not part of the API: its paths are registered here
+	// rather than in s.routes (which openapi.json describes), and it sets
+	// its own, page-shaped, Content-Security-Policy over the API's.
+	page := web.Handler()
+	for _, p := range web.Paths {
+		mux.Handle(p, instrument(strings.TrimPrefix(p, "GET "), page))
+	}
 	return securityHeaders(mux)
 }
 
