@@ -60,30 +60,41 @@ func TestSearchSemantics(t *testing.T) {
 		{"limit", core.SearchQuery{Text: "build", Limit: 1}, []string{"the build passes on rust"}},
 		{"no match", core.SearchQuery{Text: "nonexistentword"}, []string{}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			c.q.User = alice.user.ID
-			rs, err := s.Search(ctx, c.q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := resultBodies(rs); !equal(got, c.want) {
-				t.Fatalf("got %q, want %q", got, c.want)
-			}
-		})
+	// Both plans (see fewMatches) must give the same answers: a probe
+	// limit of 1 calls every match "many" and keeps the scope in the index.
+	for _, plan := range []struct {
+		name  string
+		limit int
+	}{{"scope in the index", 1}, {"scope on the messages", probeLimit}} {
+		s.probeLimit = plan.limit
+		for _, c := range cases {
+			t.Run(plan.name+"/"+c.name, func(t *testing.T) {
+				c.q.User = alice.user.ID
+				rs, err := s.Search(ctx, c.q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := resultBodies(rs); !equal(got, c.want) {
+					t.Fatalf("got %q, want %q", got, c.want)
+				}
+			})
+		}
 	}
 }
 
 func TestSearchPagesWithBefore(t *testing.T) {
 	s, alice, _, _ := searchFixture(t)
 	ctx := context.Background()
-	first, err := s.Search(ctx, core.SearchQuery{User: alice.user.ID, Text: "build", Limit: 2})
-	if err != nil || len(first) != 2 {
-		t.Fatalf("first page: %v, %v", resultBodies(first), err)
-	}
-	rest, err := s.Search(ctx, core.SearchQuery{User: alice.user.ID, Text: "build", Before: first[1].Message.ID})
-	if err != nil || !equal(resultBodies(rest), []string{"the build is broken again"}) {
-		t.Fatalf("second page: %v, %v", resultBodies(rest), err)
+	for _, limit := range []int{1, 2, probeLimit} {
+		s.probeLimit = limit
+		first, err := s.Search(ctx, core.SearchQuery{User: alice.user.ID, Text: "build", Limit: 2})
+		if err != nil || len(first) != 2 {
+			t.Fatalf("probe limit %d, first page: %v, %v", limit, resultBodies(first), err)
+		}
+		rest, err := s.Search(ctx, core.SearchQuery{User: alice.user.ID, Text: "build", Before: first[1].Message.ID})
+		if err != nil || !equal(resultBodies(rest), []string{"the build is broken again"}) {
+			t.Fatalf("probe limit %d, second page: %v, %v", limit, resultBodies(rest), err)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +37,7 @@ type storeOptions struct {
 	seed        uint64
 	keep        bool
 	convsPerNet int
+	slowest     int
 }
 
 func newStoreCommand() *cobra.Command {
@@ -60,6 +63,7 @@ A generated database is kept in --dir and reused by later runs.`,
 	fl.StringVar(&o.jsonPath, "json", "", "also write the results to this JSON `FILE`")
 	fl.Uint64Var(&o.seed, "seed", 1, "generator seed")
 	fl.BoolVar(&o.keep, "keep", true, "keep generated databases for later runs")
+	fl.IntVar(&o.slowest, "slowest", 0, "print this many of the slowest queries of each search row")
 	fl.IntVar(&o.convsPerNet, "conversations-per-network", 50, "conversations per network (4 users × 3 networks each)")
 	return cmd
 }
@@ -76,6 +80,7 @@ type StoreResult struct {
 	OpenSeconds   float64        `json:"open_seconds"`
 	Search        []SearchResult `json:"search"`
 	Paging        Latency        `json:"paging_50"`
+	PagingCPU     Latency        `json:"paging_50_cpu"`
 }
 
 // IngestResult is the durable ingest rate with the full-text index on.
@@ -94,7 +99,10 @@ type SearchResult struct {
 	Scope   string  `json:"scope"`
 	Ranking string  `json:"ranking"`
 	Latency Latency `json:"latency"`
-	Hits    float64 `json:"mean_hits"`
+	// CPU is the same calls' CPU time on their thread (see threadCPU).
+	CPU     Latency  `json:"cpu"`
+	Hits    float64  `json:"mean_hits"`
+	Slowest []string `json:"slowest,omitempty"`
 }
 
 func runStore(ctx context.Context, out io.Writer, o *storeOptions) error {
@@ -208,11 +216,11 @@ func benchStore(ctx context.Context, out io.Writer, o *storeOptions, n int) (Sto
 	if res.Search, err = benchSearch(ctx, out, st, fx, o); err != nil {
 		return res, err
 	}
-	if res.Paging, err = benchPaging(ctx, st, fx, o); err != nil {
+	if res.Paging, res.PagingCPU, err = benchPaging(ctx, st, fx, o); err != nil {
 		return res, err
 	}
-	fmt.Fprintf(out, "paging (50 messages, newest first, before a random id): p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%d pages)\n",
-		res.Paging.P50, res.Paging.P99, res.Paging.Max, res.Paging.N)
+	fmt.Fprintf(out, "paging (50 messages, newest first, before a random id): p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%d pages); cpu p50 %.2f ms  p99 %.2f ms\n",
+		res.Paging.P50, res.Paging.P99, res.Paging.Max, res.Paging.N, res.PagingCPU.P50, res.PagingCPU.P99)
 	if !o.keep {
 		st.Close()
 		for _, p := range []string{path, path + "-wal", path + "-shm", marker} {
@@ -401,7 +409,7 @@ func benchSearch(ctx context.Context, out io.Writer, st *history.Store, fx fixtu
 	scopes := []string{"all conversations", "one conversation"}
 	var results []SearchResult
 	tw := newTable(out)
-	fmt.Fprintf(tw, "search (limit 50)\tscope\tranking\tp50 ms\tp99 ms\tmax ms\tmean hits\t\n")
+	fmt.Fprintf(tw, "search (limit 50)\tscope\tranking\tp50 ms\tp99 ms\tmax ms\tcpu p50\tcpu p99\tmean hits\t\n")
 	for _, ty := range types {
 		for _, scope := range scopes {
 			qs := make([]query, o.queries+20)
@@ -417,7 +425,7 @@ func benchSearch(ctx context.Context, out io.Writer, st *history.Store, fx fixtu
 			}
 			r.Type, r.Scope = ty.name, scope
 			results = append(results, r)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.1f\t\n", r.Type, r.Scope, r.Ranking, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.Hits)
+			printSearchRow(tw, r, o.slowest)
 		}
 	}
 	// Relevance ranking has to score every match; measured on fewer queries.
@@ -432,7 +440,7 @@ func benchSearch(ctx context.Context, out io.Writer, st *history.Store, fx fixtu
 		}
 		r.Type, r.Scope = types[ty].name, scopes[0]
 		results = append(results, r)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.1f\t\n", r.Type, r.Scope, r.Ranking, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.Hits)
+		printSearchRow(tw, r, o.slowest)
 	}
 	return results, tw.Flush()
 }
@@ -455,29 +463,57 @@ func phraseFrom(g *synth.Generator) string {
 	}
 }
 
+func printSearchRow(w io.Writer, r SearchResult, slowest int) {
+	fmt.Fprintf(w, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t\n", r.Type, r.Scope, r.Ranking,
+		r.Latency.P50, r.Latency.P99, r.Latency.Max, r.CPU.P50, r.CPU.P99, r.Hits)
+	for _, q := range r.Slowest[:min(slowest, len(r.Slowest))] {
+		fmt.Fprintf(w, "\t\tslow:\t%s\t\t\t\t\t\t\n", q)
+	}
+}
+
 // timeQueries runs the first 20 queries as warm-up, then times the rest
 // repeats times and reports the run with the median p99.
 func timeQueries(ctx context.Context, st *history.Store, user core.UserID, qs []query, repeats int, rank core.Ranking) (SearchResult, error) {
+	// See threadCPU: the calls run on this one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	warm := min(20, len(qs)/5)
 	var runs []SearchResult
 	for r := 0; r < repeats; r++ {
+		type timed struct {
+			d   time.Duration
+			cpu time.Duration
+			q   query
+		}
 		var (
-			ds   []time.Duration
+			ts   []timed
 			hits int
 		)
 		for i, q := range qs {
+			cpu0 := threadCPU()
 			start := time.Now()
 			rs, err := st.Search(ctx, core.SearchQuery{User: user, Text: q.text, Conversation: q.conv, Ranking: rank, Limit: 50})
 			d := time.Since(start)
+			cpu := threadCPU() - cpu0
 			if err != nil {
 				return SearchResult{}, fmt.Errorf("query %q: %w", q.text, err)
 			}
 			if i >= warm {
-				ds = append(ds, d)
+				ts = append(ts, timed{d, cpu, q})
 				hits += len(rs)
 			}
 		}
-		runs = append(runs, SearchResult{Latency: summarise(ds), Hits: float64(hits) / float64(len(ds))})
+		ds := make([]time.Duration, len(ts))
+		cpus := make([]time.Duration, len(ts))
+		for i, t := range ts {
+			ds[i], cpus[i] = t.d, t.cpu
+		}
+		res := SearchResult{Latency: summarise(ds), CPU: summarise(cpus), Hits: float64(hits) / float64(len(ts))}
+		slices.SortFunc(ts, func(a, b timed) int { return cmp.Compare(b.d, a.d) })
+		for _, t := range ts[:min(5, len(ts))] {
+			res.Slowest = append(res.Slowest, fmt.Sprintf("%.1f ms (cpu %.1f) %q conv %d", ms(t.d), ms(t.cpu), t.q.text, t.q.conv))
+		}
+		runs = append(runs, res)
 	}
 	// The median run by p99.
 	for i := 1; i < len(runs); i++ {
@@ -493,11 +529,13 @@ func timeQueries(ctx context.Context, st *history.Store, user core.UserID, qs []
 	return res, nil
 }
 
-func benchPaging(ctx context.Context, st *history.Store, fx fixture, o *storeOptions) (Latency, error) {
+func benchPaging(ctx context.Context, st *history.Store, fx fixture, o *storeOptions) (Latency, Latency, error) {
+	runtime.LockOSThread() // see threadCPU
+	defer runtime.UnlockOSThread()
 	user := fx.users[0].ID
 	convs, err := st.Conversations(ctx, user)
 	if err != nil {
-		return Latency{}, err
+		return Latency{}, Latency{}, err
 	}
 	rng := rand.New(rand.NewPCG(o.seed, 11))
 	type span struct{ lo, hi core.MessageID }
@@ -509,11 +547,11 @@ func benchPaging(ctx context.Context, st *history.Store, fx fixture, o *storeOpt
 		}
 		oldest, err := st.Messages(ctx, core.PageQuery{User: user, Conversation: c.ID, Limit: 1, Order: core.OldestFirst})
 		if err != nil {
-			return Latency{}, err
+			return Latency{}, Latency{}, err
 		}
 		spans[c.ID] = span{oldest[0].ID, newest[0].ID + 1}
 	}
-	var ds []time.Duration
+	var ds, cpus []time.Duration
 	for r := 0; r < o.repeats; r++ {
 		for i := 0; i < 1000; i++ {
 			c := convs[rng.IntN(len(convs))]
@@ -522,12 +560,14 @@ func benchPaging(ctx context.Context, st *history.Store, fx fixture, o *storeOpt
 				continue
 			}
 			before := sp.lo + core.MessageID(rng.Int64N(int64(sp.hi-sp.lo)+1))
+			cpu0 := threadCPU()
 			start := time.Now()
 			if _, err := st.Messages(ctx, core.PageQuery{User: user, Conversation: c.ID, Before: before, Limit: 50}); err != nil {
-				return Latency{}, err
+				return Latency{}, Latency{}, err
 			}
 			ds = append(ds, time.Since(start))
+			cpus = append(cpus, threadCPU()-cpu0)
 		}
 	}
-	return summarise(ds), nil
+	return summarise(ds), summarise(cpus), nil
 }
