@@ -10,7 +10,7 @@ import { loadList, renderList } from './list.js';
 import { initNetworks, openAddNetwork } from './networks.js';
 import { initSearch, openSearch } from './search.js';
 import { EventStream } from './sse.js';
-import { $, show, state } from './state.js';
+import { $, noteRead, show, state } from './state.js';
 
 const stream = new EventStream(onEvent, (live) => {
   $('live').textContent = live ? 'live' : 'reconnecting…';
@@ -103,15 +103,14 @@ function onEvent(name, data) {
       break;
     }
     case 'read': {
+      if (!state.conversations.has(data.conversation)) break;
+      const before = state.readKnown.get(data.conversation);
+      noteRead(data.conversation, data.upto);
       const c = state.conversations.get(data.conversation);
-      if (!c) break;
-      c.read_upto = data.upto;
-      if (c.last_message && data.upto >= c.last_message.id) {
-        c.unread = 0;
-        queueList();
-      } else {
+      if (c.unread && before !== state.readKnown.get(data.conversation)) {
         reloadListSoon(); // read part way: the server counts what is left
       }
+      queueList();
       break;
     }
     case 'unauthorized':
@@ -141,6 +140,7 @@ $('logout').addEventListener('click', () => logout());
 onLogout(() => {
   state.networks.clear();
   state.conversations.clear();
+  state.readKnown.clear();
   closeChat();
   showLogin();
 });

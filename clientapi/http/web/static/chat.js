@@ -3,9 +3,9 @@
 // live messages from the event stream, the read marker, the composer.
 
 import { api, ApiError, idempotencyKey } from './api.js';
-import { clock, convTitle, dayKey, dayLabel, el, nickClass, renderText, senderName } from './format.js';
+import { clock, convTitle, dayKey, dayLabel, el, nickClass, renderText, senderName, VERBS } from './format.js';
 import { renderList } from './list.js';
-import { $, networkState, show, state } from './state.js';
+import { $, networkState, noteRead, ownNick, show, state } from './state.js';
 
 const PAGE = 50;
 
@@ -100,7 +100,7 @@ function renderMessages() {
 function messageItem(m, edited) {
   const shown = edited || m;
   const d = new Date(m.time);
-  const who = senderName(m);
+  const who = senderName(m, ownNick(m.network));
   const cls = ['msg', m.kind, m.direction];
   if (m.id === chat.target) cls.push('target');
   const time = el('time', { dateTime: m.time, title: d.toLocaleString() }, clock(d));
@@ -117,8 +117,7 @@ function messageItem(m, edited) {
       return el('li', { class: cls.join(' '), dataset: { id: m.id } }, time, body, attachments(shown));
     default: {
       // Room events: who did what, with the reason or topic if any.
-      const verb = { join: 'joined', part: 'left', quit: 'quit', kick: 'kicked', nick: 'is now known as',
-        topic: 'set the topic:', mode: 'set mode', invite: 'invited' }[m.kind] || m.kind;
+      const verb = VERBS[m.kind] || m.kind;
       body = el('span', { class: 'body' }, '→ ', nick, ' ', verb, m.body ? ' ' : '', renderText(m.body, m.spans));
       return el('li', { class: cls.join(' '), dataset: { id: m.id } }, time, body);
     }
@@ -212,8 +211,7 @@ function markRead() {
     if (!c || !last || chat.moreAfter || !visible() || (c.read_upto && c.read_upto >= last.id)) return;
     try {
       await api('PUT', `/conversations/${c.id}/read`, { upto: last.id });
-      c.read_upto = last.id;
-      c.unread = 0;
+      noteRead(c.id, last.id);
       renderList();
     } catch { /* the next message tries again */ }
   }, 300);
@@ -229,6 +227,10 @@ async function send(ev) {
   const input = $('composer-text');
   const raw = input.value;
   if (!raw.trim() || !chat.conv) return;
+  // Cleared at once, so that typing on is not mixed into this line; put
+  // back if the send fails and nothing new was typed.
+  input.value = '';
+  autosize();
   if (pending.text !== raw) Object.assign(pending, { text: raw, key: idempotencyKey() });
   const action = /^\/me\s/.test(raw);
   const body = action ? raw.replace(/^\/me\s+/, '') : raw;
@@ -238,12 +240,14 @@ async function send(ev) {
     const m = await api('POST', `/conversations/${conv}/messages`, action ? { body, kind: 'action' } : { body },
       { 'Idempotency-Key': pending.key });
     pending.text = '';
-    if (input.value === raw) input.value = '';
-    autosize();
     if (chat.moreAfter) await openChat(conv); // jump to the newest end, where it is
     else onMessage(m);
     renderList();
   } catch (e) {
+    if (!input.value.trim()) {
+      input.value = raw;
+      autosize();
+    }
     $('composer-error').textContent = e instanceof ApiError ? e.message : 'Not sent (offline?): press Send to retry.';
   }
 }

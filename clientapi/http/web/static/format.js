@@ -167,11 +167,19 @@ export function shortTime(d, now = new Date()) {
   return d.toLocaleDateString(undefined, { day: 'numeric', month: 'short' });
 }
 
-export function senderName(m) {
-  return m.sender.name || m.sender.addr || (m.direction === 'out' ? 'me' : '?');
+// senderName is who to show for a message; own is the user's name on
+// its network, for sent messages that carry none.
+export function senderName(m, own = 'me') {
+  return m.sender.name || m.sender.addr || (m.direction === 'out' ? own : '?');
 }
 
 // convTitle names a conversation: its name, else the room or peer.
 export function convTitle(c) {
   return c.name || c.peer.remote;
 }
+
+// VERBS say what a room event did, after the name of who did it.
+export const VERBS = {
+  join: 'joined', part: 'left', quit: 'quit', kick: 'kicked', nick: 'is now known as',
+  topic: 'set the topic:', mode: 'set mode', invite: 'invited',
+};

@@ -2,13 +2,14 @@
 // connection state, each conversation with its unread count.
 
 import { api } from './api.js';
-import { convTitle, el, renderText, senderName, shortTime } from './format.js';
-import { $, networkState, state } from './state.js';
+import { convTitle, el, renderText, senderName, shortTime, VERBS } from './format.js';
+import { $, applyRead, networkState, ownNick, state } from './state.js';
 
 export async function loadList() {
   const [nets, convs] = await Promise.all([api('GET', '/networks'), api('GET', '/conversations')]);
   state.networks = new Map(nets.networks.map((n) => [n.id, n]));
   state.conversations = new Map(convs.conversations.map((c) => [c.id, c]));
+  for (const c of state.conversations.values()) applyRead(c);
   renderList();
 }
 
@@ -38,8 +39,13 @@ function byNewest(a, b) {
 
 function item(c) {
   const last = c.last_message;
-  const preview = last ? el('span', { class: 'preview' },
-    last.kind === 'chat' || last.kind === 'action' ? senderName(last) + ': ' : '', renderText(last.body || last.kind)) : '';
+  let preview = '';
+  if (last) {
+    const who = senderName(last, ownNick(last.network));
+    preview = el('span', { class: 'preview' }, ...(VERBS[last.kind]
+      ? [`${who} ${VERBS[last.kind]} `, renderText(last.body)]
+      : [last.kind === 'action' ? `* ${who} ` : `${who}: `, renderText(last.body)]));
+  }
   return el('li', {},
     el('a', { href: '#/c/' + c.id, class: 'conv' + (c.id === state.open ? ' current' : ''), dataset: { conv: c.id } },
       el('span', { class: 'conv-title' }, convTitle(c)),

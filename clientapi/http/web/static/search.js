@@ -3,7 +3,7 @@
 
 import { api } from './api.js';
 import { clock, convTitle, el, nickClass, renderSnippet, senderName } from './format.js';
-import { $, show, state } from './state.js';
+import { $, ownNick, show, state } from './state.js';
 
 const PAGE = 30;
 let current = { q: '', network: '', last: '' };
@@ -53,7 +53,7 @@ function result(r) {
   const c = state.conversations.get(m.conversation);
   const n = state.networks.get(m.network);
   const d = new Date(m.time);
-  const who = senderName(m);
+  const who = senderName(m, ownNick(m.network));
   return el('li', {},
     el('a', { href: `#/c/${m.conversation}/m/${m.id}`, class: 'result', dataset: { id: m.id } },
       el('span', { class: 'where' }, (c ? convTitle(c) : m.peer.remote) + (n ? ' · ' + n.name : '')),
