@@ -29,7 +29,7 @@ const snippetTokens = 24
 func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchResult, error) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
-	expr, err := ftsquery.Translate(q.Text)
+	expr, phrases, err := ftsquery.TranslateVerified(q.Text)
 	if err != nil {
 		var fe *ftsquery.Error
 		if errors.As(err, &fe) {
@@ -71,6 +71,11 @@ func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchRe
 	} else {
 		args = append(args, match, q.User)
 		where.WriteString("messages_fts MATCH ? AND m.user_id = ?")
+	}
+	// The phrases the index was asked for as ANDs of their words.
+	for _, p := range phrases {
+		where.WriteString(" AND " + phraseFunc + "(m.body, ?)")
+		args = append(args, p)
 	}
 	if q.Sender != "" {
 		where.WriteString(" AND (m.sender = ? COLLATE NOCASE OR m.sender_name = ? COLLATE NOCASE)")

@@ -37,8 +37,10 @@ func init() {
 			// cache touches a new page of the file, and on this kind of
 			// virtual machine a page fault costs more than the copy of
 			// a read(2). Searches measured the same or better.
-			_, err := c.Exec("PRAGMA mmap_size = 0", nil)
-			return err
+			if _, err := c.Exec("PRAGMA mmap_size = 0", nil); err != nil {
+				return err
+			}
+			return c.RegisterFunc(phraseFunc, hasPhrase, true)
 		},
 	})
 }

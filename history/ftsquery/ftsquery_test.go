@@ -3,6 +3,7 @@ package ftsquery
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -192,5 +193,32 @@ func TestNested(t *testing.T) {
 	got, err := Translate(nested(3))
 	if want := `"w0" AND ("w1" OR ("w2" AND "w3"))`; err != nil || got != want {
 		t.Fatalf("Translate(nested(3)) = %q, %v; want %q", got, err, want)
+	}
+}
+
+func TestTranslateVerified(t *testing.T) {
+	for _, tt := range []struct {
+		in, out string
+		phrases []string
+	}{
+		{`"broken build"`, `"broken" AND "build"`, []string{"broken build"}},
+		{`deploy "Broken  Build"`, `"deploy" AND ("broken" AND "build")`, []string{"broken build"}},
+		{`don't`, `"don" AND "t"`, []string{"don t"}},
+		{`"a b" -c`, `("a" AND "b") NOT "c"`, []string{"a b"}},
+		// Not required by the whole query, a prefix, or not ASCII: FTS5
+		// keeps the phrase.
+		{`"a b" OR c`, `"a b" OR "c"`, nil},
+		{`x -"a b"`, `"x" NOT "a b"`, nil},
+		{`"a b"*`, `"a b"*`, nil},
+		{`"café au"`, `"café au"`, nil},
+		{`word`, `"word"`, nil},
+	} {
+		out, phrases, err := TranslateVerified(tt.in)
+		if err != nil || out != tt.out || !slices.Equal(phrases, tt.phrases) {
+			t.Errorf("TranslateVerified(%q) = %s, %q, %v; want %s, %q", tt.in, out, phrases, err, tt.out, tt.phrases)
+		}
+	}
+	if _, _, err := TranslateVerified(`"unclosed`); err == nil {
+		t.Error("a query Translate rejects was accepted")
 	}
 }

@@ -57,6 +57,25 @@ func FuzzTranslate(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Translate(%q) = %s: FTS5: %v", q, out, err)
 		}
+		// The verified form finds the same rows once its phrases are
+		// checked against the text, as the store does.
+		vout, phrases, err := TranslateVerified(q)
+		if err != nil {
+			t.Fatalf("TranslateVerified(%q): %v, but Translate accepted it", q, err)
+		}
+		vgot, err := match(db, vout)
+		if err != nil {
+			t.Fatalf("TranslateVerified(%q) = %s: FTS5: %v", q, vout, err)
+		}
+		kept := []int64{}
+		for _, id := range vgot {
+			if hasAll(docs[id-1], phrases) {
+				kept = append(kept, id)
+			}
+		}
+		if !slices.Equal(kept, got) {
+			t.Fatalf("TranslateVerified(%q) = %s %q: rows %v, Translate %s: rows %v", q, vout, phrases, kept, out, got)
+		}
 		if len(out) <= maxQueryBytes {
 			again, err := Translate(out)
 			if err != nil || again != out {
@@ -85,6 +104,24 @@ func FuzzTranslate(f *testing.F) {
 			t.Fatalf("Translate(%q) = %s: rows %v, want %v", q, out, got, want)
 		}
 	})
+}
+
+// hasAll reports whether the words hold every phrase, each word after word.
+func hasAll(words []string, phrases []string) bool {
+	for _, p := range phrases {
+		want := strings.Fields(p)
+		found := false
+		for i := 0; i+len(want) <= len(words); i++ {
+			if slices.Equal(words[i:i+len(want)], want) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func isASCII(s string) bool {
