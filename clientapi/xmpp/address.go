@@ -89,8 +89,16 @@ func networkDomain(nw core.Network, domain string) string { return nw.Name + "."
 
 // peerJID is the address of a contact or room on the port.
 func peerJID(nw core.Network, remote, domain string) string {
-	return jid.Escape.String(remote) + "@" + networkDomain(nw, domain)
+	if strings.ContainsAny(remote, jidEscaped) {
+		remote = jid.Escape.String(remote)
+	}
+	return remote + "@" + nw.Name + "." + domain
 }
+
+// jidEscaped are the characters XEP-0106 escapes in a local part; most
+// nicks and channel names have none, and skipping the escaper for them
+// matters on the path every delivered message takes.
+const jidEscaped = " \"&'/:<>@\\"
 
 // resolved is a stanza's `to` understood as a network peer.
 type resolved struct {

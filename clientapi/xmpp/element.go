@@ -193,8 +193,16 @@ func (e *element) write(b *bytes.Buffer, parentNS string) {
 }
 
 func escapeAttr(b *bytes.Buffer, s string) {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
+	for len(s) > 0 {
+		// Copy the run up to the next byte that needs escaping at once:
+		// attribute values (addresses, ids) rarely have any.
+		i := strings.IndexAny(s, attrSpecials)
+		if i < 0 {
+			b.WriteString(s)
+			return
+		}
+		b.WriteString(s[:i])
+		switch s[i] {
 		case '<':
 			b.WriteString("&lt;")
 		case '>':
@@ -211,11 +219,13 @@ func escapeAttr(b *bytes.Buffer, s string) {
 			b.WriteString("&#xD;")
 		case '\t':
 			b.WriteString("&#x9;")
-		default:
-			b.WriteByte(c)
 		}
+		s = s[i+1:]
 	}
 }
+
+// attrSpecials are the bytes escapeAttr replaces.
+const attrSpecials = "<>&'\"\n\r\t"
 
 // bytes serializes a top-level stanza in the jabber:client namespace.
 func (e *element) bytes() []byte {

@@ -402,8 +402,9 @@ func (s *session) deliverMessage(ctx context.Context, e core.MessageEvent) {
 	if !ok {
 		return
 	}
-	if m.Direction == core.Incoming && (s.isBlocked(ctx, peerJID(nw, m.Peer.Remote, s.srv.domain)) ||
-		s.isBlocked(ctx, peerJID(nw, s.nets.remoteOf(nw, m.Sender.Addr), s.srv.domain))) {
+	if m.Direction == core.Incoming && len(s.srv.blockedSet(ctx, s.user.ID)) > 0 &&
+		(s.isBlocked(ctx, peerJID(nw, m.Peer.Remote, s.srv.domain)) ||
+			s.isBlocked(ctx, peerJID(nw, s.nets.remoteOf(nw, m.Sender.Addr), s.srv.domain))) {
 		return // the archive keeps it; the devices do not show it
 	}
 	if m.Peer.Kind == core.Room {

@@ -1,6 +1,7 @@
 package xmpp
 
 import (
+	"bytes"
 	"context"
 	"strconv"
 	"strings"
@@ -450,20 +451,75 @@ var roomDiscoFeatures = []string{nsDiscoInfo, nsMUC, "muc_persistent", "muc_open
 // deliverRoomMessage sends a room's message to this device if it is an
 // occupant: from the sender's occupant address, and the device's own
 // messages reflected with the id and origin-id it sent them with, which
-// is how MUC clients know their message went through.
+// is how MUC clients know their message went through. The stanza is the
+// same for every device of the user but for its 'to', so it is
+// serialized once (roomRenders) and each device's copy only splices its
+// address in: a busy channel's line goes to every device at once.
 func (s *session) deliverRoomMessage(nw core.Network, m *core.Message) {
 	room := s.muc.get(peerJID(nw, m.Peer.Remote, s.srv.domain))
 	if room == nil || room.pending {
 		return // not an occupant here: the room's archive has it
 	}
-	st := s.messageStanza(nw, m)
-	if st == nil {
+	tmpl := s.srv.roomRenders.get(m, func() []byte {
+		st := s.messageStanza(nw, m)
+		if st == nil {
+			return nil
+		}
+		st.setAttr("to", "") // each device's own is spliced in
+		s.fromOccupant(st, room, m)
+		if id, ok := strings.CutPrefix(m.OriginID, "xmpp-origin:"); ok && m.Direction == core.Outgoing {
+			st.setAttr("id", id)
+			st.add(el(nsSID, "origin-id", "id", id))
+		}
+		return st.bytes()
+	})
+	if tmpl == nil {
 		return
 	}
-	s.fromOccupant(st, room, m)
-	if id, ok := strings.CutPrefix(m.OriginID, "xmpp-origin:"); ok && m.Direction == core.Outgoing {
-		st.setAttr("id", id)
-		st.add(el(nsSID, "origin-id", "id", id))
+	s.sendRendered(spliceTo(tmpl, s.full))
+}
+
+// spliceTo addresses a message rendered without a 'to' to to.
+func spliceTo(tmpl []byte, to string) []byte {
+	const open = "<message"
+	if !bytes.HasPrefix(tmpl, []byte(open)) {
+		return tmpl
 	}
-	s.send(st)
+	var b bytes.Buffer
+	b.Grow(len(tmpl) + len(to) + 8)
+	b.WriteString(open + " to='")
+	escapeAttr(&b, to)
+	b.WriteByte('\'')
+	b.Write(tmpl[len(open):])
+	return b.Bytes()
+}
+
+// renderCache keeps the last few room messages' serializations, keyed by
+// the Hub's message pointer, which every device of the user receives.
+type renderCache struct {
+	mu   sync.Mutex
+	ring [64]struct {
+		m *core.Message
+		b []byte
+	}
+	next int
+}
+
+// get returns m's serialization, rendering it on first use.
+func (c *renderCache) get(m *core.Message, render func() []byte) []byte {
+	c.mu.Lock()
+	for i := range c.ring {
+		if c.ring[i].m == m {
+			b := c.ring[i].b
+			c.mu.Unlock()
+			return b
+		}
+	}
+	c.mu.Unlock()
+	b := render()
+	c.mu.Lock()
+	c.ring[c.next].m, c.ring[c.next].b = m, b
+	c.next = (c.next + 1) % len(c.ring)
+	c.mu.Unlock()
+	return b
 }

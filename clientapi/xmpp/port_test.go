@@ -209,9 +209,9 @@ func (b *fakeBridge) Send(ctx context.Context, m *core.Message) (string, error) 
 
 func (b *fakeBridge) SetStatus(ctx context.Context, s core.Status) error { return nil }
 
-// JoinRoom joins as a network would: the user's own join, the member
-// list (alice, bob as channel operator, carol) and the topic. #banned
-// refuses the join.
+// JoinRoom joins as an IRC network does: the user's own join, the topic
+// (RPL_TOPIC), then the member list (alice, bob as channel operator,
+// carol; RPL_ENDOFNAMES). #banned refuses the join.
 func (b *fakeBridge) JoinRoom(ctx context.Context, room, key string) error {
 	b.joins.Add(1)
 	if room == "#banned" {
@@ -219,8 +219,8 @@ func (b *fakeBridge) JoinRoom(ctx context.Context, room, key string) error {
 	}
 	return b.env.Inbound.Receive(ctx,
 		core.MembershipEvent{Room: room, Change: core.MemberJoined, Member: core.Member{Nick: "alice"}, Self: true},
-		core.RoomMembersEvent{Room: room, Members: []core.Member{{Nick: "alice"}, {Nick: "bob", Role: "op"}, {Nick: "carol"}}},
-		core.TopicEvent{Room: room, Topic: "Go talk", SetBy: "bob"})
+		core.TopicEvent{Room: room, Topic: "Go talk", SetBy: "bob"},
+		core.RoomMembersEvent{Room: room, Members: []core.Member{{Nick: "alice"}, {Nick: "bob", Role: "op"}, {Nick: "carol"}}})
 }
 
 func (b *fakeBridge) LeaveRoom(ctx context.Context, room, reason string) error {

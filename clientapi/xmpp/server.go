@@ -65,6 +65,9 @@ type Server struct {
 	sessions map[core.UserID]map[string]*session // by resource
 	// smSessions are the resumable sessions by stream management id.
 	smSessions map[string]*session
+	// roomRenders shares room messages' serializations among a user's
+	// devices (muc.go).
+	roomRenders renderCache
 	// blocked caches each user's block list (blocking.go).
 	blocked map[core.UserID]map[string]bool
 	conns   map[*conn]struct{}

@@ -367,6 +367,17 @@ func (s *session) send(e *element) {
 	s.sendLocked(e.bytes())
 }
 
+// sendRendered queues a message stanza already serialized. Only
+// messages with a body go this way, which CSI never holds back.
+func (s *session) sendRendered(b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.sendLocked(b)
+}
+
 func (s *session) sendLocked(b []byte) {
 	if s.sm.enabled {
 		if !s.sm.queue(b) {
