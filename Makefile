@@ -39,7 +39,7 @@ bench-irc:
 # (the clients in a child process; 10,000 sessions need 10,512 open files
 # per process), login latency and rate. About five minutes on 2 cores.
 bench-xmpp:
-	$(GO) test -tags $(TAGS) -run XXX -bench 'FanoutTenDevices|IdleSessionMemory|Login' -benchtime 1x -timeout 30m ./clientapi/xmpp/
+	$(GO) test -tags $(TAGS) -run XXX -bench 'FanoutTenDevices|RoomFanout|IdleSessionMemory|Login' -benchtime 1x -timeout 30m ./clientapi/xmpp/
 
 # A short run of every fuzz target.
 fuzz:
