@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/core"
 	"github.com/switchboard/switchboard/history/synth"
@@ -31,6 +33,7 @@ func benchAppendConcurrent(b *testing.B, writers int) {
 		work <- m
 	}
 	close(work)
+	cpu0 := processCPU()
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	for w := 0; w < writers; w++ {
@@ -47,8 +50,18 @@ func benchAppendConcurrent(b *testing.B, writers int) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	// CPU per message does not depend on what else runs on the machine.
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
 	st := s.AppendStats()
 	b.ReportMetric(float64(st.Messages)/float64(st.Commits), "msgs/commit")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkAppendBatch is bulk loading: 1000 messages a call.
