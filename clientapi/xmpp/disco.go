@@ -20,6 +20,7 @@ var serverFeatures = []string{
 	nsDiscoInfo, nsDiscoItems, nsPing, nsVersion, nsCarbons, nsSID, nsVCard,
 	"urn:xmpp:carbons:rules:0", "msgoffline", nsCorrect, nsChatStates, nsReceipts, "urn:xmpp:styling:0", nsBlocking,
 	nsMAM, nsMAMExtended, nsFulltext,
+	nsCommands, nsPrivate, // adhoc.go, pep.go; PEP's features are the account's (pep.go)
 }
 
 var serverIdentity = identity{"server", "im", "Switchboard"}
@@ -47,6 +48,9 @@ func discoInfo(node string, ids []identity, features []string) *element {
 }
 
 func (s *session) handleDiscoInfo(ctx context.Context, iq, q *element) {
+	if s.adhocDiscoInfo(ctx, iq, q) || s.pepDiscoInfo(ctx, iq, q) { // adhoc.go, pep.go
+		return
+	}
 	to := iq.attr("to")
 	node := q.attr("node")
 	switch {
@@ -78,6 +82,9 @@ func (s *session) handleDiscoInfo(ctx context.Context, iq, q *element) {
 }
 
 func (s *session) handleDiscoItems(ctx context.Context, iq, q *element) {
+	if s.adhocDiscoItems(ctx, iq, q) || s.pepDiscoItems(ctx, iq, q) { // adhoc.go, pep.go
+		return
+	}
 	to := iq.attr("to")
 	res := el(nsDiscoItems, "query", "node", q.attr("node"))
 	switch {

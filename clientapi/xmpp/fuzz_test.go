@@ -54,6 +54,13 @@ func FuzzStanza(f *testing.F) {
 		"<iq type='set' id='7'><enable xmlns='urn:xmpp:carbons:2'/></iq>",
 		"<iq type='get' id='8'><ping xmlns='urn:xmpp:ping'/></iq>",
 		"<iq type='get'><nothing/></iq>",
+		// adhoc.go, pep.go
+		"<iq type='set' id='10' to='example.org'><command xmlns='http://jabber.org/protocol/commands' node='switchboard:add-network' action='execute'/></iq>",
+		"<iq type='set' id='11' to='example.org'><command xmlns='http://jabber.org/protocol/commands' node='switchboard:search' sessionid='x' action='complete'><x xmlns='jabber:x:data' type='submit'><field var='text'><value>\"</value></field></x></command></iq>",
+		"<iq type='set' id='12'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='urn:xmpp:bookmarks:1'><item id='a'><conference xmlns='urn:xmpp:bookmarks:1'/></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'><field var='pubsub#max_items'><value>max</value></field></x></publish-options></pubsub></iq>",
+		"<iq type='get' id='13'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1' max_items='1'/></pubsub></iq>",
+		"<iq type='set' id='14'><pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='n'><x xmlns='jabber:x:data' type='submit'/></configure></pubsub></iq>",
+		"<iq type='set' id='15'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>",
 		"<iq type='set' id='9'><query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='with'><value>bob@libera.example.org</value></field></x></query></iq>",
 	} {
 		f.Add(seed)

@@ -303,6 +303,15 @@ func (s *session) answerIQ(ctx context.Context, iq, payload *element) bool {
 			return false
 		}
 		s.handleBlocking(ctx, iq, payload)
+	case nsCommands + " command": // adhoc.go
+		s.handleCommand(ctx, iq, payload)
+	case nsPubSub + " pubsub", nsPubSubOwner + " pubsub": // pep.go
+		if !s.ownAccount(iq) {
+			return false
+		}
+		s.handlePubSub(ctx, iq, payload)
+	case nsPrivate + " query": // pep.go
+		s.handlePrivate(ctx, iq, payload)
 	default:
 		return false
 	}

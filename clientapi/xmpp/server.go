@@ -47,6 +47,10 @@ type Config struct {
 	MaxLoginFailures int
 	LoginLockout     time.Duration
 	Version          string
+	// ValidateNetwork checks a network's kind and settings before the
+	// ad-hoc commands store it: the daemon hands in the CLI's check, so
+	// both refuse the same settings. Nil accepts any.
+	ValidateNetwork func(kind core.NetworkKind, s core.Settings) error
 }
 
 // Server is the XMPP client port: it accepts connections on any number of
@@ -60,6 +64,8 @@ type Server struct {
 	log       *slog.Logger
 	limiter   *loginLimiter
 	version   string
+	validate  func(core.NetworkKind, core.Settings) error
+	adhoc     adhocSessions // ad-hoc command executions (adhoc.go)
 
 	mu       sync.Mutex
 	sessions map[core.UserID]map[string]*session // by resource
@@ -84,6 +90,7 @@ func New(cfg Config) *Server {
 		domain: cfg.Domain, tlsConfig: cfg.TLSConfig, store: cfg.Store, creds: cfg.Store, hub: cfg.Hub, log: log,
 		limiter:    newLoginLimiter(cfg.MaxLoginFailures, cfg.LoginLockout, time.Now),
 		version:    cfg.Version,
+		validate:   cfg.ValidateNetwork,
 		sessions:   make(map[core.UserID]map[string]*session),
 		smSessions: make(map[string]*session),
 		blocked:    make(map[core.UserID]map[string]bool),

@@ -161,6 +161,8 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 		MaxLoginFailures: cfg.Auth.MaxLoginFailures,
 		LoginLockout:     time.Duration(cfg.Auth.LoginLockout),
 		Version:          versionString(),
+		// The ad-hoc commands refuse what `network add` refuses.
+		ValidateNetwork: validateSettings,
 	})
 	var xmppLns []net.Listener
 	for _, l := range []struct {
