@@ -21,14 +21,14 @@ const maxAuthAttempts = 6
 // succeeds (RFC 6120 §6). Each failure is answered with <failure/> and
 // counted against the address and the account.
 func (c *conn) authenticate(ctx context.Context) error {
-	cs := c.tls.ConnectionState()
+	cs := c.tlsState()
 	serverCert := c.srv.serverCert()
 	mechs := el(nsSASL, "mechanisms")
-	for _, m := range saslMechanisms(&cs, serverCert) {
+	for _, m := range saslMechanisms(cs, serverCert) {
 		mechs.add(el(nsSASL, "mechanism").withText(m))
 	}
 	feats := el(nsStream, "features").add(mechs)
-	if types := channelBindingTypes(&cs, serverCert); len(types) > 0 {
+	if types := channelBindingTypes(cs, serverCert); len(types) > 0 {
 		cb := el(nsSASLCB, "sasl-channel-binding")
 		for _, t := range types {
 			cb.add(el(nsSASLCB, "channel-binding", "type", t))
@@ -50,7 +50,7 @@ func (c *conn) authenticate(ctx context.Context) error {
 			c.saslFailure("temporary-auth-failure", "too many failed logins; try again in "+retry.Round(1e9).String())
 			return streamErr("policy-violation", "too many failed logins")
 		}
-		user, err := c.saslExchange(ctx, e, &cs, serverCert)
+		user, err := c.saslExchange(ctx, e, cs, serverCert)
 		if err == nil {
 			c.log.Debug("XMPP login", "user", user.Name, "mechanism", e.attr("mechanism"), "remote", c.remote)
 			c.user, c.authed = user, true

@@ -82,9 +82,12 @@ const readBufferSize = 1024
 
 // conn is one client connection, from accept to close.
 type conn struct {
-	srv    *Server
-	nc     net.Conn
-	tls    *tls.Conn // nil until TLS is up
+	srv *Server
+	nc  net.Conn
+	tls *tls.Conn // nil until TLS is up
+	// wsTLS is the HTTPS connection's TLS state for a stream over
+	// WebSocket (websocket.go); nil for TCP streams.
+	wsTLS  *tls.ConnectionState
 	remote netip.Addr
 	log    *slog.Logger
 
@@ -306,8 +309,11 @@ var negotiationTimeout = 60 * time.Second
 // negotiate runs STARTTLS and SASL, and offers resource binding on the
 // restarted stream.
 func (c *conn) negotiate(ctx context.Context) error {
-	// Before TLS: offer only STARTTLS, and require it.
-	if c.tls == nil {
+	switch {
+	case c.isWebSocket():
+		// TLS is the HTTPS connection's.
+	case c.tls == nil:
+		// Before TLS: offer only STARTTLS, and require it.
 		feats := el(nsStream, "features").add(el(nsTLS, "starttls").add(el(nsTLS, "required")))
 		if err := c.openStream(feats); err != nil {
 			return err
@@ -331,7 +337,7 @@ func (c *conn) negotiate(ctx context.Context) error {
 		}
 		c.tls = tc
 		c.resetReader()
-	} else {
+	default:
 		hctx, cancel := context.WithTimeout(ctx, negotiationTimeout)
 		err := c.tls.HandshakeContext(hctx)
 		cancel()

@@ -164,6 +164,14 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 		// The ad-hoc commands refuse what `network add` refuses.
 		ValidateNetwork: validateSettings,
 	})
+	// XMPP over WebSocket (RFC 7395) shares the HTTPS listener, so web
+	// clients reach the same sessions through any firewall that lets
+	// HTTPS out.
+	web := http.NewServeMux()
+	web.Handle(xmpp.WebSocketPath, xmppSrv.WebSocketHandler(ctx))
+	web.Handle("/", httpSrv.Handler)
+	httpSrv.Handler = web
+
 	var xmppLns []net.Listener
 	for _, l := range []struct {
 		key, addr string

@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/switchboard/switchboard/history"
 )
 
@@ -249,6 +251,10 @@ func TestServe(t *testing.T) {
 	if got := xmppPlainLogin(t, xmppAddrs[1], "alice", "wrong"); !strings.Contains(got, "<not-authorized") {
 		t.Errorf("a wrong XMPP password answered %q", got)
 	}
+	// And over XMPP on WebSocket, on the HTTPS port.
+	if got := websocketPlainLogin(t, addr, "alice", "pw"); !strings.Contains(got, "<success") {
+		t.Errorf("alice's XMPP login over WebSocket answered %q", got)
+	}
 	out, _, err = runIn(t, dir, "", "user", "list")
 	if err != nil || !regexp.MustCompile(`(?m)^admin +true +forever `).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^alice +false +forever `).MatchString(out) {
@@ -315,6 +321,42 @@ func xmppPlainLogin(t testing.TB, addr, user, password string) string {
 	fmt.Fprintf(c, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>",
 		base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+password)))
 	return readUntil("</")
+}
+
+// websocketPlainLogin opens an XMPP stream over WebSocket (RFC 7395) on
+// the HTTPS address and tries SASL PLAIN, returning the answer to <auth/>.
+func websocketPlainLogin(t testing.TB, addr, user, password string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	c, _, err := websocket.Dial(ctx, "wss://"+addr+"/xmpp-websocket", &websocket.DialOptions{Subprotocols: []string{"xmpp"}, HTTPClient: client})
+	if err != nil {
+		t.Fatalf("dialing XMPP over WebSocket: %v", err)
+	}
+	defer c.CloseNow()
+	send := func(s string) {
+		if err := c.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func() string {
+		_, msg, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("reading XMPP over WebSocket: %v", err)
+		}
+		return string(msg)
+	}
+	send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>")
+	if o := next(); !strings.HasPrefix(o, "<open ") {
+		t.Fatalf("the server opened with %q", o)
+	}
+	if f := next(); !strings.Contains(f, "<mechanism>PLAIN</mechanism>") {
+		t.Fatalf("features %q", f)
+	}
+	send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" +
+		base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+password)) + "</auth>")
+	return next()
 }
 
 // serveFails runs serve, which must exit with status 1 printing exactly
