@@ -29,7 +29,24 @@ const snippetTokens = 24
 func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchResult, error) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
-	expr, phrases, err := ftsquery.TranslateVerified(q.Text)
+	var err error
+	// Within one conversation, phrases are searched as ANDs of their words
+	// and checked on the text (see ftsquery.TranslateVerified): FTS5 then
+	// leapfrogs the conversation's short posting list, where a phrase
+	// walks every message with its words ("i of" in one conversation at
+	// 10M: 14 ms as a phrase, 3 ms as an AND). Across conversations the
+	// scope is no shorter than the words, and checking on each message's
+	// text a phrase that is rare among its words' messages cost more than
+	// FTS5's check of positions ("be be" at 1M: 54 ms of CPU).
+	var (
+		expr    string
+		phrases []string
+	)
+	if q.Conversation != 0 {
+		expr, phrases, err = ftsquery.TranslateVerified(q.Text)
+	} else {
+		expr, err = ftsquery.Translate(q.Text)
+	}
 	if err != nil {
 		var fe *ftsquery.Error
 		if errors.As(err, &fe) {
