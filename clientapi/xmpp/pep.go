@@ -282,7 +282,7 @@ func (s *session) pepItems(ctx context.Context, st core.PEPStore, iq, op *elemen
 	}
 	if _, exists, err := nodeConfig(ctx, st, s.user.ID, node); err != nil {
 		return err
-	} else if !exists {
+	} else if !exists && !(isBookmarkNode(node) && len(s.roomBookmarks(ctx)) > 0) {
 		return failure("cancel", "item-not-found", "no node %q", node)
 	}
 	var ids []string
@@ -294,6 +294,9 @@ func (s *session) pepItems(ctx context.Context, st core.PEPStore, iq, op *elemen
 	items, err := st.PEPItems(ctx, s.user.ID, node, ids, max)
 	if err != nil {
 		return err
+	}
+	if isBookmarkNode(node) {
+		items = s.withRoomBookmarks(ctx, node, items, ids) // bookmarks.go
 	}
 	res := el(nsPubSub, "items", "node", node)
 	for _, it := range items {
@@ -587,6 +590,9 @@ func (s *session) handlePrivate(ctx context.Context, iq, q *element) {
 			s.replyCommandFailure(iq, fmt.Errorf("reading stored %s: %w", key, err))
 			return
 		}
+	}
+	if e.Name.Space == nsBookmarksLegacy && e.Name.Local == "storage" {
+		addLegacyRooms(out, s.roomBookmarks(ctx)) // bookmarks.go
 	}
 	s.send(iqResult(iq).add(el(nsPrivate, "query").add(out)))
 }

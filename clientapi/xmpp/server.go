@@ -31,6 +31,7 @@ type Hub interface {
 	NetworkStates(user core.UserID) []core.NetworkStateEvent
 	ParsePeer(kind core.NetworkKind, remote string) core.Peer
 	Room(user core.UserID, network core.NetworkID, room string) (core.RoomState, bool)
+	Rooms(user core.UserID) []core.RoomState
 	JoinRoom(ctx context.Context, user core.UserID, network core.NetworkID, room, key string) error
 	MarkRead(ctx context.Context, s *core.Session, m core.ReadMarker) error
 }
