@@ -77,12 +77,16 @@ func (s *session) conversationByID(ctx context.Context, id core.ConversationID) 
 // carbon of a displayed marker, which is how XEP-0333 clients learn it
 // from each other. Per-device positions are the Hub's record only.
 func (s *session) deliverReadMarker(ctx context.Context, e core.ReadMarkerEvent) {
-	if e.Device != "" || e.From == s.hs.ID || !s.carbons.Load() {
+	if e.Device != "" || e.From == s.hs.ID {
+		return
+	}
+	s.notifyMDS(ctx, e) // mds.go
+	if !s.carbons.Load() {
 		return
 	}
 	conv, ok := s.conversationByID(ctx, e.Conversation)
 	if !ok || conv.Kind != core.Direct {
-		return // room markers need MDS (XEP-0490); carbons carry no groupchat
+		return // rooms' go by MDS alone: carbons carry no groupchat
 	}
 	nw, ok := s.nets.get(ctx, conv.Network)
 	if !ok {

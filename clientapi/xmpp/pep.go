@@ -264,6 +264,9 @@ func (s *session) pepPublish(ctx context.Context, st core.PEPStore, iq, ps, pub 
 	if err := st.PublishPEPItem(ctx, s.user.ID, node, c, core.PEPItem{ID: id, Payload: serialize(payload)}); err != nil {
 		return err
 	}
+	if node == nsMDS {
+		s.applyMDS(ctx, id, payload) // mds.go; stored before the answer
+	}
 	s.send(iqResult(iq).add(el(nsPubSub, "pubsub").add(el(nsPubSub, "publish", "node", node).add(el(nsPubSub, "item", "id", id)))))
 	s.pepNotify(el(nsPubSubEvent, "items", "node", node).add(el(nsPubSubEvent, "item", "id", id).add(payload)))
 	return nil
@@ -282,7 +285,7 @@ func (s *session) pepItems(ctx context.Context, st core.PEPStore, iq, op *elemen
 	}
 	if _, exists, err := nodeConfig(ctx, st, s.user.ID, node); err != nil {
 		return err
-	} else if !exists && !(isBookmarkNode(node) && len(s.roomBookmarks(ctx)) > 0) {
+	} else if !exists && !(isBookmarkNode(node) && len(s.roomBookmarks(ctx)) > 0) && node != nsMDS {
 		return failure("cancel", "item-not-found", "no node %q", node)
 	}
 	var ids []string
@@ -297,6 +300,9 @@ func (s *session) pepItems(ctx context.Context, st core.PEPStore, iq, op *elemen
 	}
 	if isBookmarkNode(node) {
 		items = s.withRoomBookmarks(ctx, node, items, ids) // bookmarks.go
+	}
+	if node == nsMDS {
+		items = s.withReadMarkers(ctx, items, ids) // mds.go
 	}
 	res := el(nsPubSub, "items", "node", node)
 	for _, it := range items {

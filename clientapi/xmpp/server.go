@@ -20,6 +20,7 @@ type Store interface {
 	BlockListStore
 	core.HistoryReader
 	Networks(ctx context.Context, user core.UserID) ([]core.Network, error)
+	ReadMarkersSince(ctx context.Context, user core.UserID, t time.Time) ([]core.ReadMarker, error)
 }
 
 // Hub is what the port needs of core.Hub.
