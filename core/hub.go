@@ -133,12 +133,12 @@ func (h *Hub) SyncNetworks(ctx context.Context) error {
 			u.rooms.dropNetwork(r.network.ID) // a restarted network rejoins afresh
 		}
 	}
+	// Bridges are built without Hub.mu: building one reads the store, and
+	// every user's operations need the lock. A network another call
+	// started meanwhile keeps its runner; a bridge does nothing until it
+	// runs, so the spare one is dropped.
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closing() {
-		return ErrHubClosed
-	}
-	var errs []error
+	var start []Network
 	for _, n := range nets {
 		if _, running := h.runners[n.ID]; running {
 			continue
@@ -146,11 +146,29 @@ func (h *Hub) SyncNetworks(ctx context.Context) error {
 		if old, ok := h.unstartable[n.ID]; ok && sameNetwork(old, n) {
 			continue
 		}
-		delete(h.unstartable, n.ID)
-		if err := h.startRunnerLocked(ctx, n); err != nil {
+		start = append(start, n)
+	}
+	h.mu.Unlock()
+	var errs []error
+	for _, n := range start {
+		b, log, err := h.buildBridge(ctx, n)
+		h.mu.Lock()
+		switch {
+		case h.closing():
+			h.mu.Unlock()
+			return ErrHubClosed
+		case err != nil:
 			h.unstartable[n.ID] = n
 			errs = append(errs, fmt.Errorf("network %q: %w", n.Name, err))
+		default:
+			delete(h.unstartable, n.ID)
+			if _, running := h.runners[n.ID]; !running {
+				r := newRunner(h, n, b, log)
+				h.runners[n.ID] = r
+				r.start(h.userLocked(n.User).status)
+			}
 		}
+		h.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }
@@ -167,14 +185,15 @@ func sameNetwork(a, b Network) bool {
 	return true
 }
 
-func (h *Hub) startRunnerLocked(ctx context.Context, n Network) error {
+// buildBridge makes the bridge for n; it does not start it.
+func (h *Hub) buildBridge(ctx context.Context, n Network) (Bridge, *slog.Logger, error) {
 	kind, ok := h.cfg.Bridges.Lookup(n.Kind)
 	if !ok {
-		return fmt.Errorf("no bridge for kind %q in this build", n.Kind)
+		return nil, nil, fmt.Errorf("no bridge for kind %q in this build", n.Kind)
 	}
 	u, err := h.cfg.Store.User(ctx, n.User)
 	if err != nil {
-		return fmt.Errorf("loading user %d: %w", n.User, err)
+		return nil, nil, fmt.Errorf("loading user %d: %w", n.User, err)
 	}
 	log := h.log.With("user", u.Name, "network", n.Name, "kind", string(n.Kind))
 	b, err := kind.New(BridgeEnv{
@@ -185,12 +204,9 @@ func (h *Hub) startRunnerLocked(ctx context.Context, n Network) error {
 		Log:     log,
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	r := newRunner(h, n, b, log)
-	h.runners[n.ID] = r
-	r.start(h.userLocked(n.User).status)
-	return nil
+	return b, log, nil
 }
 
 // Attach connects a device session for user. device is the client's name
