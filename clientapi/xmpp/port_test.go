@@ -40,7 +40,14 @@ type testPort struct {
 	cert       tls.Certificate
 	logMu      sync.Mutex
 	logLines   []string
+	sessions   countingGauge
 }
+
+// countingGauge is the port's sessions gauge in tests.
+type countingGauge struct{ n atomic.Int64 }
+
+func (g *countingGauge) Inc() { g.n.Add(1) }
+func (g *countingGauge) Dec() { g.n.Add(-1) }
 
 func testLogger(t testing.TB) *slog.Logger {
 	level := slog.LevelWarn
@@ -162,7 +169,7 @@ func startPort(t testing.TB) *testPort {
 	p := &testPort{t: t, st: st, hub: hub, user: u, password: password, network: nw, cert: cert, bridge: bridges, sent: sent}
 	logger := slog.New(logCapture{Handler: testLogger(t).Handler(), mu: &p.logMu, lines: &p.logLines})
 	srv := New(Config{Domain: testDomain, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		Store: st, Hub: hub, Log: logger, MaxLoginFailures: 5, LoginLockout: time.Minute, Version: "test"})
+		Store: st, Hub: hub, Log: logger, MaxLoginFailures: 5, LoginLockout: time.Minute, Version: "test", Sessions: &p.sessions})
 	p.srv = srv
 	for _, direct := range []bool{false, true} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

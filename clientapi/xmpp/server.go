@@ -53,7 +53,21 @@ type Config struct {
 	// ad-hoc commands store it: the daemon hands in the CLI's check, so
 	// both refuse the same settings. Nil accepts any.
 	ValidateNetwork func(kind core.NetworkKind, s core.Settings) error
+	// Sessions, if set, counts the bound sessions (the daemon hands in
+	// its Prometheus gauge for this port).
+	Sessions Gauge
 }
+
+// Gauge is a number that goes up and down, as a Prometheus gauge does.
+type Gauge interface {
+	Inc()
+	Dec()
+}
+
+type noGauge struct{}
+
+func (noGauge) Inc() {}
+func (noGauge) Dec() {}
 
 // Server is the XMPP client port: it accepts connections on any number of
 // listeners, STARTTLS or direct TLS.
@@ -67,6 +81,7 @@ type Server struct {
 	limiter   *loginLimiter
 	version   string
 	validate  func(core.NetworkKind, core.Settings) error
+	gauge     Gauge
 	adhoc     adhocSessions // ad-hoc command executions (adhoc.go)
 
 	mu       sync.Mutex
@@ -84,6 +99,9 @@ type Server struct {
 
 // New builds the port.
 func New(cfg Config) *Server {
+	if cfg.Sessions == nil {
+		cfg.Sessions = noGauge{}
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.Default()
@@ -93,6 +111,7 @@ func New(cfg Config) *Server {
 		limiter:    newLoginLimiter(cfg.MaxLoginFailures, cfg.LoginLockout, time.Now),
 		version:    cfg.Version,
 		validate:   cfg.ValidateNetwork,
+		gauge:      cfg.Sessions,
 		sessions:   make(map[core.UserID]map[string]*session),
 		smSessions: make(map[string]*session),
 		blocked:    make(map[core.UserID]map[string]bool),

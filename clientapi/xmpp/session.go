@@ -181,6 +181,7 @@ func (c *conn) bind(ctx context.Context) (*session, error) {
 		s.hs = hs
 		s.link = newLink(c, s.wake)
 		c.srv.register(s)
+		c.srv.gauge.Inc()
 		res := iqResult(e).add(el(nsBind, "bind").add(el(nsBind, "jid").withText(s.full)))
 		if err := c.writeEl(res); err != nil {
 			s.finish()
@@ -254,6 +255,7 @@ func (s *session) finish() {
 	smID := s.sm.id
 	s.mu.Unlock()
 	s.srv.unregister(s, smID)
+	s.srv.gauge.Dec()
 	s.hs.Detach()
 	close(s.done)
 }

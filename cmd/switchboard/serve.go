@@ -163,6 +163,7 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 		Version:          versionString(),
 		// The ad-hoc commands refuse what `network add` refuses.
 		ValidateNetwork: validateSettings,
+		Sessions:        httpapi.SessionsGauge("xmpp"),
 	})
 	// XMPP over WebSocket (RFC 7395) shares the HTTPS listener, so web
 	// clients reach the same sessions through any firewall that lets
