@@ -260,6 +260,9 @@ func (s *session) answerIQ(ctx context.Context, iq, payload *element) bool {
 	toServer := to == "" || to == s.bare || to == s.srv.domain
 	switch payload.Name.Space + " " + payload.Name.Local {
 	case nsPing + " ping":
+		if s.answerSelfPing(ctx, iq) { // muc.go
+			return true
+		}
 		s.send(iqResult(iq))
 	case nsSession + " session":
 		s.send(iqResult(iq))

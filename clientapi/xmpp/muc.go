@@ -523,3 +523,22 @@ func (c *renderCache) get(m *core.Message, render func() []byte) []byte {
 	c.mu.Unlock()
 	return b
 }
+
+// answerSelfPing answers a ping to a room occupant (XEP-0410 MUC
+// self-ping): success only while this device is an occupant under that
+// nick, so a client that silently dropped out learns to rejoin. False
+// for pings to anything else.
+func (s *session) answerSelfPing(ctx context.Context, iq *element) bool {
+	to := iq.attr("to")
+	r, ok := s.nets.resolve(ctx, to, s.srv.domain)
+	if !ok || r.peer.Kind != core.Room || r.resource == "" {
+		return false
+	}
+	room := s.muc.get(peerJID(r.network, r.peer.Remote, s.srv.domain))
+	if room == nil || room.pending || r.resource != s.mucSelfNick(room) {
+		s.send(iqError(iq, "cancel", "not-acceptable", "not an occupant of this room"))
+		return true
+	}
+	s.send(iqResult(iq))
+	return true
+}

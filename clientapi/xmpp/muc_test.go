@@ -124,12 +124,22 @@ func TestMUCJoinOrderAndLiveRoom(t *testing.T) {
 		t.Fatal("the room message never reached the network")
 	}
 
+	// XEP-0410: the device is in the room under its nick.
+	c.send("<iq type='get' id='sp1' to='" + roomOccupant + "'><ping xmlns='" + nsPing + "'/></iq>")
+	if r := c.expect("the self-ping answer", func(e *element) bool { return e.attr("id") == "sp1" }); r.attr("type") != "result" {
+		t.Errorf("a self-ping while joined answered %v", r)
+	}
 	c.send("<presence to='" + roomOccupant + "' type='unavailable'/>")
 	if left := roomStanza(c); left.attr("type") != "unavailable" || !hasCode(left, mucSelf) {
 		t.Errorf("leaving answered %v", left)
 	}
 	if _, ok := p.hub.Room(p.user.ID, p.network.ID, "#go"); !ok {
 		t.Error("a device leaving the MUC parted the channel for everyone")
+	}
+	c.send("<iq type='get' id='sp2' to='" + roomOccupant + "'><ping xmlns='" + nsPing + "'/></iq>")
+	if r := c.expect("the self-ping answer", func(e *element) bool { return e.attr("id") == "sp2" }); r.attr("type") != "error" ||
+		r.child(nsClient, "error").child(nsStanzas, "not-acceptable") == nil {
+		t.Errorf("a self-ping after leaving answered %v, want not-acceptable", r)
 	}
 	c.send("<message to='" + roomJID + "' type='groupchat' id='g2'><body>still here?</body></message>")
 	if e := roomStanza(c); e.attr("type") != "error" || e.child(nsClient, "error").child(nsStanzas, "not-acceptable") == nil {
