@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -24,58 +23,6 @@ import (
 
 // The end-to-end test of the HTTP API: the real daemon, a real IRC server
 // (ngircd), a raw IRC client on it, and the API over TLS.
-
-// startNgircd runs ngircd on a free loopback port; it skips the test when
-// ngircd is not installed (.ci/run installs it).
-func startNgircd(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("ngircd")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/ngircd"); serr != nil {
-			t.Skip("ngircd is not installed (.ci/run installs it from Debian)")
-		}
-		bin = "/usr/sbin/ngircd"
-	}
-	dir := t.TempDir()
-	port := testpeer.FreeLoopbackPorts(t, 1)[0]
-	conf := filepath.Join(dir, "ngircd.conf")
-	err = os.WriteFile(conf, []byte(fmt.Sprintf(`[Global]
-	Name = irc.e2e.test
-	Info = switchboard e2e
-	AdminInfo1 = switchboard tests
-	AdminInfo2 = loopback
-	AdminEMail = admin@example.test
-	Listen = 127.0.0.1
-	Ports = %d
-	PidFile = %s
-[Limits]
-	MaxConnectionsIP = 100
-[Options]
-	DNS = no
-	Ident = no
-	PAM = no
-`, port, filepath.Join(dir, "ngircd.pid"))), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-n", "-f", conf)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-	}
-	t.Fatal("ngircd did not listen within 10 s")
-	return ""
-}
 
 // ircClient is a raw IRC client, standing for someone on the network.
 type ircClient struct {
@@ -260,7 +207,7 @@ func nextMessage(t *testing.T, ch <-chan e2eEvent) (e2eMessage, string) {
 }
 
 func TestAPIEndToEnd(t *testing.T) {
-	ircAddr := startNgircd(t)
+	ircAddr := testpeer.StartNgircd(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	d, addr := startDaemon(t, dir)
 	if out, _, err := runIn(t, dir, "pw\n", "user", "add", "alice", "--password-stdin"); err != nil {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/switchboard/switchboard/internal/testpeer"
 )
 
 // The web page in a real browser: Debian's chromium, headless, driven over
@@ -116,7 +118,7 @@ func jsString(s string) string {
 
 func TestWebPage(t *testing.T) {
 	ctx := browser(t)
-	ircAddr := startNgircd(t)
+	ircAddr := testpeer.StartNgircd(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	d, addr := startDaemon(t, dir)
 	t.Cleanup(func() {

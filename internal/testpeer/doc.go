@@ -1,4 +1,5 @@
 // Package testpeer holds what the tests that start real peers (IRC
 // servers, Prosody, XMPP clients) share: free loopback ports for their
-// temporary configurations. Test code only.
+// temporary configurations, and a plain ngircd for tests in packages that
+// cannot reach the fuller IRC harness of bridges/irc. Test code only.
 package testpeer
