@@ -3,7 +3,7 @@
 TAGS := sqlite_fts5
 GO   ?= go
 
-.PHONY: run build test vet bench bench-10m bench-irc bench-xmpp fuzz
+.PHONY: run build test vet bench bench-10m bench-irc bench-xmpp bench-http fuzz
 
 # Run the daemon on its embedded defaults (data in ./switchboard-data).
 run:
@@ -40,6 +40,12 @@ bench-irc:
 # per process), login latency and rate. About five minutes on 2 cores.
 bench-xmpp:
 	$(GO) test -tags $(TAGS) -run XXX -bench 'FanoutTenDevices|RoomFanout|IdleSessionMemory|Login' -benchtime 1x -timeout 30m ./clientapi/xmpp/
+
+# The HTTP port's figures: one message to 1,000 SSE subscribers, and the
+# search API over 1,000,000 messages (generated once, about a minute, and
+# kept under $TMPDIR/switchboard-httpbench). About two minutes on 2 cores.
+bench-http:
+	$(GO) test -tags $(TAGS) -run XXX -bench 'SSEFanout|Search1M' -benchtime 1x -timeout 30m ./clientapi/http/
 
 # A short run of every fuzz target.
 fuzz:

@@ -77,7 +77,7 @@ func (b *fakeBridge) lastStatus() (core.Status, bool) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	st    *history.Store
 	hub   *core.Hub
 	srv   *Server
@@ -90,11 +90,18 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	st, err := history.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), history.Options{Log: log})
+	st, err := history.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), history.Options{Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvOn(t, st)
+}
+
+// newEnvOn serves the API on st (a benchmark's kept database); the
+// environment closes st when the test ends.
+func newEnvOn(t testing.TB, st *history.Store) *env {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
 	e := &env{t: t, st: st, bridges: make(map[core.NetworkID]*fakeBridge)}
 	reg := &core.Registry{}
 	reg.Register(core.BridgeKind{

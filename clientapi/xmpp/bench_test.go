@@ -40,6 +40,7 @@ import (
 	"github.com/xdg-go/scram"
 
 	"github.com/switchboard/switchboard/core"
+	"github.com/switchboard/switchboard/internal/testpeer"
 )
 
 // benchClient is a device for the benchmarks. Unlike rawClient it returns
@@ -323,22 +324,6 @@ func waitConnsGone(tb testing.TB) {
 	}
 }
 
-// raiseFileLimit raises the soft RLIMIT_NOFILE towards want and returns
-// what it is now.
-func raiseFileLimit(want uint64) uint64 {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0
-	}
-	if rl.Cur < want {
-		rl.Cur = min(want, rl.Max)
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-			syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
-		}
-	}
-	return rl.Cur
-}
-
 // benchHeap is the live heap plus goroutine stacks, after two full GCs.
 func benchHeap() (heap, stack uint64) {
 	runtime.GC()
@@ -479,7 +464,7 @@ func benchFanout(b *testing.B, run fanoutRun) {
 	const contacts = 10
 	devices, messages, batch, rate, window := run.devices, run.messages, run.batch, run.rate, run.window
 	if run.room {
-		raiseFileLimit(uint64(2*devices) + 512)
+		testpeer.RaiseFileLimit(uint64(2*devices) + 512)
 	}
 	p := startPort(b)
 	waitBridge(b, p)
@@ -667,7 +652,7 @@ func idleSessionMemory(b *testing.B, sessions int) {
 	// This process holds the server's end of every connection, plus the
 	// store, listeners and the test's own files; the child holds the
 	// clients' ends under the limit it inherits.
-	if got, want := raiseFileLimit(uint64(sessions)+512), uint64(sessions)+512; got < want {
+	if got, want := testpeer.RaiseFileLimit(uint64(sessions)+512), uint64(sessions)+512; got < want {
 		b.Skipf("%d sessions need %d open files in each process; RLIMIT_NOFILE allows %d", sessions, want, got)
 	}
 	for range b.N {
@@ -772,7 +757,7 @@ func TestXMPPBenchIdleClients(t *testing.T) {
 		t.Skip("the client process of BenchmarkIdleSessionMemory; it runs only from there")
 	}
 	sessions, _ := strconv.Atoi(os.Getenv(idleEnvSessions))
-	raiseFileLimit(uint64(sessions) + 512)
+	testpeer.RaiseFileLimit(uint64(sessions) + 512)
 	sc := benchScram(t, os.Getenv(idleEnvPassword))
 	first, err := benchDevice(addr, sc, "idle0") // derives the keys once
 	if err != nil {
@@ -858,7 +843,7 @@ func BenchmarkLogin(b *testing.B) {
 // 0, one starting every 1/rate seconds.
 func benchLogins(b *testing.B, conc, rate int) {
 	const logins = 2000
-	raiseFileLimit(2*logins + 512)
+	testpeer.RaiseFileLimit(2*logins + 512)
 	p := startPort(b)
 	waitBridge(b, p)
 	sc := benchScram(b, p.password)
