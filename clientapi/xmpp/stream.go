@@ -77,6 +77,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// writeTimeout bounds one write to a client that stopped reading.
+const writeTimeout = 30 * time.Second
+
 // readBufferSize is the buffer between a connection and its XML decoder.
 const readBufferSize = 1024
 
@@ -96,6 +99,8 @@ type conn struct {
 	dec     *xml.Decoder
 
 	wmu sync.Mutex // serializes writes to nc
+	// writeDeadline is the deadline last set for writes; see write.
+	writeDeadline time.Time
 
 	user     core.User
 	authed   bool
@@ -137,7 +142,13 @@ func (c *conn) restartStream() {
 func (c *conn) write(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	// A write may take up to writeTimeout. The deadline moves only when
+	// a third of it has passed: setting it is a timer change, and a busy
+	// room's every line is a write on every device's connection.
+	if now := time.Now(); c.writeDeadline.Sub(now) < writeTimeout*2/3 {
+		c.writeDeadline = now.Add(writeTimeout)
+		c.nc.SetWriteDeadline(c.writeDeadline)
+	}
 	var w io.Writer = c.nc
 	if c.tls != nil {
 		w = c.tls
