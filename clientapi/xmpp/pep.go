@@ -197,6 +197,22 @@ func sameMax(a, b int) bool {
 	return norm(a) == norm(b)
 }
 
+// existingNode reads the node an owner operation names, which must exist.
+func (s *session) existingNode(ctx context.Context, st core.PEPStore, op *element) (string, core.PEPNodeConfig, error) {
+	node, err := nodeOf(op)
+	if err != nil {
+		return "", core.PEPNodeConfig{}, err
+	}
+	c, exists, err := nodeConfig(ctx, st, s.user.ID, node)
+	if err != nil {
+		return "", core.PEPNodeConfig{}, err
+	}
+	if !exists {
+		return "", core.PEPNodeConfig{}, failure("cancel", "item-not-found", "no node %q", node)
+	}
+	return node, c, nil
+}
+
 // nodeConfig returns the node's configuration, or (default, false) when
 // it does not exist yet.
 func nodeConfig(ctx context.Context, st core.PEPStore, user core.UserID, node string) (core.PEPNodeConfig, bool, error) {
@@ -384,16 +400,9 @@ func (s *session) pepDelete(ctx context.Context, st core.PEPStore, iq, op *eleme
 }
 
 func (s *session) pepPurge(ctx context.Context, st core.PEPStore, iq, op *element) error {
-	node, err := nodeOf(op)
+	node, c, err := s.existingNode(ctx, st, op)
 	if err != nil {
 		return err
-	}
-	c, exists, err := nodeConfig(ctx, st, s.user.ID, node)
-	if err != nil {
-		return err
-	}
-	if !exists {
-		return failure("cancel", "item-not-found", "no node %q", node)
 	}
 	// Configuring a node to keep nothing drops its items; then it gets
 	// its configuration back.
@@ -427,16 +436,9 @@ func nodeConfigForm(c core.PEPNodeConfig) *element {
 }
 
 func (s *session) pepConfigure(ctx context.Context, st core.PEPStore, iq, op *element) error {
-	node, err := nodeOf(op)
+	node, c, err := s.existingNode(ctx, st, op)
 	if err != nil {
 		return err
-	}
-	c, exists, err := nodeConfig(ctx, st, s.user.ID, node)
-	if err != nil {
-		return err
-	}
-	if !exists {
-		return failure("cancel", "item-not-found", "no node %q", node)
 	}
 	if iq.attr("type") == "get" {
 		s.send(iqResult(iq).add(el(nsPubSubOwner, "pubsub").add(el(nsPubSubOwner, "configure", "node", node).add(nodeConfigForm(c)))))
