@@ -431,41 +431,13 @@ func (r *fanoutReader) run(device, want, batch int, done chan<- deviceResult) {
 //     the slowest device, which finds the most the port delivers without
 //     dropping anyone.
 func BenchmarkFanoutTenDevices(b *testing.B) {
-	const devices, messages, batch = 10, 20000, 100
-	b.Run("flood", func(b *testing.B) { benchFanout(b, fanoutRun{devices, messages, batch, 0, 0, false}) })
-	b.Run("rate=5000", func(b *testing.B) { benchFanout(b, fanoutRun{devices, messages, batch, 5000, 0, false}) })
-	b.Run("window=512", func(b *testing.B) { benchFanout(b, fanoutRun{devices, messages, batch, 0, 512, false}) })
+	b.Run("flood", func(b *testing.B) { benchFanout(b, 0, 0) })
+	b.Run("rate=5000", func(b *testing.B) { benchFanout(b, 5000, 0) })
+	b.Run("window=512", func(b *testing.B) { benchFanout(b, 0, 512) })
 }
 
-// BenchmarkRoomFanout: 1,000 devices of one user joined to one channel
-// (MUC); the network hands over one room message per Receive call, as a
-// channel's lines come. deliveries/s counts until every device has read
-// every message off its TLS stream; lag-p50/p99-ms is from a message's
-// Receive call to a device reading it. The devices' TLS readers run in
-// this process and their CPU is counted too.
-func BenchmarkRoomFanout(b *testing.B) {
-	const devices, messages = 1000, 400
-	for _, rate := range []int{100, 150} {
-		b.Run(fmt.Sprintf("devices=%d/rate=%d", devices, rate), func(b *testing.B) {
-			benchFanout(b, fanoutRun{devices, messages, 1, rate, 0, true})
-		})
-	}
-}
-
-// fanoutRun is one fan-out benchmark's shape.
-type fanoutRun struct {
-	devices, messages, batch int
-	rate                     int  // messages/s the network hands over; 0: as fast as stored
-	window                   int  // how far the network may run ahead of the slowest device; 0: no bound
-	room                     bool // room messages to devices joined to it, rather than direct messages
-}
-
-func benchFanout(b *testing.B, run fanoutRun) {
-	const contacts = 10
-	devices, messages, batch, rate, window := run.devices, run.messages, run.batch, run.rate, run.window
-	if run.room {
-		testpeer.RaiseFileLimit(uint64(2*devices) + 512)
-	}
+func benchFanout(b *testing.B, rate, window int) {
+	const devices, messages, batch, contacts = 10, 20000, 100, 10
 	p := startPort(b)
 	waitBridge(b, p)
 	sc := benchScram(b, p.password)
@@ -479,11 +451,6 @@ func benchFanout(b *testing.B, run fanoutRun) {
 			if err != nil {
 				return err
 			}
-			if run.room {
-				if err := c.joinRoom(roomJID + "/alice"); err != nil {
-					return fmt.Errorf("device %d joining: %w", i, err)
-				}
-			}
 			rs[i] = &fanoutReader{c: c, marks: make([]time.Time, messages/batch)}
 			return nil
 		}); err != nil {
@@ -494,11 +461,7 @@ func benchFanout(b *testing.B, run fanoutRun) {
 			evs := make([]core.Event, 0, batch)
 			for j := i; j < i+batch; j++ {
 				from := fmt.Sprintf("bob%d", j%contacts)
-				peer := core.Peer{Kind: core.Direct, Remote: from}
-				if run.room {
-					peer = core.Peer{Kind: core.Room, Remote: "#go"}
-				}
-				e := p.incoming(peer, from,
+				e := p.incoming(core.Peer{Kind: core.Direct, Remote: from}, from,
 					fmt.Sprintf("message %d of a busy evening on the network, about as long as a line of chat usually is", j))
 				e.Message.OriginID = fmt.Sprintf("i%d-m%d", iter, j)
 				evs = append(evs, e)

@@ -1,0 +1,201 @@
+package xmpp
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/core"
+	"github.com/switchboard/switchboard/internal/testpeer"
+)
+
+// BenchmarkRoomFanout: 1,000 devices of one user joined to one channel
+// (MUC); the network hands over one room message per Receive call at a
+// steady rate, as a channel's lines come. The devices run in a child
+// process, as they would run on other machines: this process's CPU and
+// scheduler are the server's alone. lag-p50/p99/max-ms is from a
+// message's Receive call to a device reading it off its TLS stream,
+// over every (device, message); deliveries/s counts until the last
+// device has every message.
+func BenchmarkRoomFanout(b *testing.B) {
+	const devices, messages = 1000, 400
+	for _, rate := range []int{100, 150} {
+		b.Run(fmt.Sprintf("devices=%d/rate=%d", devices, rate), func(b *testing.B) { benchRoomFanout(b, devices, messages, rate) })
+	}
+}
+
+const (
+	roomEnvAddr     = "SWB_XMPP_ROOM_ADDR"
+	roomEnvPassword = "SWB_XMPP_ROOM_PASSWORD"
+	roomEnvDevices  = "SWB_XMPP_ROOM_DEVICES"
+	roomEnvMessages = "SWB_XMPP_ROOM_MESSAGES"
+)
+
+func benchRoomFanout(b *testing.B, devices, messages, rate int) {
+	if got, want := testpeer.RaiseFileLimit(uint64(devices)+512), uint64(devices)+512; got < want {
+		b.Skipf("%d devices need %d open files; RLIMIT_NOFILE allows %d", devices, want, got)
+	}
+	p := startPort(b)
+	waitBridge(b, p)
+	for range b.N {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestXMPPBenchRoomClients$", "-test.count=1", "-test.timeout=30m")
+		cmd.Env = append(os.Environ(), roomEnvAddr+"="+p.addr, roomEnvPassword+"="+p.password,
+			roomEnvDevices+"="+strconv.Itoa(devices), roomEnvMessages+"="+strconv.Itoa(messages))
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		lines := make(chan string)
+		go func() {
+			defer close(lines)
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+		}()
+		await := func(prefix string) []string {
+			timeout := time.After(10 * time.Minute)
+			for {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						cmd.Wait()
+						b.Fatalf("the device process ended before %q:\n%s", prefix, stderr.String())
+					}
+					if v, found := strings.CutPrefix(l, prefix+" "); found {
+						return strings.Fields(v)
+					}
+				case <-timeout:
+					cmd.Process.Kill()
+					b.Fatalf("no %q from the device process", prefix)
+				}
+			}
+		}
+		await("room-bench ready")
+
+		events := make([]core.MessageEvent, messages)
+		for j := range events {
+			events[j] = p.incoming(core.Peer{Kind: core.Room, Remote: "#go"}, fmt.Sprintf("bob%d", j%10),
+				fmt.Sprintf("message %d of a busy evening in the channel, about as long as a line of chat usually is", j))
+		}
+		sent := make([]int64, messages)
+		w := startCPUWatch()
+		start := time.Now()
+		for j, e := range events {
+			time.Sleep(time.Until(start.Add(time.Duration(j) * time.Second / time.Duration(rate))))
+			sent[j] = time.Now().UnixNano()
+			p.receive(b, e)
+		}
+		done := await("room-bench done")
+		elapsed := time.Duration(atoi64(done[0]) - start.UnixNano())
+		cpu := w.report(b)
+		for j, at := range sent {
+			fmt.Fprintf(stdin, "sent %d %d\n", j, at)
+		}
+		fmt.Fprintln(stdin, "end")
+		lags := await("room-bench lags") // p50 p99 max count (ns, ns, ns, n)
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("device process: %v\n%s", err, stderr.String())
+		}
+		if got := atoi64(lags[3]); got != int64(devices*messages) {
+			b.Fatalf("the devices read %d messages, want %d", got, devices*messages)
+		}
+		ms := func(s string) float64 { return float64(atoi64(s)) / 1e6 }
+		b.ReportMetric(float64(devices*messages)/elapsed.Seconds(), "deliveries/s")
+		b.ReportMetric(ms(lags[0]), "lag-p50-ms")
+		b.ReportMetric(ms(lags[1]), "lag-p99-ms")
+		b.ReportMetric(ms(lags[2]), "lag-max-ms")
+		b.ReportMetric(float64(cpu.Nanoseconds())/1000/float64(devices*messages), "server-cpu-µs/delivery")
+	}
+}
+
+func atoi64(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// TestXMPPBenchRoomClients is the device process of BenchmarkRoomFanout,
+// not a test: it logs in the devices, joins each to the room, says ready,
+// reads until every device has every message, says when, then reads the
+// send times on its input and answers the lag percentiles.
+func TestXMPPBenchRoomClients(t *testing.T) {
+	addr := os.Getenv(roomEnvAddr)
+	if addr == "" {
+		t.Skip("the device process of BenchmarkRoomFanout; it runs only from there")
+	}
+	devices, _ := strconv.Atoi(os.Getenv(roomEnvDevices))
+	messages, _ := strconv.Atoi(os.Getenv(roomEnvMessages))
+	testpeer.RaiseFileLimit(uint64(devices) + 512)
+	sc := benchScram(t, os.Getenv(roomEnvPassword))
+	rs := make([]*fanoutReader, devices)
+	if err := benchParallel(devices, 16, func(i int) error {
+		c, err := benchDevice(addr, sc, fmt.Sprintf("dev%d", i))
+		if err != nil {
+			return err
+		}
+		if err := c.joinRoom(roomJID + "/alice"); err != nil {
+			return fmt.Errorf("device %d joining: %w", i, err)
+		}
+		rs[i] = &fanoutReader{c: c, marks: make([]time.Time, messages)}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan deviceResult, devices)
+	for i, r := range rs {
+		go r.run(i, messages, 1, done)
+	}
+	fmt.Println("room-bench ready", devices)
+	for range devices {
+		r := <-done
+		if r.err != nil {
+			t.Fatalf("device %d stopped after %d of %d messages: %v (…%s)", r.device, r.got, messages, r.err, r.tail)
+		}
+	}
+	var last int64
+	for _, r := range rs {
+		for _, at := range r.marks {
+			last = max(last, at.UnixNano())
+		}
+	}
+	fmt.Println("room-bench done", last)
+
+	sent := make([]int64, messages)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() && in.Text() != "end" {
+		var j int
+		var at int64
+		if _, err := fmt.Sscanf(in.Text(), "sent %d %d", &j, &at); err == nil && j >= 0 && j < messages {
+			sent[j] = at
+		}
+	}
+	lags := make([]int64, 0, devices*messages)
+	for _, r := range rs {
+		for j, at := range r.marks {
+			if !at.IsZero() {
+				lags = append(lags, at.UnixNano()-sent[j])
+			}
+		}
+	}
+	slices.Sort(lags)
+	fmt.Println("room-bench lags", lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1], len(lags))
+	for _, r := range rs {
+		r.c.nc.Close()
+	}
+}
