@@ -56,4 +56,28 @@ func TestStoreSmoke(t *testing.T) {
 	if !strings.Contains(out.String(), "reused") {
 		t.Fatalf("second run regenerated the history:\n%s", out)
 	}
+	// A third measures ingest on a copy, leaving the reused one as it was.
+	before, err := os.Stat(filepath.Join(dir, "store-3000-s1-g1.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.ingestOnReuse = true
+	if err := runStore(context.Background(), out, o); err != nil {
+		t.Fatal(err)
+	}
+	b, err = os.ReadFile(o.jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = nil
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res[0].Ingest) != 2 || res[0].Ingest[0].MessagesPerSec <= 0 || !res[0].Ingest[0].ReusedDatabase {
+		t.Fatalf("ingest on a copy: %+v", res[0].Ingest)
+	}
+	after, err := os.Stat(filepath.Join(dir, "store-3000-s1-g1.db"))
+	if err != nil || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+		t.Fatalf("the reused database changed: %v, %v -> %v", err, before, after)
+	}
 }
