@@ -31,10 +31,12 @@ func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchRe
 	defer cancel()
 	var err error
 	// Within one conversation, phrases are searched as ANDs of their words
-	// and checked on the text (see ftsquery.TranslateVerified): FTS5 then
-	// leapfrogs the conversation's short posting list, where a phrase
-	// walks every message with its words ("i of" in one conversation at
-	// 10M: 14 ms as a phrase, 3 ms as an AND). Across conversations the
+	// and words in a fifth of all messages or more are left out of the
+	// index lookup, both checked on the text instead (see
+	// ftsquery.TranslateVerified): FTS5 then leapfrogs the conversation's
+	// short posting list, where a phrase walks every message with its
+	// words ("i of" in one conversation at 10M: 14 ms as a phrase, 3 ms as
+	// an AND) and a dense word's list is scanned, not skipped. Across conversations the
 	// scope is no shorter than the words, and checking on each message's
 	// text a phrase that is rare among its words' messages cost more than
 	// FTS5's check of positions ("be be" at 1M: 54 ms of CPU).
@@ -45,9 +47,20 @@ func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchRe
 		nativePhrase bool
 	)
 	if q.Conversation != 0 {
-		expr, phrases, err = ftsquery.TranslateVerified(q.Text)
+		var denseErr error
+		dense := func(word string) bool {
+			d, err := s.denseWord(ctx, word)
+			if err != nil && denseErr == nil {
+				denseErr = err
+			}
+			return d
+		}
+		expr, phrases, err = ftsquery.TranslateVerified(q.Text, dense)
+		if err == nil && denseErr != nil {
+			return nil, denseErr
+		}
 	} else if expr, err = ftsquery.Translate(q.Text); err == nil {
-		_, ps, _ := ftsquery.TranslateVerified(q.Text)
+		_, ps, _ := ftsquery.TranslateVerified(q.Text, nil)
 		nativePhrase = len(ps) > 0
 	}
 	if err != nil {
@@ -196,6 +209,37 @@ func (s *Store) fewMatches(ctx context.Context, words string, before core.Messag
 		return false, fmt.Errorf("searching: %w", err)
 	}
 	return n < s.probeLimit, nil
+}
+
+// A word is dense when at least one in denseShare of the newest messages
+// holds it; denseSample of its matches are read to find out.
+const (
+	denseSample = 200
+	denseShare  = 5
+)
+
+// denseWord reports whether word is in so many messages that searching its
+// posting list costs more than checking the text of the messages the
+// query's other terms find (see ftsquery.TranslateVerified). It reads the
+// word's denseSample newest matches and counts the messages since the
+// oldest of them, up to denseSample×denseShare: at most about 1,200 rows.
+func (s *Store) denseWord(ctx context.Context, word string) (bool, error) {
+	var oldest int64
+	err := s.rq.queryRow(ctx, "SELECT -rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid LIMIT 1 OFFSET ?",
+		`{body}: "`+word+`"`, denseSample-1).Scan(&oldest)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // fewer matches than the sample: rare
+	}
+	if err != nil {
+		return false, fmt.Errorf("searching: %w", err)
+	}
+	var n int
+	err = s.rq.queryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM messages WHERE id >= ? LIMIT ?)",
+		oldest, denseSample*denseShare).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("searching: %w", err)
+	}
+	return n < denseSample*denseShare, nil
 }
 
 // relevanceWindow is how many of the newest matches a relevance-ranked

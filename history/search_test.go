@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -211,5 +212,44 @@ func TestSearchRelevanceScoresTheNewestWindow(t *testing.T) {
 	rs, err = s.Search(context.Background(), q)
 	if err != nil || !equal(resultBodies(rs), []string{"deploy again among other words", "one deploy among many other words in a long line"}) {
 		t.Fatalf("window of 2: %v, %v", resultBodies(rs), err)
+	}
+}
+
+// A word in most messages is checked on the text, not looked up in the
+// index, when a search within one conversation has another term: the
+// answers are the same.
+func TestSearchChecksDenseWordsOnTheText(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	f := newFixture(t, s, "alice")
+	var msgs []*core.Message
+	for i := 0; i < denseSample+50; i++ {
+		msgs = append(msgs, f.msg("#go", fmt.Sprintf("the line %d", i)))
+	}
+	msgs = append(msgs, f.msg("#go", "failing without it"), f.msg("#go", "The build is failing"), f.msg("#rust", "the failing rust"))
+	ws := appendAll(t, s, msgs...)
+	if dense, err := s.denseWord(ctx, "the"); err != nil || !dense {
+		t.Fatalf(`denseWord("the") = %v, %v; want true`, dense, err)
+	}
+	if dense, err := s.denseWord(ctx, "failing"); err != nil || dense {
+		t.Fatalf(`denseWord("failing") = %v, %v; want false`, dense, err)
+	}
+	conv := ws[0].Message.Conversation
+	for _, limit := range []int{1, probeLimit} {
+		s.probeLimit = limit
+		for _, c := range []struct {
+			text string
+			want []string
+		}{
+			{"the failing", []string{"The build is failing"}},
+			{`"is failing" the`, []string{"The build is failing"}},
+			{"the -line", []string{"The build is failing"}},
+			{"the line 7", []string{"the line 7"}},
+		} {
+			rs, err := s.Search(ctx, core.SearchQuery{User: f.user.ID, Conversation: conv, Text: c.text, Limit: 5})
+			if err != nil || !equal(resultBodies(rs), c.want) {
+				t.Errorf("probe limit %d, %q: %q, %v; want %q", limit, c.text, resultBodies(rs), err, c.want)
+			}
+		}
 	}
 }

@@ -74,53 +74,86 @@ func parse(q string) (*expr, error) {
 	return e, nil
 }
 
-// TranslateVerified is Translate, except that each phrase the whole query
-// requires (a quoted phrase, or a word that FTS5 splits in two such as
-// "don't", at the top level and not negated) is written as the AND of its
-// words, and returned in phrases for the caller to check against the text.
+// TranslateVerified is Translate, except that the terms the whole query
+// requires (at the top level and not negated) may be left for the caller
+// to check against the text, returned in checks as lower-case ASCII words
+// separated by spaces, each to be found as consecutive words:
+//
+//   - a phrase (quoted, or a word that FTS5 splits, such as "don't") is
+//     written as the AND of its words, and checked;
+//   - a word, alone or in such a phrase, for which dense reports true is
+//     left out of the expression, and checked, as long as some term stays
+//     in the expression.
 //
 // Why: FTS5 evaluates a phrase inside an AND by walking every message that
 // has all its words, checking positions, without regard to the AND's
-// other operands. "i of" within one conversation of 10M messages took
+// other operands: "i of" within one conversation of 10M messages took
 // 14 ms as a phrase and 3 ms as an AND of its words (swbench store), since
-// the AND leapfrogs the conversation's short posting list instead.
+// the AND leapfrogs the conversation's short posting list. And it ANDs by
+// seeking in every posting list, scanning a leaf page from its start for
+// each seek: "the failing" within one conversation spent 44 ms of CPU in
+// the list of "the", which is in most messages and so filters nothing.
 //
-// Only phrases of ASCII text without a prefix are rewritten: the caller
-// splits and folds them in Go, which agrees with FTS5's unicode61
-// tokenizer on ASCII; other phrases stay FTS5 phrases.
-func TranslateVerified(q string) (match string, phrases []string, err error) {
+// Only ASCII terms without a prefix are left to the caller, who splits and
+// folds the text in Go, which agrees with FTS5's unicode61 tokenizer on
+// ASCII. dense may be nil.
+func TranslateVerified(q string, dense func(word string) bool) (match string, checks []string, err error) {
 	e, err := parse(q)
 	if err != nil {
 		return "", nil, err
 	}
-	var must *expr
-	switch {
-	case e.op == opNot:
+	must := e
+	if e.op == opNot {
 		must = e.kids[0]
-	default:
-		must = e
 	}
-	rewrite := func(t *expr) *expr {
-		if t.op != opTerm || t.prefix || !asciiPhrase(t.text) {
-			return t
-		}
-		words := asciiWords(t.text)
-		phrases = append(phrases, strings.Join(words, " "))
-		and := &expr{op: opAnd, off: t.off}
-		for _, w := range words {
-			and.kids = append(and.kids, &expr{op: opTerm, off: t.off, text: w})
-		}
-		return and
-	}
+	var terms []*expr
 	switch must.op {
 	case opTerm:
-		must = rewrite(must)
+		terms = []*expr{must}
 	case opAnd:
-		kids := make([]*expr, len(must.kids))
-		for i, k := range must.kids {
-			kids[i] = rewrite(k)
+		terms = must.kids
+	}
+	var (
+		kept    []*expr
+		dropped *expr // the first word left out, put back if nothing stays
+	)
+	for _, t := range terms {
+		if t.op != opTerm || t.prefix || !isASCII(t.text) {
+			kept = append(kept, t)
+			continue
 		}
-		must = &expr{op: opAnd, off: must.off, kids: kids}
+		words := asciiWords(t.text)
+		switch {
+		case len(words) >= 2:
+			checks = append(checks, strings.Join(words, " "))
+			for _, w := range words {
+				word := &expr{op: opTerm, off: t.off, text: w}
+				if dense != nil && dense(w) {
+					if dropped == nil {
+						dropped = word
+					}
+					continue
+				}
+				kept = append(kept, word)
+			}
+		case len(words) == 1 && dense != nil && dense(words[0]):
+			checks = append(checks, words[0])
+			if dropped == nil {
+				dropped = t
+			}
+		default:
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) == 0 {
+		if dropped == nil { // no top-level terms: nothing was rewritten
+			kept = []*expr{must}
+		} else {
+			kept = []*expr{dropped}
+		}
+	}
+	if len(terms) > 0 {
+		must = join(opAnd, must.off, kept)
 	}
 	if e.op == opNot {
 		e = &expr{op: opNot, off: e.off, kids: []*expr{must, e.kids[1]}}
@@ -129,17 +162,16 @@ func TranslateVerified(q string) (match string, phrases []string, err error) {
 	}
 	var b strings.Builder
 	e.write(&b, true)
-	return b.String(), phrases, nil
+	return b.String(), checks, nil
 }
 
-// asciiPhrase reports whether s is ASCII and holds two words or more.
-func asciiPhrase(s string) bool {
+func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return false
 		}
 	}
-	return len(asciiWords(s)) >= 2
+	return true
 }
 
 // asciiWords splits ASCII text as unicode61 does: letters and digits make

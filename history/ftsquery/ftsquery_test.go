@@ -197,28 +197,37 @@ func TestNested(t *testing.T) {
 }
 
 func TestTranslateVerified(t *testing.T) {
+	dense := func(w string) bool { return w == "the" || w == "i" }
 	for _, tt := range []struct {
 		in, out string
-		phrases []string
+		checks  []string
 	}{
 		{`"broken build"`, `"broken" AND "build"`, []string{"broken build"}},
-		{`deploy "Broken  Build"`, `"deploy" AND ("broken" AND "build")`, []string{"broken build"}},
+		{`deploy "Broken  Build"`, `"deploy" AND "broken" AND "build"`, []string{"broken build"}},
 		{`don't`, `"don" AND "t"`, []string{"don t"}},
 		{`"a b" -c`, `("a" AND "b") NOT "c"`, []string{"a b"}},
+		// Dense words are checked on the text while another term stays.
+		{`the failing`, `"failing"`, []string{"the"}},
+		{`"the failing"`, `"failing"`, []string{"the failing"}},
+		{`"the i"`, `"the"`, []string{"the i"}},
+		{`the i`, `"the"`, []string{"the", "i"}},
+		{`the`, `"the"`, []string{"the"}},
+		{`the fail* -x`, `"fail"* NOT "x"`, []string{"the"}},
 		// Not required by the whole query, a prefix, or not ASCII: FTS5
-		// keeps the phrase.
+		// keeps the term.
 		{`"a b" OR c`, `"a b" OR "c"`, nil},
 		{`x -"a b"`, `"x" NOT "a b"`, nil},
 		{`"a b"*`, `"a b"*`, nil},
 		{`"café au"`, `"café au"`, nil},
 		{`word`, `"word"`, nil},
+		{`the OR failing`, `"the" OR "failing"`, nil},
 	} {
-		out, phrases, err := TranslateVerified(tt.in)
-		if err != nil || out != tt.out || !slices.Equal(phrases, tt.phrases) {
-			t.Errorf("TranslateVerified(%q) = %s, %q, %v; want %s, %q", tt.in, out, phrases, err, tt.out, tt.phrases)
+		out, checks, err := TranslateVerified(tt.in, dense)
+		if err != nil || out != tt.out || !slices.Equal(checks, tt.checks) {
+			t.Errorf("TranslateVerified(%q) = %s, %q, %v; want %s, %q", tt.in, out, checks, err, tt.out, tt.checks)
 		}
 	}
-	if _, _, err := TranslateVerified(`"unclosed`); err == nil {
+	if _, _, err := TranslateVerified(`"unclosed`, nil); err == nil {
 		t.Error("a query Translate rejects was accepted")
 	}
 }
