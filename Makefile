@@ -26,7 +26,8 @@ test: vet
 bench:
 	$(GO) run -tags $(TAGS) ./cmd/swbench store --messages 1000000 --json swbench-store.json
 
-# The same at 1M and 10M messages (about an hour on 2 cores, 6 GB of disk).
+# The same at 1M and 10M messages (about half an hour on 2 cores the first
+# time, 3.5 GB of disk; --ingest-on-reuse measures ingest again later).
 bench-10m:
 	$(GO) run -tags $(TAGS) ./cmd/swbench store --messages 1000000,10000000 --json swbench-store.json
 
