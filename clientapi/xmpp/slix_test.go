@@ -64,7 +64,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,7 +73,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard/switchboard/internal/selfsigned"
 	"github.com/switchboard/switchboard/internal/testpeer"
 )
 
@@ -368,118 +366,14 @@ func (b *slixTail) String() string {
 
 // --- A known-good server for the harness's own test ---
 
-// slixProsody is a Prosody (Debian's 0.12) on loopback: domain localhost,
-// STARTTLS (required) on Port and direct TLS on TLSPort with a self-signed
-// certificate, carbons, MAM archiving everything, SM with resumption, CSI,
-// ping. startSlixProsody creates the accounts it is given (user → password).
-type slixProsody struct {
-	Domain        string
-	Port, TLSPort int
-	dir           string
-	log           slixTail
-	cmd           *exec.Cmd
-	exited        chan struct{}
-}
+// slixProsody is the shared test Prosody (see testpeer.StartProsody):
+// domain localhost, STARTTLS on Port, direct TLS on TLSPort, carbons, MAM,
+// SM with resumption, CSI, ping.
+type slixProsody = testpeer.Prosody
 
 func startSlixProsody(t testing.TB, users map[string]string) *slixProsody {
 	t.Helper()
-	bin, err := exec.LookPath("prosody")
-	if err != nil {
-		if _, statErr := os.Stat("/usr/bin/prosody"); statErr != nil {
-			t.Skip("prosody is not installed (.ci/run installs it from Debian)")
-		}
-		bin = "/usr/bin/prosody"
-	}
-	p := &slixProsody{Domain: "localhost", dir: t.TempDir(), exited: make(chan struct{})}
-	certFile := filepath.Join(p.dir, "cert.pem")
-	keyFile := filepath.Join(p.dir, "key.pem")
-	if _, err := selfsigned.LoadOrCreate(certFile, keyFile, p.Domain); err != nil {
-		t.Fatal(err)
-	}
-	ports := testpeer.FreeLoopbackPorts(t, 2)
-	p.Port, p.TLSPort = ports[0], ports[1]
-
-	// internal_plain keeps passwords as written below, so accounts are files
-	// in the data directory and prosodyctl (slow, and fussy as root) is not
-	// needed.
-	data := filepath.Join(p.dir, "data")
-	accounts := filepath.Join(data, p.Domain, "accounts")
-	if err := os.MkdirAll(accounts, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for user, pw := range users {
-		content := fmt.Sprintf("return {\n\t[\"password\"] = %q;\n};\n", pw)
-		if err := os.WriteFile(filepath.Join(accounts, user+".dat"), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	conf := filepath.Join(p.dir, "prosody.cfg.lua")
-	cfg := fmt.Sprintf(`-- switchboard test server
-run_as_root = true
-pidfile = %[1]q
-data_path = %[2]q
-log = { { levels = { min = "debug" }, to = "console" } }
-interfaces = { "127.0.0.1" }
-c2s_ports = { %[3]d }
-c2s_direct_tls_ports = { %[4]d }
-s2s_ports = { }
-modules_enabled = {
-	"roster"; "saslauth"; "tls"; "disco"; "carbons"; "mam"; "smacks";
-	"ping"; "csi_simple";
-}
-modules_disabled = { "s2s"; "offline" }
-c2s_require_encryption = true
-authentication = "internal_plain"
-storage = "internal"
-default_archive_policy = true
-archive_expires_after = "never"
-smacks_hibernation_time = 120
-ssl = { certificate = %[5]q; key = %[6]q }
-certificates = %[8]q
-
-VirtualHost %[7]q
-	ssl = { certificate = %[5]q; key = %[6]q }
-`, filepath.Join(p.dir, "prosody.pid"), data, p.Port, p.TLSPort, certFile, keyFile, p.Domain, p.dir)
-	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	p.cmd = exec.Command(bin, "-F", "--config", conf)
-	p.cmd.Dir = p.dir
-	p.cmd.Stdout = &p.log
-	p.cmd.Stderr = &p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start prosody: %v", err)
-	}
-	go func() { p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-		if t.Failed() {
-			t.Logf("prosody log (tail):\n%s", p.log.String())
-		}
-	})
-
-	deadline := time.Now().Add(15 * time.Second)
-	for _, port := range ports {
-		for {
-			conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
-			if err == nil {
-				conn.Close()
-				break
-			}
-			select {
-			case <-p.exited:
-				t.Fatalf("prosody exited at start: %v\n%s", p.cmd.ProcessState, p.log.String())
-			case <-time.After(20 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("prosody did not listen on %d: %v\n%s", port, err, p.log.String())
-			}
-		}
-	}
-	return p
+	return testpeer.StartProsody(t, users)
 }
 
 // TestSlixHarnessAgainstProsody proves the driver against a known-good

@@ -1,0 +1,160 @@
+package testpeer
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/selfsigned"
+)
+
+// Prosody is Debian's Prosody (0.12) on loopback: domain localhost,
+// STARTTLS (required) on Port and direct TLS on TLSPort with a self-signed
+// certificate (CertFile), carbons, MAM archiving everything, stream
+// management with resumption, CSI and ping. Its data lives in a temporary
+// directory, so Stop and Start again keep accounts, rosters and archives.
+type Prosody struct {
+	Domain        string
+	Port, TLSPort int
+	CertFile      string
+
+	t      testing.TB
+	bin    string
+	dir    string
+	conf   string
+	log    tail
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// StartProsody runs a throwaway Prosody with the accounts it is given
+// (user → password). It skips the test when prosody is not installed
+// (.ci/run installs it), kills the server when the test ends and prints
+// the tail of its log when the test failed.
+func StartProsody(t testing.TB, users map[string]string) *Prosody {
+	t.Helper()
+	bin, err := exec.LookPath("prosody")
+	if err != nil {
+		if _, statErr := os.Stat("/usr/bin/prosody"); statErr != nil {
+			t.Skip("prosody is not installed (.ci/run installs it from Debian)")
+		}
+		bin = "/usr/bin/prosody"
+	}
+	p := &Prosody{Domain: "localhost", t: t, bin: bin, dir: t.TempDir()}
+	p.CertFile = filepath.Join(p.dir, "cert.pem")
+	keyFile := filepath.Join(p.dir, "key.pem")
+	if _, err := selfsigned.LoadOrCreate(p.CertFile, keyFile, p.Domain); err != nil {
+		t.Fatal(err)
+	}
+	ports := FreeLoopbackPorts(t, 2)
+	p.Port, p.TLSPort = ports[0], ports[1]
+
+	// internal_plain keeps passwords as written below, so accounts are
+	// files in the data directory and prosodyctl (slow, and fussy as root)
+	// is not needed.
+	data := filepath.Join(p.dir, "data")
+	accounts := filepath.Join(data, p.Domain, "accounts")
+	if err := os.MkdirAll(accounts, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for user, pw := range users {
+		content := fmt.Sprintf("return {\n\t[\"password\"] = %q;\n};\n", pw)
+		if err := os.WriteFile(filepath.Join(accounts, user+".dat"), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.conf = filepath.Join(p.dir, "prosody.cfg.lua")
+	cfg := fmt.Sprintf(`-- switchboard test server
+run_as_root = true
+pidfile = %[1]q
+data_path = %[2]q
+log = { { levels = { min = "debug" }, to = "console" } }
+interfaces = { "127.0.0.1" }
+c2s_ports = { %[3]d }
+c2s_direct_tls_ports = { %[4]d }
+s2s_ports = { }
+modules_enabled = {
+	"roster"; "saslauth"; "tls"; "disco"; "carbons"; "mam"; "smacks";
+	"ping"; "csi_simple";
+}
+modules_disabled = { "s2s"; "offline" }
+c2s_require_encryption = true
+authentication = "internal_plain"
+storage = "internal"
+default_archive_policy = true
+archive_expires_after = "never"
+smacks_hibernation_time = 120
+ssl = { certificate = %[5]q; key = %[6]q }
+certificates = %[8]q
+
+VirtualHost %[7]q
+	ssl = { certificate = %[5]q; key = %[6]q }
+`, filepath.Join(p.dir, "prosody.pid"), data, p.Port, p.TLSPort, p.CertFile, keyFile, p.Domain, p.dir)
+	if err := os.WriteFile(p.conf, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.Start()
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			t.Logf("prosody log (tail):\n%s", p.log.String())
+		}
+	})
+	return p
+}
+
+// Start runs the server (again, after Stop) and returns once both ports
+// accept connections.
+func (p *Prosody) Start() {
+	t := p.t
+	t.Helper()
+	p.exited = make(chan struct{})
+	p.cmd = exec.Command(p.bin, "-F", "--config", p.conf)
+	p.cmd.Dir = p.dir
+	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
+	// Take the server down with us if the test binary dies.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start prosody: %v", err)
+	}
+	cmd, exited := p.cmd, p.exited
+	go func() { cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for _, port := range []int{p.Port, p.TLSPort} {
+		for {
+			conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+			if err == nil {
+				conn.Close()
+				break
+			}
+			select {
+			case <-exited:
+				t.Fatalf("prosody exited at start: %v\n%s", cmd.ProcessState, p.log.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("prosody did not listen on %d: %v\n%s", port, err, p.log.String())
+			}
+		}
+	}
+}
+
+// Stop kills the server, as a crash would: clients see their connections
+// drop without a closing stream. Stopping a stopped server does nothing.
+func (p *Prosody) Stop() {
+	if p.cmd == nil {
+		return
+	}
+	p.cmd.Process.Kill()
+	<-p.exited
+	p.cmd = nil
+}
+
+// Log is the tail of the server's console log.
+func (p *Prosody) Log() string { return p.log.String() }
