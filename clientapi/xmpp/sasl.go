@@ -25,9 +25,10 @@ import (
 
 // CredentialStore is what the port needs from the store to log users in.
 //
-// The port cannot tell a missing user or missing keys from a broken store
-// (the store's ErrNotFound is not in core), so every error is taken to
-// mean "no such user" and the login fails with not-authorized, with the
+// The port does not tell a missing user or missing keys from a broken
+// store (core.ErrNotFound could now, once every store wraps it), so every
+// error is taken to mean "no such user" and the login fails with
+// not-authorized, with the
 // error kept as the saslError's Cause for the log; only errors wrapping
 // context.DeadlineExceeded or context.Canceled give temporary-auth-failure.
 type CredentialStore interface {
