@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/switchboard/switchboard/bridges/irc"
+	"github.com/switchboard/switchboard/bridges/xmpp"
 	"github.com/switchboard/switchboard/core"
 )
 
@@ -10,5 +11,6 @@ import (
 func bridgeRegistry() *core.Registry {
 	r := &core.Registry{}
 	r.Register(irc.Kind())
+	r.Register(xmpp.Kind())
 	return r
 }

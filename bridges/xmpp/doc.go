@@ -1,0 +1,29 @@
+// Package xmpp is the XMPP bridge: it keeps one of a user's existing XMPP
+// accounts online around the clock as a client, on mellium.im/xmpp, and
+// translates between stanzas and core events.
+//
+// It owns the connection (SRV lookup or a configured host, STARTTLS or
+// direct TLS, certificate pinning, SASL SCRAM with channel binding where
+// offered, resource binding), the supervisor that classifies failures and
+// reconnects with backoff and jitter (a refused login is permanent), the
+// roster, contacts' presence and the user's own, 1:1 messages both ways,
+// message carbons (XEP-0280) so what the user's other clients send and
+// receive lands in history too, and the archive gap fill (XEP-0313) after
+// every (re)connect. It imports core and mellium, never history,
+// clientapi or another bridge: everything goes through core.Inbound.
+//
+// One message, one network id: the store keeps a message once per
+// conversation and network id, and the bridge gives every copy of a
+// message it can see (live, carbon, archive) the same one; see
+// stanzaMessage.networkID.
+//
+// Roster items reach devices as a core.PresenceEvent each (offline until
+// the contact's presence arrives). The client port builds its roster from
+// stored conversations, so a contact appears there once a message was
+// exchanged; listing contacts without one needs a contact event in core,
+// left for the roster-sync step.
+//
+// Not done yet: stream management (XEP-0198) resumption, roster changes
+// from devices and subscription requests, group chats (XEP-0045),
+// receipts, chat states, corrections, replies and file links.
+package xmpp
