@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"mellium.im/sasl"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
@@ -364,10 +366,19 @@ func TestProsodyRestartFillsGap(t *testing.T) {
 	b = dialClient(t, p, "bob", "pw", "laptop2")
 	b.message(alice, "gap-1", "while you were away 1")
 	b.message(alice, "gap-2", "while you were away 2")
+	for _, ns := range s.hub.NetworkStates(s.user.ID) {
+		if ns.State == core.StateConnected {
+			t.Fatal("the bridge was back before bob wrote: there is no gap to fill")
+		}
+	}
+	archived := counterValue(t, metricArchived)
 
 	s.waitState(30*time.Second, core.StateConnected)
 	s.waitMessage(20*time.Second, "the second archived message", func(m *core.Message) bool { return m.Body == "while you were away 2" })
 
+	if got := counterValue(t, metricArchived) - archived; got < 2 {
+		t.Errorf("%v messages read from the archive, want the 2 of the gap at least", got)
+	}
 	// Let any duplicate the gap fill might add arrive before counting.
 	b.message(alice, "live-2", "after the restart")
 	s.waitMessage(10*time.Second, "the live message after", func(m *core.Message) bool { return m.Body == "after the restart" })
@@ -403,4 +414,13 @@ func TestProsodyWrongPassword(t *testing.T) {
 			t.Fatalf("the bridge retried after a refused login")
 		}
 	}
+}
+
+func counterValue(t testing.TB, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }
