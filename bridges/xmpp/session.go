@@ -143,13 +143,20 @@ func (s *session) run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- s.xs.Serve(xmpp.HandlerFunc(s.handle)) }()
 	setupFailed := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		if err := s.setup(ctx); err != nil {
 			setupFailed <- err
 			return
 		}
 		s.keepalive(ctx)
 	}()
+	// The setup must be over before the supervisor reports the loss, or
+	// its late "connected" could follow the "disconnected".
+	defer wg.Wait()
+	defer cancel()
 	select {
 	case err := <-served:
 		if err == nil {

@@ -176,6 +176,7 @@ type client struct {
 	t    testing.TB
 	xs   *xmpp.Session
 	msgs chan stanzaMessage
+	pres chan stanzaPresence
 }
 
 func dialClient(t testing.TB, p *testpeer.Prosody, user, password, resource string) *client {
@@ -194,11 +195,21 @@ func dialClient(t testing.TB, p *testpeer.Prosody, user, password, resource stri
 		conn.Close()
 		t.Fatalf("logging in %s: %v", addr, err)
 	}
-	c := &client{t: t, xs: xs, msgs: make(chan stanzaMessage, 100)}
+	c := &client{t: t, xs: xs, msgs: make(chan stanzaMessage, 100), pres: make(chan stanzaPresence, 100)}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
 		xs.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+			if start.Name.Local == "presence" {
+				var p stanzaPresence
+				if decodeStanza(start, r, &p) == nil {
+					select {
+					case c.pres <- p:
+					default:
+					}
+				}
+				return nil
+			}
 			if start.Name.Local != "message" {
 				return nil
 			}
@@ -251,6 +262,21 @@ func (c *client) presence(to string, typ stanza.PresenceType, show string) {
 	}
 }
 
+func (c *client) waitPresence(timeout time.Duration, what string, match func(stanzaPresence) bool) {
+	c.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case p := <-c.pres:
+			if match(p) {
+				return
+			}
+		case <-deadline:
+			c.t.Fatalf("no presence %s within %s", what, timeout)
+		}
+	}
+}
+
 func (c *client) waitBody(timeout time.Duration, body string) stanzaMessage {
 	c.t.Helper()
 	deadline := time.After(timeout)
@@ -268,7 +294,7 @@ func (c *client) waitBody(timeout time.Duration, body string) stanzaMessage {
 
 // TestProsodyAccount runs the account through a real server: login over
 // STARTTLS with the certificate pinned, the roster contact announced, the
-// contact's presence, messages both ways stored and seen by the device,
+// contact's presence, the user's status sent upstream, messages both ways stored and seen by the device,
 // and a message sent from another client of the account stored as the
 // user's own through its carbon.
 func TestProsodyAccount(t *testing.T) {
@@ -286,6 +312,10 @@ func TestProsodyAccount(t *testing.T) {
 	phone.presence(bob, stanza.SubscribePresence, "")
 	time.Sleep(200 * time.Millisecond)
 	b.presence(alice, stanza.SubscribedPresence, "")
+	// And bob to hers, which her phone agrees to.
+	b.presence(alice, stanza.SubscribePresence, "")
+	time.Sleep(200 * time.Millisecond)
+	phone.presence(bob, stanza.SubscribedPresence, "")
 
 	s := newStack(t, core.Settings{keyJID: alice, keyPassword: "pw",
 		keyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)), keyFingerprint: pin(t, p)})
@@ -299,6 +329,14 @@ func TestProsodyAccount(t *testing.T) {
 	s.waitEvent(10*time.Second, "bob away", func(e core.Event) bool {
 		pe, ok := e.(core.PresenceEvent)
 		return ok && pe.Contact == bob && pe.Show == core.ShowAway
+	})
+
+	// The user's status, set on a device, becomes the account's presence.
+	if err := s.hub.SetStatus(context.Background(), s.dev, core.Status{Show: core.ShowDND, Text: "in a meeting"}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitPresence(10*time.Second, "dnd from alice", func(p stanzaPresence) bool {
+		return strings.HasPrefix(p.From, alice+"/") && p.Show == "dnd" && len(p.Statuses) == 1 && p.Statuses[0] == "in a meeting"
 	})
 
 	b.message(alice, "bob-1", "hello alice")
