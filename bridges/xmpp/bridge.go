@@ -70,9 +70,7 @@ func New(env core.BridgeEnv) (core.Bridge, error) {
 	return &Bridge{env: env, cfg: cfg, log: log, status: core.Status{Show: core.ShowAvailable}}, nil
 }
 
-var (
-	_ core.Bridge = (*Bridge)(nil)
-)
+var _ core.Bridge = (*Bridge)(nil)
 
 // failure classifies why a connection ended, which decides how long the
 // supervisor waits before the next attempt.
@@ -202,7 +200,7 @@ func (b *Bridge) Send(ctx context.Context, m *core.Message) (string, error) {
 		return "", core.Permanent(errors.New("xmpp: group chats are not bridged yet"))
 	}
 	to, err := jid.Parse(m.Peer.Remote)
-	if err != nil || to.Localpart() == "" && to.Domainpart() == "" {
+	if err != nil {
 		return "", core.Permanent(fmt.Errorf("xmpp: %q is not an XMPP address", m.Peer.Remote))
 	}
 	s := b.cur.Load()

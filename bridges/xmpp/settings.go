@@ -21,11 +21,15 @@ import (
 // are the ones `switchboard network add --kind xmpp` writes (--jid,
 // --password-stdin, --addr); the others are set with --set KEY=VALUE.
 const (
-	keyJID         = "jid"             // the account's bare address, user@server
-	keyPassword    = "password"        // the account's password
-	keyAddr        = "addr"            // HOST:PORT; empty: SRV lookup of the JID's domain
-	keyTLS         = "tls"             // "starttls" (default) or "direct" (XEP-0368 direct TLS)
-	keyResource    = "resource"        // default "switchboard"
+	keyJID      = "jid"      // the account's bare address, user@server
+	keyPassword = "password" // the account's password
+	keyAddr     = "addr"     // HOST:PORT; empty: SRV lookup of the JID's domain
+	keyTLS      = "tls"      // "starttls" (default) or "direct" (XEP-0368 direct TLS)
+	// keyResource is the resource asked for, default "switchboard". With
+	// mellium v0.22.0 the server picks one anyway: its bind request sends
+	// an empty <resource/> (bindPayload.TokenReader writes the JID field,
+	// not the resource), so this takes effect once that is fixed upstream.
+	keyResource    = "resource"
 	keyFingerprint = "tls-fingerprint" // SHA-256 of the server certificate, hex; pins a self-signed server
 )
 

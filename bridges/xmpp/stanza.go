@@ -10,16 +10,13 @@ import (
 	"github.com/switchboard/switchboard/core"
 )
 
-// Namespaces the bridge reads or writes.
+// Namespaces the bridge writes; those it only reads are in the struct
+// tags below.
 const (
-	nsClient  = "jabber:client"
-	nsSID     = "urn:xmpp:sid:0"     // XEP-0359 origin-id, stanza-id
-	nsDelay   = "urn:xmpp:delay"     // XEP-0203
-	nsCarbons = "urn:xmpp:carbons:2" // XEP-0280
-	nsForward = "urn:xmpp:forward:0" // XEP-0297
-	nsMAM     = "urn:xmpp:mam:2"     // XEP-0313
-	nsRSM     = "http://jabber.org/protocol/rsm"
-	nsForm    = "jabber:x:data"
+	nsSID  = "urn:xmpp:sid:0" // XEP-0359 origin-id, stanza-id
+	nsMAM  = "urn:xmpp:mam:2" // XEP-0313
+	nsRSM  = "http://jabber.org/protocol/rsm"
+	nsForm = "jabber:x:data"
 )
 
 // maxBody bounds the body kept of one message: a hostile or broken server
