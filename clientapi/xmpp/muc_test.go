@@ -238,3 +238,33 @@ func TestSlixmppJoinsRoom(t *testing.T) {
 		t.Errorf("live room message %v", m)
 	}
 }
+
+// TestMUCBigMemberListKeepsTheStream: a rejoin's member list of a big
+// channel is one Hub event but thousands of presences; the device gets
+// them all and its stream stays up (the port writes as it goes rather
+// than queueing past its limit).
+func TestMUCBigMemberListKeepsTheStream(t *testing.T) {
+	p := startPort(t)
+	c := loginRaw(t, p, "desktop")
+	c.send("<presence to='" + roomOccupant + "'><x xmlns='" + nsMUC + "'><history maxstanzas='0'/></x></presence>")
+	c.expect("the subject", func(e *element) bool { return e.child(nsClient, "subject") != nil })
+	const n = 3000
+	members := make([]core.Member, 0, n+1)
+	members = append(members, core.Member{Nick: "alice"})
+	for i := range n {
+		members = append(members, core.Member{Nick: fmt.Sprintf("user%d", i)})
+	}
+	p.receive(t, core.RoomMembersEvent{Room: "#go", Members: members})
+	seen := 0
+	for seen < n {
+		e := c.next()
+		if e == nil {
+			t.Fatalf("the stream ended after %d of %d occupants", seen, n)
+		}
+		if e.Name.Local == "presence" && strings.HasPrefix(e.attr("from"), roomJID+"/user") {
+			seen++
+		}
+	}
+	c.send("<iq type='get' id='alive'><ping xmlns='" + nsPing + "'/></iq>")
+	c.expect("a ping answer", func(e *element) bool { return e.attr("id") == "alive" })
+}

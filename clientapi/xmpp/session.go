@@ -88,6 +88,26 @@ func (l *link) push(b []byte) bool {
 	return true
 }
 
+// pushNonza queues an element that is no stanza (an ack request, a
+// resumption's resend): outQueue bounds what a device owes the port, and
+// these are the port's own.
+func (l *link) pushNonza(b []byte) {
+	l.mu.Lock()
+	l.queue = append(l.queue, b)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// queued is how many elements wait to be written.
+func (l *link) queued() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.queue)
+}
+
 // take returns everything queued, to be written in one go.
 func (l *link) take() [][]byte {
 	l.mu.Lock()
@@ -359,33 +379,39 @@ func (s *session) dispatch(ctx context.Context, e *element) bool {
 // send it again.
 func (s *session) send(e *element) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ended {
-		return
-	}
-	if s.csi.hold(e) {
+	if s.ended || s.csi.hold(e) {
+		s.mu.Unlock()
 		return
 	}
 	s.sendLocked(e.bytes())
+	s.mu.Unlock()
+	s.flushIfBehind()
 }
 
 // sendRendered queues a message stanza already serialized. Only
 // messages with a body go this way, which CSI never holds back.
 func (s *session) sendRendered(b []byte) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.ended {
+		s.mu.Unlock()
 		return
 	}
 	s.sendLocked(b)
+	s.mu.Unlock()
+	s.flushIfBehind()
 }
 
 func (s *session) sendLocked(b []byte) {
 	if s.sm.enabled {
 		if !s.sm.queue(b) {
-			s.log.Warn("XMPP client left too many stanzas unacknowledged; ending its session", "queued", maxUnacked)
+			if s.sm.resumable { // said once, not for every stanza after
+				s.log.Warn("XMPP client left too many stanzas unacknowledged; ending its session", "queued", maxUnacked)
+			}
 			if s.link != nil {
 				s.link.close(&streamError{condition: "policy-violation", text: "too many unacknowledged stanzas"})
+			}
+			if s.hibernation != nil {
+				s.hibernation.Reset(0) // nothing can resume it now: end it
 			}
 			s.sm.resumable = false
 			return
@@ -410,14 +436,31 @@ func (s *session) sendLocked(b []byte) {
 		s.sm.sinceRequest++
 		if s.sm.sinceRequest >= ackRequestEvery {
 			s.sm.sinceRequest = 0
-			s.link.push([]byte("<r xmlns='" + nsSM + "'/>"))
+			s.link.pushNonza([]byte("<r xmlns='" + nsSM + "'/>"))
 		}
 	}
 }
 
 // writeNonza writes a stream-management or similar element that is not
 // counted as a stanza.
-func (s *session) writeNonza(l *link, e *element) { l.push(e.bytes()) }
+func (s *session) writeNonza(l *link, e *element) { l.pushNonza(e.bytes()) }
+
+// flushAt is how many queued stanzas make whoever queues the next one
+// write them first: one event can become thousands of stanzas (a big
+// channel's member list, a MAM page), which must not fill the link's
+// queue while nothing is written.
+const flushAt = 256
+
+// flushIfBehind writes what the link holds once it is flushAt long; the
+// write blocking on a slow client is the back-pressure.
+func (s *session) flushIfBehind() {
+	s.mu.Lock()
+	l := s.link
+	s.mu.Unlock()
+	if l != nil && l.queued() >= flushAt && l.flush() != nil {
+		l.close(nil)
+	}
+}
 
 // pump is the session's one goroutine besides its connection's reader,
 // for the session's whole life, across resumptions: it turns the Hub's

@@ -117,7 +117,10 @@ func (s *session) resume(c *conn, e *element) error {
 	h, ok := parseH(e.attr("h"))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended || !ok {
+	// A session that dropped stanzas while it waited (its unacknowledged
+	// queue overflowed) cannot resume without a gap the device would not
+	// see: it must bind anew and catch up from the archive.
+	if s.ended || !ok || !s.sm.resumable {
 		_ = c.writeEl(el(nsSM, "failed").add(el(nsStanzas, "item-not-found")))
 		return streamErr("not-authorized", "the session to resume is gone")
 	}
@@ -125,24 +128,23 @@ func (s *session) resume(c *conn, e *element) error {
 		_ = c.writeEl(el(nsSM, "failed", "h", strconv.FormatUint(uint64(s.sm.handled), 10)).add(el(nsStanzas, "unexpected-request")))
 		return &streamError{condition: "undefined-condition", text: err.Error()}
 	}
+	if old := s.link; old != nil {
+		old.close(&streamError{condition: "conflict", text: "the session was resumed on another connection"})
+	}
+	// Queued on the new link in order, the confirmation and then every
+	// stanza the device has not acknowledged, for the pump to write: a
+	// connection that fails meanwhile ends as any other does, and the
+	// session hibernates again instead of being lost.
+	l := newLink(c, s.wake)
+	l.pushNonza(el(nsSM, "resumed", "previd", s.sm.id, "h", strconv.FormatUint(uint64(s.sm.handled), 10)).bytes())
+	for _, b := range s.sm.unacked {
+		l.pushNonza(b)
+	}
+	s.link = l
 	if s.hibernation != nil {
 		s.hibernation.Stop()
 		s.hibernation = nil
 	}
-	if old := s.link; old != nil {
-		old.close(&streamError{condition: "conflict", text: "the session was resumed on another connection"})
-	}
-	// Written before the new link's writer starts, in order: the
-	// confirmation, then every stanza the device has not acknowledged.
-	if err := c.writeEl(el(nsSM, "resumed", "previd", s.sm.id, "h", strconv.FormatUint(uint64(s.sm.handled), 10))); err != nil {
-		return err
-	}
-	for _, b := range s.sm.unacked {
-		if err := c.write(b); err != nil {
-			return err
-		}
-	}
-	s.link = newLink(c, s.wake)
 	s.log.Debug("XMPP session resumed", "resent", len(s.sm.unacked))
 	return nil
 }
