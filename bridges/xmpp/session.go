@@ -36,6 +36,9 @@ type session struct {
 	self jid.JID // the bound full JID
 	log  *slog.Logger
 	ctx  context.Context // the session's life; set by run
+	// bounded caps what the server can send in one stanza; nil when the
+	// connection could not be wrapped (see connect).
+	bounded *boundedConn
 
 	// presence is each contact's available resources, so the status shown
 	// is the most available one. Owned by the Serve goroutine.
@@ -65,27 +68,40 @@ func connect(ctx context.Context, b *Bridge) (*session, error) {
 	}
 	tlsCfg := cfg.tlsConfig()
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
 	var conn net.Conn
-	switch {
-	case cfg.addr != "" && cfg.directTLS:
-		d := tls.Dialer{Config: tlsCfg}
-		conn, err = d.DialContext(dctx, "tcp", cfg.addr)
-	case cfg.addr != "":
+	if cfg.addr != "" {
 		var d net.Dialer
 		conn, err = d.DialContext(dctx, "tcp", cfg.addr)
-	default:
+	} else {
 		// SRV lookup (xmpps-client first unless STARTTLS is asked for,
 		// then xmpp-client), falling back to the domain itself.
 		d := dial.Dialer{NoTLS: !cfg.directTLS, TLSConfig: tlsCfg}
 		conn, err = d.Dial(dctx, "tcp", cfg.jid)
 	}
-	cancel()
 	if err != nil {
 		where := cfg.addr
 		if where == "" {
 			where = cfg.jid.Domainpart()
 		}
 		return nil, fmt.Errorf("connecting to %s: %w", where, err)
+	}
+	// The size bound goes beneath TLS, so mellium still sees a *tls.Conn
+	// (it needs one to know the stream is secure). A direct TLS
+	// connection found by SRV comes back already wrapped and goes
+	// unbounded.
+	var bounded *boundedConn
+	if _, isTLS := conn.(*tls.Conn); !isTLS {
+		bounded = &boundedConn{Conn: conn}
+		conn = bounded
+		if cfg.directTLS && cfg.addr != "" {
+			tc := tls.Client(conn, tlsCfg)
+			if err := tc.HandshakeContext(dctx); err != nil {
+				conn.Close()
+				return nil, fmt.Errorf("TLS with %s: %w", cfg.addr, err)
+			}
+			conn = tc
+		}
 	}
 	features := []xmpp.StreamFeature{
 		// PLUS variants first: they bind the login to this TLS channel.
@@ -108,8 +124,9 @@ func connect(ctx context.Context, b *Bridge) (*session, error) {
 		}
 		return nil, fmt.Errorf("logging in as %s: %w", cfg.jid, err)
 	}
+	bounded.boundary()
 	return &session{
-		b: b, xs: xs, self: xs.LocalAddr(),
+		b: b, xs: xs, self: xs.LocalAddr(), bounded: bounded,
 		log:      b.log.With("jid", xs.LocalAddr().String()),
 		presence: make(map[string]map[string]core.Status),
 	}, nil
@@ -180,6 +197,7 @@ func (s *session) setup(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, iqTimeout)
 	err := carbons.Enable(cctx, s.xs)
 	cancel()
+	s.bounded.boundary()
 	if err != nil {
 		// Not fatal: the account still works, only messages of the user's
 		// other clients go missing until the next gap fill.
@@ -210,6 +228,7 @@ func (s *session) keepalive(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, iqTimeout)
 		err := ping.Send(pctx, s.xs, s.self.Domain())
 		cancel()
+		s.bounded.boundary()
 		var se stanza.Error
 		if err != nil && !errors.As(err, &se) && ctx.Err() == nil {
 			// An error reply still proves the stream alive; silence does not.
@@ -238,6 +257,7 @@ func (s *session) fetchRoster(ctx context.Context) error {
 	if err := it.Err(); err != nil {
 		return err
 	}
+	s.bounded.boundary()
 	return s.b.env.Inbound.Receive(ctx, events...)
 }
 
@@ -297,6 +317,8 @@ func randomID() string {
 // mellium's service-unavailable answer.
 func (s *session) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	metricStanzas.Inc()
+	s.bounded.boundary()
+	defer s.bounded.boundary()
 	switch start.Name.Local {
 	case "message":
 		var m stanzaMessage
@@ -495,6 +517,7 @@ func (s *session) fillGap(ctx context.Context) error {
 		qctx, cancel := context.WithTimeout(ctx, iqTimeout)
 		err := s.xs.UnmarshalIQElement(qctx, mamQuery(query, start, after), stanza.IQ{Type: stanza.SetIQ}, &res)
 		cancel()
+		s.bounded.boundary()
 		s.mamMu.Lock()
 		page := s.mamPage
 		s.mamQuery, s.mamPage = "", nil

@@ -462,3 +462,23 @@ func counterValue(t testing.TB, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestProsodyWrongPin: a server whose certificate is not the pinned one
+// is never logged in to, and the network fails for good.
+func TestProsodyWrongPin(t *testing.T) {
+	p := testpeer.StartProsody(t, map[string]string{"alice": "pw"})
+	for _, tlsMode := range []string{"starttls", "direct"} {
+		t.Run(tlsMode, func(t *testing.T) {
+			port := p.Port
+			if tlsMode == "direct" {
+				port = p.TLSPort
+			}
+			s := newStack(t, core.Settings{keyJID: "alice@" + p.Domain, keyPassword: "pw", keyTLS: tlsMode,
+				keyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), keyFingerprint: strings.Repeat("00", 32)})
+			ev := s.waitState(20*time.Second, core.StateFailed)
+			if !strings.Contains(ev.Err, "tls-fingerprint") || !strings.Contains(ev.Err, pin(t, p)) {
+				t.Fatalf("failed state says %q; want the mismatch and the server's fingerprint", ev.Err)
+			}
+		})
+	}
+}
