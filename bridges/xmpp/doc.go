@@ -23,6 +23,12 @@
 // exchanged; listing contacts without one needs a contact event in core,
 // left for the roster-sync step.
 //
+// Bad input: a stanza that does not parse is logged and dropped, an iq
+// the bridge does not serve gets service-unavailable, carbons and archive
+// results not from the account itself are ignored, and one stanza is
+// bounded at 1 MiB on the wire (boundedConn), bodies at 64 KiB, and the
+// contacts and resources remembered for presence by count.
+//
 // Not done yet: stream management (XEP-0198) resumption, roster changes
 // from devices and subscription requests, group chats (XEP-0045),
 // receipts, chat states, corrections, replies and file links.
