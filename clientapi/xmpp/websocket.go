@@ -89,15 +89,49 @@ type wsConn struct {
 
 	rbuf []byte // translated bytes not yet read
 
+	// The WebSocket is read by its own goroutine: a read cancelled by
+	// a context closes a coder/websocket connection, and conn wakes its
+	// reader with a past deadline before it writes the stream's last
+	// words (an error, the final flush), which must still go out.
+	msgs      chan wsMessage
+	deadlineC chan struct{} // the read deadline changed
+	closed    chan struct{}
+	closeOnce sync.Once
+
 	mu            sync.Mutex
 	readDeadline  time.Time
 	writeDeadline time.Time
-	cancelRead    context.CancelFunc // of the read in flight
+}
+
+type wsMessage struct {
+	b   []byte
+	err error
 }
 
 func newWSConn(c *websocket.Conn, r *http.Request) *wsConn {
-	w := &wsConn{c: c, local: wsAddr(r.Host), remote: wsAddr(r.RemoteAddr)}
+	w := &wsConn{c: c, local: wsAddr(r.Host), remote: wsAddr(r.RemoteAddr),
+		msgs: make(chan wsMessage), deadlineC: make(chan struct{}, 1), closed: make(chan struct{})}
+	go w.readMessages()
 	return w
+}
+
+// readMessages hands the client's messages to Read until the connection
+// fails or is closed.
+func (w *wsConn) readMessages() {
+	for {
+		typ, msg, err := w.c.Read(context.Background())
+		if err == nil && typ != websocket.MessageText {
+			err = errors.New("a binary WebSocket message: RFC 7395 frames XMPP as text")
+		}
+		select {
+		case w.msgs <- wsMessage{b: msg, err: err}:
+		case <-w.closed:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 type wsAddr string
@@ -112,42 +146,37 @@ func (w *wsConn) RemoteAddr() net.Addr { return w.remote }
 // a stream header, <close/> the stream's end, stanzas pass unchanged.
 func (w *wsConn) Read(p []byte) (int, error) {
 	for len(w.rbuf) == 0 {
-		ctx, cancel := w.readContext()
-		typ, msg, err := w.c.Read(ctx)
-		cancel()
-		if err != nil {
-			if ctx.Err() == context.DeadlineExceeded {
+		w.mu.Lock()
+		deadline := w.readDeadline
+		w.mu.Unlock()
+		var expired <-chan time.Time
+		if !deadline.IsZero() {
+			if !deadline.After(time.Now()) {
 				return 0, os.ErrDeadlineExceeded
 			}
-			if websocket.CloseStatus(err) != -1 {
-				return 0, io.EOF
+			t := time.NewTimer(time.Until(deadline))
+			expired = t.C
+			defer t.Stop() // at most one timer a call: deadlines change rarely
+		}
+		select {
+		case m := <-w.msgs:
+			if m.err != nil {
+				if websocket.CloseStatus(m.err) != -1 {
+					return 0, io.EOF
+				}
+				return 0, m.err
 			}
-			return 0, err
+			w.rbuf = translateIn(m.b)
+		case <-expired:
+			return 0, os.ErrDeadlineExceeded
+		case <-w.deadlineC: // look at the new deadline
+		case <-w.closed:
+			return 0, net.ErrClosed
 		}
-		if typ != websocket.MessageText {
-			return 0, errors.New("a binary WebSocket message: RFC 7395 frames XMPP as text")
-		}
-		w.rbuf = translateIn(msg)
 	}
 	n := copy(p, w.rbuf)
 	w.rbuf = w.rbuf[n:]
 	return n, nil
-}
-
-// readContext bounds a read by the read deadline. A deadline moved into
-// the past while a read waits (how conn wakes its reader) cancels it,
-// which closes the WebSocket: conn only does that to end the stream.
-func (w *wsConn) readContext() (context.Context, context.CancelFunc) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ctx, cancel := context.Background(), context.CancelFunc(func() {})
-	if !w.readDeadline.IsZero() {
-		ctx, cancel = context.WithDeadline(ctx, w.readDeadline)
-	} else {
-		ctx, cancel = context.WithCancel(ctx)
-	}
-	w.cancelRead = cancel
-	return ctx, cancel
 }
 
 // translateIn turns the framing elements into what a TCP stream says.
@@ -311,6 +340,7 @@ func hasXMLNS(start xml.StartElement) bool {
 // Close ends the WebSocket; conn has written </stream:stream> (sent as
 // <close/>) when the end is orderly.
 func (w *wsConn) Close() error {
+	w.closeOnce.Do(func() { close(w.closed) })
 	return w.c.Close(websocket.StatusNormalClosure, "")
 }
 
@@ -321,10 +351,11 @@ func (w *wsConn) SetDeadline(t time.Time) error {
 
 func (w *wsConn) SetReadDeadline(t time.Time) error {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.readDeadline = t
-	if !t.IsZero() && !t.After(time.Now()) && w.cancelRead != nil {
-		w.cancelRead() // wake the reader, as a net.Conn's deadline does
+	w.mu.Unlock()
+	select {
+	case w.deadlineC <- struct{}{}: // wake a waiting Read, as a net.Conn's deadline does
+	default:
 	}
 	return nil
 }

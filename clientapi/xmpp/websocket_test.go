@@ -221,3 +221,41 @@ func TestTranslateOut(t *testing.T) {
 func insecureHTTPClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 }
+
+// loginWS opens a stream over WebSocket and logs in with PLAIN as
+// resource, answering the client.
+func loginWS(t *testing.T, p *testPort, url, resource string) *wsClient {
+	t.Helper()
+	w := dialWS(t, url)
+	open := "<open xmlns='" + nsFraming + "' to='" + testDomain + "' version='1.0'/>"
+	w.send(open)
+	w.next() // <open/>
+	w.next() // features
+	w.send("<auth xmlns='" + nsSASL + "' mechanism='PLAIN'>" + base64.StdEncoding.EncodeToString([]byte("\x00alice\x00"+p.password)) + "</auth>")
+	if s := w.next(); s.Name.Local != "success" {
+		t.Fatalf("PLAIN answered %v", s)
+	}
+	w.send(open)
+	w.next()
+	w.next()
+	w.send("<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='" + nsBind + "'><resource>" + resource + "</resource></bind></iq>")
+	if r := w.next(); r.attr("type") != "result" {
+		t.Fatalf("bind answered %v", r)
+	}
+	return w
+}
+
+// TestWebSocketStreamErrorReachesTheClient: a session replaced by a new
+// login with its resource is told why (conflict) and closed with
+// <close/>, over WebSocket as over TCP.
+func TestWebSocketStreamErrorReachesTheClient(t *testing.T) {
+	p := startPort(t)
+	url := startWebSocket(t, p)
+	first := loginWS(t, p, url, "tab")
+	loginWS(t, p, url, "tab")
+	e := first.expect("the stream error", func(e *element) bool { return e.Name.Local == "error" })
+	if e.child(nsStreams, "conflict") == nil {
+		t.Errorf("the replaced session got %v, want a conflict stream error", e)
+	}
+	first.expect("the close", func(e *element) bool { return e.Name.Space == nsFraming && e.Name.Local == "close" })
+}
