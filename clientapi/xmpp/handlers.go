@@ -465,7 +465,14 @@ func (s *session) messageStanza(nw core.Network, m *core.Message) *element {
 		}
 	}
 	st.add(el(nsClient, "body").withText(body))
-	st.add(el(nsSID, "stanza-id", "id", m.ID.String(), "by", s.bare))
+	// XEP-0359: the id is the archive's, and a room's archive is the
+	// room's own (MAM on the room address), so clients match live room
+	// messages with the room's archive, replies and MDS by it.
+	by := s.bare
+	if m.Peer.Kind == core.Room {
+		by = peer
+	}
+	st.add(el(nsSID, "stanza-id", "id", m.ID.String(), "by", by))
 	if m.CorrectionOf.ID != 0 {
 		st.add(el(nsCorrect, "replace", "id", m.CorrectionOf.ID.String()))
 	}

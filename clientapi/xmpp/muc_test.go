@@ -94,8 +94,9 @@ func TestMUCJoinOrderAndLiveRoom(t *testing.T) {
 	}
 
 	p.receive(t, p.incoming(core.Peer{Kind: core.Room, Remote: "#go"}, "dave", "hello room"))
-	if m := roomStanza(c); m.attr("from") != roomJID+"/dave" || m.childText(nsClient, "body") != "hello room" || m.child(nsDelay, "delay") != nil {
-		t.Errorf("live message %v", m)
+	if m := roomStanza(c); m.attr("from") != roomJID+"/dave" || m.childText(nsClient, "body") != "hello room" || m.child(nsDelay, "delay") != nil ||
+		m.child(nsSID, "stanza-id").attr("by") != roomJID {
+		t.Errorf("live message %v (its stanza-id must be the room archive's)", m)
 	}
 	p.receive(t, core.MembershipEvent{Room: "#go", Change: core.MemberJoined, Member: core.Member{Nick: "erin"}})
 	if e := roomStanza(c); e.Name.Local != "presence" || e.attr("from") != roomJID+"/erin" || e.attr("type") != "" {
