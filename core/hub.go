@@ -31,8 +31,9 @@ type HubConfig struct {
 // sends. It stores messages first, then fans them out to every session of
 // the user and routes outgoing ones to their network.
 type Hub struct {
-	cfg HubConfig
-	log *slog.Logger
+	syncMu sync.Mutex // serializes SyncNetworks
+	cfg    HubConfig
+	log    *slog.Logger
 
 	ctx    context.Context // cancelled when Run stops
 	cancel context.CancelFunc
@@ -103,6 +104,11 @@ func (h *Hub) Run(ctx context.Context) error {
 // changed ones. The CLI changes networks in the store; the daemon calls
 // this when the store reports an outside change.
 func (h *Hub) SyncNetworks(ctx context.Context) error {
+	// One call at a time: the API, ad-hoc commands and the store watcher
+	// all call it, and two calls could otherwise start a network again
+	// while its old sender still drains the outbound queue.
+	h.syncMu.Lock()
+	defer h.syncMu.Unlock()
 	nets, err := h.cfg.Store.EnabledNetworks(ctx)
 	if err != nil {
 		return fmt.Errorf("listing networks: %w", err)

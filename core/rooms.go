@@ -97,7 +97,16 @@ func (r *rooms) track(e Event) []Event {
 		st.members, st.joined = fresh, true
 		return gone
 	case MembershipEvent:
-		st := get(e.Network, e.Room)
+		// A room is known from the user's own join or a member list; a
+		// stray event about a room the user is not in (after a part)
+		// must not bring it back, or it becomes a bookmark and a join.
+		st := r.m[roomKey{e.Network, e.Room}]
+		if st == nil && !(e.Self && e.Change == MemberJoined) {
+			return nil
+		}
+		if st == nil {
+			st = get(e.Network, e.Room)
+		}
 		switch e.Change {
 		case MemberJoined:
 			st.members[e.Member.Nick] = e.Member
@@ -120,7 +129,9 @@ func (r *rooms) track(e Event) []Event {
 			delete(st.members, e.Member.Nick)
 		}
 	case TopicEvent:
-		get(e.Network, e.Room).topic = e
+		if st := r.m[roomKey{e.Network, e.Room}]; st != nil {
+			st.topic = e
+		}
 	}
 	return nil
 }

@@ -52,6 +52,14 @@ func TestRoomStateFollowsEvents(t *testing.T) {
 	if st, ok := h.hub.Room(alice, aliceNet, "#go"); ok {
 		t.Errorf("room still known after the user left it: %+v", st)
 	}
+	// Stray events about a room the user is not in do not bring it back
+	// (it would become a bookmark, and a join).
+	b.receive(t,
+		MembershipEvent{Room: "#go", Change: MemberJoined, Member: Member{Nick: "late"}},
+		TopicEvent{Room: "#go", Topic: "late topic"})
+	if st, ok := h.hub.Room(alice, aliceNet, "#go"); ok {
+		t.Errorf("stray events recreated the room: %+v", st)
+	}
 }
 
 // TestRejoinReportsWhoLeftMeanwhile: after a reconnect the network sends

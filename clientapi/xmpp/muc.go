@@ -68,13 +68,39 @@ func (r *mucRooms) get(jid string) *mucRoom {
 	return r.m[jid]
 }
 
-func (r *mucRooms) put(room *mucRoom) {
+// occupant returns the room if the device is a full occupant of it: its
+// pending flag is read under the lock the join's completion takes.
+func (r *mucRooms) occupant(jid string) *mucRoom {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if room := r.m[jid]; room != nil && !room.pending {
+		return room
+	}
+	return nil
+}
+
+// maxPendingJoins bounds the joins one device may have waiting for the
+// network: each is a real JOIN and a timer.
+const maxPendingJoins = 16
+
+// putPending adds a pending join unless the device has too many.
+func (r *mucRooms) putPending(room *mucRoom) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, other := range r.m {
+		if other.pending {
+			n++
+		}
+	}
+	if n >= maxPendingJoins {
+		return false
+	}
 	if r.m == nil {
 		r.m = make(map[string]*mucRoom)
 	}
 	r.m[room.jid] = room
+	return true
 }
 
 func (r *mucRooms) remove(jid string) *mucRoom {
@@ -89,12 +115,14 @@ func (r *mucRooms) remove(jid string) *mucRoom {
 }
 
 // finishPending marks a pending join done; false when it was not pending
-// (done already, or left), so a join completes once.
-func (r *mucRooms) finishPending(jid string) (*mucRoom, bool) {
+// (done already, or left), so a join completes once. want, if not nil,
+// is the join a timer or a refusal is about: a later join of the same
+// room is not theirs to end.
+func (r *mucRooms) finishPending(jid string, want *mucRoom) (*mucRoom, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	room := r.m[jid]
-	if room == nil || !room.pending {
+	if room == nil || !room.pending || (want != nil && room != want) {
 		return nil, false
 	}
 	room.pending = false
@@ -155,7 +183,7 @@ func (s *session) handleRoomPresence(ctx context.Context, p *element, r resolved
 		return // subscriptions to occupants mean nothing here
 	}
 	if room := s.muc.get(roomJID); room != nil {
-		if !room.pending && r.resource != room.asked && r.resource != s.mucSelfNick(room) {
+		if s.muc.occupant(roomJID) != nil && r.resource != room.asked && r.resource != s.mucSelfNick(room) {
 			// IRC nicks belong to the connection, not the channel.
 			s.send(bounce(p, "cancel", "not-acceptable", "the nick is the network's; change it there"))
 		}
@@ -168,27 +196,35 @@ func (s *session) handleRoomPresence(ctx context.Context, p *element, r resolved
 		key = x.childText(nsMUC, "password")
 		room.history = parseMUCHistory(x.child(nsMUC, "history"))
 	}
-	s.muc.put(room)
-	if st, ok := s.srv.hub.Room(s.user.ID, r.network.ID, r.peer.Remote); ok && st.Joined {
-		if room, ok := s.muc.finishPending(roomJID); ok {
-			s.completeJoin(ctx, room, st)
-		}
-		return
-	}
+	// The timer exists before the room is shared, so nothing reads the
+	// field while it is set.
 	room.timer = time.AfterFunc(mucJoinTimeout, func() {
-		if room, ok := s.muc.finishPending(roomJID); ok {
+		if room, ok := s.muc.finishPending(roomJID, room); ok {
 			s.muc.remove(roomJID)
 			s.send(s.joinError(room, "wait", "remote-server-timeout", "the network did not confirm the join"))
 		}
 	})
+	if !s.muc.putPending(room) {
+		room.timer.Stop()
+		s.send(s.joinError(room, "wait", "resource-constraint", "too many joins waiting for the network"))
+		return
+	}
+	if st, ok := s.srv.hub.Room(s.user.ID, r.network.ID, r.peer.Remote); ok && st.Joined {
+		if room, ok := s.muc.finishPending(roomJID, room); ok {
+			s.completeJoin(ctx, room, st)
+		}
+		return
+	}
 	// The network's answer comes as the member list (deliverRoom); the
 	// call returns early only for a refusal.
 	go func() {
-		err := s.srv.hub.JoinRoom(context.WithoutCancel(ctx), s.user.ID, r.network.ID, r.peer.Remote, key)
+		jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mucJoinTimeout)
+		defer cancel()
+		err := s.srv.hub.JoinRoom(jctx, s.user.ID, r.network.ID, r.peer.Remote, key)
 		if err == nil {
 			return
 		}
-		if room, ok := s.muc.finishPending(roomJID); ok {
+		if room, ok := s.muc.finishPending(roomJID, room); ok {
 			s.muc.remove(roomJID)
 			s.log.Info("room join refused", "room", roomJID, "err", err)
 			s.send(s.joinError(room, "cancel", "not-allowed", err.Error()))
@@ -386,14 +422,14 @@ func (s *session) deliverRoom(ctx context.Context, e core.Event) {
 	roomJID := peerJID(nw, name, s.srv.domain)
 	switch e := e.(type) {
 	case core.RoomMembersEvent:
-		if room, ok := s.muc.finishPending(roomJID); ok {
+		if room, ok := s.muc.finishPending(roomJID, nil); ok {
 			if st, ok := s.srv.hub.Room(s.user.ID, network, name); ok {
 				s.completeJoin(ctx, room, st)
 			}
 			return
 		}
-		room := s.muc.get(roomJID)
-		if room == nil || room.pending {
+		room := s.muc.occupant(roomJID)
+		if room == nil {
 			return
 		}
 		// A rejoin after a reconnect: everyone present, again.
@@ -402,8 +438,8 @@ func (s *session) deliverRoom(ctx context.Context, e core.Event) {
 			s.send(s.occupantPresence(room, m, m.Nick == self, ""))
 		}
 	case core.MembershipEvent:
-		room := s.muc.get(roomJID)
-		if room == nil || room.pending {
+		room := s.muc.occupant(roomJID)
+		if room == nil {
 			return
 		}
 		switch e.Change {
@@ -456,11 +492,11 @@ var roomDiscoFeatures = []string{nsDiscoInfo, nsMUC, "muc_persistent", "muc_open
 // serialized once (roomRenders) and each device's copy only splices its
 // address in: a busy channel's line goes to every device at once.
 func (s *session) deliverRoomMessage(nw core.Network, m *core.Message) {
-	room := s.muc.get(peerJID(nw, m.Peer.Remote, s.srv.domain))
-	if room == nil || room.pending {
+	room := s.muc.occupant(peerJID(nw, m.Peer.Remote, s.srv.domain))
+	if room == nil {
 		return // not an occupant here: the room's archive has it
 	}
-	tmpl := s.srv.roomRenders.get(m, func() []byte {
+	tmpl := s.srv.roomRenders.get(s.user.ID, m, func() []byte {
 		st := s.messageStanza(nw, m)
 		if st == nil {
 			return nil
@@ -499,17 +535,20 @@ func spliceTo(tmpl []byte, to string) []byte {
 type renderCache struct {
 	mu   sync.Mutex
 	ring [64]struct {
-		m *core.Message
-		b []byte
+		user core.UserID
+		m    *core.Message
+		b    []byte
 	}
 	next int
 }
 
-// get returns m's serialization, rendering it on first use.
-func (c *renderCache) get(m *core.Message, render func() []byte) []byte {
+// get returns m's serialization for user's devices, rendering it on
+// first use. The user is part of the key as a defence: a message pointer
+// is one user's today, and a rendering carries that user's nick.
+func (c *renderCache) get(user core.UserID, m *core.Message, render func() []byte) []byte {
 	c.mu.Lock()
 	for i := range c.ring {
-		if c.ring[i].m == m {
+		if c.ring[i].m == m && c.ring[i].user == user {
 			b := c.ring[i].b
 			c.mu.Unlock()
 			return b
@@ -518,7 +557,7 @@ func (c *renderCache) get(m *core.Message, render func() []byte) []byte {
 	c.mu.Unlock()
 	b := render()
 	c.mu.Lock()
-	c.ring[c.next].m, c.ring[c.next].b = m, b
+	c.ring[c.next].user, c.ring[c.next].m, c.ring[c.next].b = user, m, b
 	c.next = (c.next + 1) % len(c.ring)
 	c.mu.Unlock()
 	return b
@@ -534,8 +573,8 @@ func (s *session) answerSelfPing(ctx context.Context, iq *element) bool {
 	if !ok || r.peer.Kind != core.Room || r.resource == "" {
 		return false
 	}
-	room := s.muc.get(peerJID(r.network, r.peer.Remote, s.srv.domain))
-	if room == nil || room.pending || r.resource != s.mucSelfNick(room) {
+	room := s.muc.occupant(peerJID(r.network, r.peer.Remote, s.srv.domain))
+	if room == nil || r.resource != s.mucSelfNick(room) {
 		s.send(iqError(iq, "cancel", "not-acceptable", "not an occupant of this room"))
 		return true
 	}
