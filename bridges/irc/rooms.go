@@ -2,6 +2,9 @@ package irc
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/ergochat/irc-go/ircmsg"
 
@@ -15,8 +18,15 @@ var _ core.RoomJoiner = (*Bridge)(nil)
 // the JOIN or refused it (banned, invite only, bad key), or after
 // joinWait; while the network is down it only remembers the channel.
 func (b *Bridge) JoinRoom(ctx context.Context, room, key string) error {
+	if err := checkChannelName(room); err != nil {
+		return core.Permanent(err)
+	}
+	if strings.ContainsAny(key, " ,\r\n\x00") {
+		return core.Permanent(errors.New("a channel key cannot hold spaces, commas or line breaks"))
+	}
 	b.mu.Lock()
-	if cj, ok := b.joined[room]; !ok || key != "" || cj.key == "" {
+	cj, wanted := b.joined[room]
+	if !wanted || key != "" || cj.key == "" {
 		b.joined[room] = channelJoin{name: room, key: key}
 	}
 	b.mu.Unlock()
@@ -33,7 +43,13 @@ func (b *Bridge) JoinRoom(ctx context.Context, room, key string) error {
 	}
 	s.mu.Unlock()
 	s.joinAll([]channelJoin{{name: room, key: key}})
-	return s.waitJoined(ctx, room)
+	err := s.waitJoined(ctx, room)
+	if err != nil && !wanted && core.IsPermanent(err) {
+		// Refused (banned, invite only, bad key): a channel a device
+		// asked for is not retried on every reconnect.
+		s.unwantChannel(folded)
+	}
+	return err
 }
 
 // LeaveRoom parts a channel and stops rejoining it.
@@ -55,4 +71,23 @@ func (b *Bridge) LeaveRoom(ctx context.Context, room, reason string) error {
 		params = append(params, reason)
 	}
 	return s.c.writeMsg(ircmsg.MakeMessage(nil, "", "PART", params...))
+}
+
+// checkChannelName refuses what would make JOIN mean something else: a
+// comma joins several channels, "0" parts every channel on many
+// servers, and spaces or control characters end the parameter or the
+// line.
+func checkChannelName(room string) error {
+	switch {
+	case room == "" || room == "0":
+		return fmt.Errorf("%q is not a channel name", room)
+	case strings.ContainsAny(room, " ,\a"):
+		return fmt.Errorf("a channel name cannot hold spaces, commas or ^G: %q", room)
+	}
+	for _, r := range room {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("a channel name cannot hold control characters: %q", room)
+		}
+	}
+	return nil
 }
