@@ -24,7 +24,18 @@ func TestDisplayedMarkerSyncsDevices(t *testing.T) {
 	id := got.child(nsSID, "stanza-id").attr("id")
 	phone.expect("bob's message", func(e *element) bool { return e.childText(nsClient, "body") == "read me" })
 
+	convs, err := p.st.Conversations(context.Background(), p.user.ID)
+	if err != nil || len(convs) != 1 {
+		t.Fatalf("conversations %v, %v", convs, err)
+	}
 	desktop.send("<message to='" + bob + "' type='chat' id='m1'><displayed xmlns='" + nsChatMarkers + "' id='not-an-archive-id'/></message>")
+	// The reader handles stanzas in order: once the ping is answered the
+	// marker before it has been handled.
+	desktop.send("<iq type='get' id='after-m1'><ping xmlns='" + nsPing + "'/></iq>")
+	desktop.expect("the ping answer", func(e *element) bool { return e.attr("id") == "after-m1" })
+	if ms, err := p.st.ReadMarkers(context.Background(), p.user.ID, convs[0].ID); err != nil || len(ms) != 0 {
+		t.Fatalf("a marker for an id the port never gave stored %v (%v)", ms, err)
+	}
 	desktop.send("<message to='" + bob + "' type='chat' id='m2'><displayed xmlns='" + nsChatMarkers + "' id='" + id + "'/></message>")
 	carbon := phone.expect("the marker's carbon", func(e *element) bool { return e.child(nsCarbons, "sent") != nil })
 	fwd := carbon.child(nsCarbons, "sent").child(nsForward, "forwarded").child(nsClient, "message")
@@ -32,10 +43,6 @@ func TestDisplayedMarkerSyncsDevices(t *testing.T) {
 		t.Fatalf("the phone got %v, want a sent carbon of displayed %s to bob", carbon, id)
 	}
 
-	convs, err := p.st.Conversations(context.Background(), p.user.ID)
-	if err != nil || len(convs) != 1 {
-		t.Fatalf("conversations %v, %v", convs, err)
-	}
 	markers, err := p.st.ReadMarkers(context.Background(), p.user.ID, convs[0].ID)
 	if err != nil {
 		t.Fatal(err)
