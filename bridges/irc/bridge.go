@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard/switchboard/bridges/supervise"
 	"github.com/switchboard/switchboard/core"
 )
 
@@ -153,20 +153,18 @@ func classifyServerError(text string) failure {
 // backoff is the wait before attempt n (1-based) after a failure of kind:
 // exponential, capped, with ±25% jitter so many bridges restarted together
 // do not reconnect in step.
-func backoff(kind failure, n int) time.Duration {
-	base, max := 2*backoffUnit, 300*backoffUnit
-	switch kind {
+func backoff(kind failure, n int) time.Duration { return supervise.Backoff(kind.policy(), n) }
+
+// policy is how a kind of failure is retried: throttling and bans call
+// for much longer waits than a dropped link.
+func (f failure) policy() supervise.Policy {
+	switch f {
 	case failThrottled:
-		base, max = 60*backoffUnit, 1800*backoffUnit
+		return supervise.Policy{Base: 60 * backoffUnit, Max: 1800 * backoffUnit}
 	case failBanned:
-		base, max = 1800*backoffUnit, 21600*backoffUnit
+		return supervise.Policy{Base: 1800 * backoffUnit, Max: 21600 * backoffUnit}
 	}
-	d := base
-	for i := 1; i < n && d < max; i++ {
-		d *= 2
-	}
-	d = min(d, max)
-	return d - d/4 + time.Duration(rand.Int64N(int64(d/2)+1))
+	return supervise.Policy{Base: 2 * backoffUnit, Max: 300 * backoffUnit}
 }
 
 // backoffUnit scales every backoff; tests shrink it.
@@ -183,34 +181,18 @@ func (b *Bridge) Run(ctx context.Context) error {
 	for _, ch := range b.cfg.channels {
 		b.joined[ch.name] = ch
 	}
-	attempt := 0
-	for {
-		b.state(ctx, core.StateConnecting, "")
-		started := time.Now()
-		registered, err := b.runSession(ctx)
-		if ctx.Err() != nil {
-			b.state(context.Background(), core.StateDisconnected, "stopped")
-			return nil
-		}
-		kind := classOf(err)
-		metricFailures.WithLabelValues(kind.String()).Inc()
-		if kind == failPermanent {
-			b.state(ctx, core.StateFailed, err.Error())
-			return core.Permanent(err)
-		}
-		if registered && time.Since(started) > stableAfter {
-			attempt = 0
-		}
-		attempt++
-		wait := backoff(kind, attempt)
-		b.log.Warn("IRC connection lost; reconnecting", "err", err, "class", kind.String(), "in", wait.Round(time.Second), "attempt", attempt)
-		b.state(ctx, core.StateDisconnected, err.Error())
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-	}
+	return supervise.Loop{
+		Name:    "IRC",
+		Session: b.runSession,
+		Classify: func(err error) supervise.Failure {
+			k := classOf(err)
+			return supervise.Failure{Class: k.String(), Permanent: k == failPermanent, Retry: k.policy()}
+		},
+		State:       b.state,
+		Failed:      func(class string) { metricFailures.WithLabelValues(class).Inc() },
+		StableAfter: stableAfter,
+		Log:         b.log,
+	}.Run(ctx)
 }
 
 // state reports the connection state to the user's devices and metrics.

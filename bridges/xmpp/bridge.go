@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/switchboard/switchboard/bridges/supervise"
 	"github.com/switchboard/switchboard/core"
 )
 
@@ -106,20 +106,13 @@ func classOf(err error) failure {
 	return failTemporary
 }
 
-// backoff is the wait before attempt n (1-based): exponential, capped,
-// with ±25% jitter so many bridges restarted together do not reconnect
-// in step.
-func backoff(kind failure, n int) time.Duration {
-	base, max := 2*backoffUnit, 300*backoffUnit
-	if kind == failUntrusted {
-		base, max = 1800*backoffUnit, 21600*backoffUnit
+// policy is how a kind of failure is retried: a certificate that does
+// not verify may mend (a renewal), but not within minutes.
+func (f failure) policy() supervise.Policy {
+	if f == failUntrusted {
+		return supervise.Policy{Base: 1800 * backoffUnit, Max: 21600 * backoffUnit}
 	}
-	d := base
-	for i := 1; i < n && d < max; i++ {
-		d *= 2
-	}
-	d = min(d, max)
-	return d - d/4 + time.Duration(rand.Int64N(int64(d/2)+1))
+	return supervise.Policy{Base: 2 * backoffUnit, Max: 300 * backoffUnit}
 }
 
 // backoffUnit scales every backoff; tests shrink it.
@@ -133,36 +126,18 @@ var stableAfter = 2 * time.Minute
 // classified and retried with backoff; only permanent ones end Run.
 func (b *Bridge) Run(ctx context.Context) error {
 	b.loadLastSeen(ctx)
-	attempt := 0
-	for {
-		b.state(ctx, core.StateConnecting, "")
-		started := time.Now()
-		up, err := b.runSession(ctx)
-		if ctx.Err() != nil {
-			b.state(context.Background(), core.StateDisconnected, "stopped")
-			return nil
-		}
-		kind := classOf(err)
-		metricFailures.WithLabelValues(kind.String()).Inc()
-		if kind == failPermanent {
-			b.log.Warn("XMPP account failed; not retrying until its settings change", "err", err)
-			b.state(ctx, core.StateFailed, err.Error())
-			return core.Permanent(err)
-		}
-		if up && time.Since(started) > stableAfter {
-			attempt = 0
-		}
-		attempt++
-		wait := backoff(kind, attempt)
-		b.log.Warn("XMPP connection lost; reconnecting", "err", err, "class", kind.String(), "in", wait.Round(time.Millisecond), "attempt", attempt)
-		b.state(ctx, core.StateDisconnected, err.Error())
-		select {
-		case <-ctx.Done():
-			b.state(context.Background(), core.StateDisconnected, "stopped")
-			return nil
-		case <-time.After(wait):
-		}
-	}
+	return supervise.Loop{
+		Name:    "XMPP",
+		Session: b.runSession,
+		Classify: func(err error) supervise.Failure {
+			k := classOf(err)
+			return supervise.Failure{Class: k.String(), Permanent: k == failPermanent, Retry: k.policy()}
+		},
+		State:       b.state,
+		Failed:      func(class string) { metricFailures.WithLabelValues(class).Inc() },
+		StableAfter: stableAfter,
+		Log:         b.log,
+	}.Run(ctx)
 }
 
 // state reports the connection state to the user's devices and metrics.
