@@ -170,9 +170,10 @@ func (f failure) policy() supervise.Policy {
 // backoffUnit scales every backoff; tests shrink it.
 var backoffUnit = time.Second
 
-// stableAfter is how long a session must stay registered for the next
-// failure to count as a first one again.
-var stableAfter = 2 * time.Minute
+// report tells the user's devices and the metrics the connection state.
+func (b *Bridge) report() supervise.Reporter {
+	return supervise.Reporter{Kind: core.KindIRC, Network: b.env.Network.ID, Inbound: b.env.Inbound, Log: b.log}
+}
 
 // Run keeps the network connected until ctx ends. Every failure is
 // classified and retried with backoff; only permanent ones end Run.
@@ -188,20 +189,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 			k := classOf(err)
 			return supervise.Failure{Class: k.String(), Permanent: k == failPermanent, Retry: k.policy()}
 		},
-		State:       b.state,
-		Failed:      func(class string) { metricFailures.WithLabelValues(class).Inc() },
-		StableAfter: stableAfter,
-		Log:         b.log,
+		Report: b.report(),
+		Log:    b.log,
 	}.Run(ctx)
-}
-
-// state reports the connection state to the user's devices and metrics.
-func (b *Bridge) state(ctx context.Context, s core.ConnState, errText string) {
-	setStateMetric(b.env.Network.ID, s)
-	ev := core.NetworkStateEvent{State: s, Err: errText, At: time.Now()}
-	if err := b.env.Inbound.Receive(ctx, ev); err != nil && ctx.Err() == nil {
-		b.log.Debug("reporting connection state", "state", s, "err", err)
-	}
 }
 
 // runSession dials, registers and serves one connection until it ends.

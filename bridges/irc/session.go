@@ -553,7 +553,7 @@ func (s *session) onReady() {
 	s.startGapFill(joins)
 	s.joinAll(joins)
 	s.fetchTargets()
-	setStateMetric(s.b.env.Network.ID, core.StateConnected)
+	s.b.report().Gauge(core.StateConnected) // the event goes with the batch below
 	s.emit(core.NetworkStateEvent{State: core.StateConnected, At: time.Now()})
 	s.log.Info("IRC connected", "nick", s.currentNick(), "caps", s.capList())
 }

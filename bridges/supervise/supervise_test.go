@@ -27,9 +27,7 @@ func TestBackoffGrowsWithinBounds(t *testing.T) {
 // with the states shown; a permanent one ends the loop with a Permanent
 // error and the failed state.
 func TestLoopRetriesThenStopsOnPermanent(t *testing.T) {
-	var mu sync.Mutex
-	var states []core.ConnState
-	var classes []string
+	in := &recordInbound{}
 	sessions := 0
 	errFatal := errors.New("bad password")
 	l := Loop{
@@ -47,12 +45,7 @@ func TestLoopRetriesThenStopsOnPermanent(t *testing.T) {
 			}
 			return Failure{Class: "temporary", Retry: Policy{Base: time.Millisecond, Max: time.Millisecond}}
 		},
-		State: func(ctx context.Context, s core.ConnState, _ string) {
-			mu.Lock()
-			states = append(states, s)
-			mu.Unlock()
-		},
-		Failed:      func(c string) { classes = append(classes, c) },
+		Report:      Reporter{Kind: "test", Network: 1, Inbound: in, Log: slog.New(slog.DiscardHandler)},
 		StableAfter: time.Minute,
 		Log:         slog.New(slog.DiscardHandler),
 	}
@@ -60,11 +53,12 @@ func TestLoopRetriesThenStopsOnPermanent(t *testing.T) {
 	if !core.IsPermanent(err) || !errors.Is(err, errFatal) {
 		t.Fatalf("Run = %v, want the permanent failure", err)
 	}
-	if sessions != 3 || len(classes) != 3 || classes[2] != "permanent" {
-		t.Errorf("%d sessions, failures %v", sessions, classes)
+	if sessions != 3 {
+		t.Errorf("%d sessions, want 3", sessions)
 	}
-	if last := states[len(states)-1]; last != core.StateFailed {
-		t.Errorf("states %v end in %s, want failed", states, last)
+	states := in.states()
+	if len(states) != 6 || states[len(states)-1] != core.StateFailed {
+		t.Errorf("states %v: want connecting and disconnected twice, connecting, failed", states)
 	}
 }
 
@@ -72,20 +66,46 @@ func TestLoopRetriesThenStopsOnPermanent(t *testing.T) {
 // error, the state disconnected.
 func TestLoopStopsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var last core.ConnState
+	in := &recordInbound{}
 	l := Loop{
 		Name:    "test",
 		Session: func(ctx context.Context) (bool, error) { <-ctx.Done(); return true, ctx.Err() },
 		Classify: func(error) Failure {
 			return Failure{Class: "temporary", Retry: Policy{Base: time.Hour, Max: time.Hour}}
 		},
-		State: func(_ context.Context, s core.ConnState, _ string) { last = s },
-		Log:   slog.New(slog.DiscardHandler),
+		Report: Reporter{Kind: "test", Network: 2, Inbound: in, Log: slog.New(slog.DiscardHandler)},
+		Log:    slog.New(slog.DiscardHandler),
 	}
 	done := make(chan error)
 	go func() { done <- l.Run(ctx) }()
 	cancel()
-	if err := <-done; err != nil || last != core.StateDisconnected {
-		t.Errorf("Run = %v, last state %s", err, last)
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
 	}
+	if states := in.states(); states[len(states)-1] != core.StateDisconnected {
+		t.Errorf("states %v, want to end disconnected", states)
+	}
+}
+
+// recordInbound keeps the states a Reporter hands the Hub.
+type recordInbound struct {
+	mu  sync.Mutex
+	got []core.ConnState
+}
+
+func (r *recordInbound) Receive(_ context.Context, events ...core.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range events {
+		if s, ok := e.(core.NetworkStateEvent); ok {
+			r.got = append(r.got, s.State)
+		}
+	}
+	return nil
+}
+
+func (r *recordInbound) states() []core.ConnState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]core.ConnState(nil), r.got...)
 }

@@ -206,7 +206,7 @@ func (s *session) setup(ctx context.Context) error {
 	if err := s.sendPresence(ctx, s.b.currentStatus()); err != nil {
 		return fmt.Errorf("sending presence: %w", err)
 	}
-	s.b.state(ctx, core.StateConnected, "")
+	s.b.report().State(ctx, core.StateConnected, "")
 	if err := s.fillGap(ctx); err != nil && ctx.Err() == nil {
 		// The live stream is fine; the gap is asked for again next time.
 		s.log.Warn("filling the gap from the archive", "err", err)
