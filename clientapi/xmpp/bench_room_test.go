@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -44,48 +42,10 @@ func benchRoomFanout(b *testing.B, devices, messages, rate int) {
 	p := startPort(b)
 	waitBridge(b, p)
 	for range b.N {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestXMPPBenchRoomClients$", "-test.count=1", "-test.timeout=30m")
-		cmd.Env = append(os.Environ(), roomEnvAddr+"="+p.addr, roomEnvPassword+"="+p.password,
+		child := startBenchChild(b, "TestXMPPBenchRoomClients", 10*time.Minute,
+			roomEnvAddr+"="+p.addr, roomEnvPassword+"="+p.password,
 			roomEnvDevices+"="+strconv.Itoa(devices), roomEnvMessages+"="+strconv.Itoa(messages))
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		lines := make(chan string)
-		go func() {
-			defer close(lines)
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-		}()
-		await := func(prefix string) []string {
-			timeout := time.After(10 * time.Minute)
-			for {
-				select {
-				case l, ok := <-lines:
-					if !ok {
-						cmd.Wait()
-						b.Fatalf("the device process ended before %q:\n%s", prefix, stderr.String())
-					}
-					if v, found := strings.CutPrefix(l, prefix+" "); found {
-						return strings.Fields(v)
-					}
-				case <-timeout:
-					cmd.Process.Kill()
-					b.Fatalf("no %q from the device process", prefix)
-				}
-			}
-		}
+		await := child.await
 		await("room-bench ready")
 
 		events := make([]core.MessageEvent, messages)
@@ -105,14 +65,11 @@ func benchRoomFanout(b *testing.B, devices, messages, rate int) {
 		elapsed := time.Duration(atoi64(done[0]) - start.UnixNano())
 		cpu := w.report(b)
 		for j, at := range sent {
-			fmt.Fprintf(stdin, "sent %d %d\n", j, at)
+			child.say(fmt.Sprintf("sent %d %d", j, at))
 		}
-		fmt.Fprintln(stdin, "end")
+		child.say("end")
 		lags := await("room-bench lags") // p50 p99 max count (ns, ns, ns, n)
-		stdin.Close()
-		if err := cmd.Wait(); err != nil {
-			b.Fatalf("device process: %v\n%s", err, stderr.String())
-		}
+		child.finish()
 		if got := atoi64(lags[3]); got != int64(devices*messages) {
 			b.Fatalf("the devices read %d messages, want %d", got, devices*messages)
 		}

@@ -621,49 +621,11 @@ func idleSessionMemory(b *testing.B, sessions int) {
 	for range b.N {
 		p := startPort(b)
 		waitBridge(b, p)
-		cmd := exec.Command(os.Args[0], "-test.run=^TestXMPPBenchIdleClients$", "-test.count=1", "-test.timeout=30m")
-		cmd.Env = append(os.Environ(), idleEnvAddr+"="+p.addr, idleEnvSessions+"="+strconv.Itoa(sessions), idleEnvPassword+"="+p.password)
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		lines := make(chan string)
-		var output []string
-		go func() {
-			defer close(lines)
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-		}()
+		child := startBenchChild(b, "TestXMPPBenchIdleClients", 20*time.Minute,
+			idleEnvAddr+"="+p.addr, idleEnvSessions+"="+strconv.Itoa(sessions), idleEnvPassword+"="+p.password)
 		await := func(prefix string) int {
-			timeout := time.After(20 * time.Minute)
-			for {
-				select {
-				case l, ok := <-lines:
-					if !ok {
-						cmd.Wait()
-						b.Fatalf("the client process ended before %q:\n%s\n%s", prefix, strings.Join(output, "\n"), stderr.String())
-					}
-					output = append(output, l)
-					if v, found := strings.CutPrefix(l, prefix+" "); found {
-						n, _ := strconv.Atoi(v)
-						return n
-					}
-				case <-timeout:
-					cmd.Process.Kill()
-					b.Fatalf("no %q from the client process", prefix)
-				}
-			}
+			n, _ := strconv.Atoi(child.await(prefix)[0])
+			return n
 		}
 		// One session first, which sets up what every session shares
 		// (the user's dispatcher, the store's connections, lazily built
@@ -673,7 +635,7 @@ func idleSessionMemory(b *testing.B, sessions int) {
 		heap0, stack0 := benchHeap()
 		g0 := runtime.NumGoroutine()
 		start := time.Now()
-		fmt.Fprintln(stdin, "go")
+		child.say("go")
 		if n := await(idleReady); n != sessions {
 			b.Fatalf("the client process logged in %d sessions, want %d", n, sessions)
 		}
@@ -686,12 +648,9 @@ func idleSessionMemory(b *testing.B, sessions int) {
 		}
 		// Are they all still there? Each pings once.
 		time.Sleep(time.Until(start.Add(setup + idleHold)))
-		fmt.Fprintln(stdin, "ping")
+		child.say("ping")
 		alive := await(idleAlive)
-		stdin.Close()
-		if err := cmd.Wait(); err != nil {
-			b.Fatalf("client process: %v\n%s\n%s", err, strings.Join(output, "\n"), stderr.String())
-		}
+		child.finish()
 
 		per := func(after, before uint64) float64 {
 			return (float64(after) - float64(before)) / float64(sessions) / 1024
@@ -913,4 +872,78 @@ func machineCPU() (busy, total uint64) {
 		}
 	}
 	return busy, total
+}
+
+// benchChild is a benchmark's client process: this test binary running
+// one Test function that holds the clients, so the parent's heap, CPU
+// and scheduler are the server's alone. It says what it did in lines
+// "WORD values..." on stdout and takes commands on stdin.
+type benchChild struct {
+	b       *testing.B
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	lines   chan string
+	output  []string
+	stderr  strings.Builder
+	timeout time.Duration
+}
+
+func startBenchChild(b *testing.B, test string, timeout time.Duration, env ...string) *benchChild {
+	c := &benchChild{b: b, lines: make(chan string), timeout: timeout}
+	c.cmd = exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1", "-test.timeout=30m")
+	c.cmd.Env = append(os.Environ(), env...)
+	var err error
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.cmd.Stderr = &c.stderr
+	if err := c.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		defer close(c.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+	}()
+	return c
+}
+
+// await returns the values of the child's next line starting with prefix.
+func (c *benchChild) await(prefix string) []string {
+	c.b.Helper()
+	timeout := time.After(c.timeout)
+	for {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				c.cmd.Wait()
+				c.b.Fatalf("the client process ended before %q:\n%s\n%s", prefix, strings.Join(c.output, "\n"), c.stderr.String())
+			}
+			c.output = append(c.output, l)
+			if v, found := strings.CutPrefix(l, prefix+" "); found {
+				return strings.Fields(v)
+			}
+		case <-timeout:
+			c.cmd.Process.Kill()
+			c.b.Fatalf("no %q from the client process", prefix)
+		}
+	}
+}
+
+// say sends the child a command line.
+func (c *benchChild) say(line string) { fmt.Fprintln(c.stdin, line) }
+
+// finish closes the child's input and waits for it to end well.
+func (c *benchChild) finish() {
+	c.b.Helper()
+	c.stdin.Close()
+	if err := c.cmd.Wait(); err != nil {
+		c.b.Fatalf("client process: %v\n%s\n%s", err, strings.Join(c.output, "\n"), c.stderr.String())
+	}
 }
