@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/switchboard/switchboard/core"
 )
@@ -93,30 +92,39 @@ func scanMessage(r scanner, extra ...any) (*core.Message, error) {
 
 // Messages returns a page of one of the user's conversations.
 func (s *Store) Messages(ctx context.Context, q core.PageQuery) ([]*core.Message, error) {
-	ctx, cancel := s.timeout(ctx)
-	defer cancel()
-	var where strings.Builder
-	args := []any{q.Conversation, q.User}
-	where.WriteString("m.conversation_id = ? AND m.user_id = ?")
-	if q.Before != 0 {
-		where.WriteString(" AND m.id < ?")
-		args = append(args, q.Before)
-	}
-	if q.After != 0 {
-		where.WriteString(" AND m.id > ?")
-		args = append(args, q.After)
-	}
-	order := "DESC"
-	if q.Order == core.OldestFirst {
-		order = "ASC"
-	}
-	args = append(args, pageLimit(q.Limit))
-	rows, err := s.rq.query(ctx, `SELECT `+messageColumns+`
-		FROM messages m INDEXED BY messages_conversation
-		JOIN conversations c ON c.id = m.conversation_id
-		WHERE `+where.String()+` ORDER BY m.id `+order+` LIMIT ?`, args...)
+	msgs, err := s.page(ctx, "messages_conversation", "m.conversation_id = ? AND m.user_id = ?",
+		[]any{q.Conversation, q.User}, q.Before, q.After, q.Order, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading messages: %w", err)
+	}
+	return msgs, nil
+}
+
+// page reads one page of messages in scope (a WHERE clause and its
+// arguments) through index, between before and after, in order.
+func (s *Store) page(ctx context.Context, index, scope string, args []any, before, after core.MessageID, o core.Order, limit int) ([]*core.Message, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	where := scope
+	if before != 0 {
+		where += " AND m.id < ?"
+		args = append(args, before)
+	}
+	if after != 0 {
+		where += " AND m.id > ?"
+		args = append(args, after)
+	}
+	order := "DESC"
+	if o == core.OldestFirst {
+		order = "ASC"
+	}
+	args = append(args, pageLimit(limit))
+	rows, err := s.rq.query(ctx, `SELECT `+messageColumns+`
+		FROM messages m INDEXED BY `+index+`
+		JOIN conversations c ON c.id = m.conversation_id
+		WHERE `+where+` ORDER BY m.id `+order+` LIMIT ?`, args...)
+	if err != nil {
+		return nil, err
 	}
 	return collectMessages(rows)
 }
@@ -151,35 +159,14 @@ func pageLimit(n int) int {
 // message id, for a device catching up; see core.MessageReader. It reads
 // the messages_user index, so a page costs the same at any history size.
 func (s *Store) UserMessages(ctx context.Context, q core.UserPageQuery) ([]*core.Message, error) {
-	ctx, cancel := s.timeout(ctx)
-	defer cancel()
 	if q.User == 0 {
 		return nil, errors.New("reading messages: no user")
 	}
-	var where strings.Builder
-	args := []any{q.User}
-	where.WriteString("m.user_id = ?")
-	if q.Before != 0 {
-		where.WriteString(" AND m.id < ?")
-		args = append(args, q.Before)
-	}
-	if q.After != 0 {
-		where.WriteString(" AND m.id > ?")
-		args = append(args, q.After)
-	}
-	order := "DESC"
-	if q.Order == core.OldestFirst {
-		order = "ASC"
-	}
-	args = append(args, pageLimit(q.Limit))
-	rows, err := s.rq.query(ctx, `SELECT `+messageColumns+`
-		FROM messages m INDEXED BY messages_user
-		JOIN conversations c ON c.id = m.conversation_id
-		WHERE `+where.String()+` ORDER BY m.id `+order+` LIMIT ?`, args...)
+	msgs, err := s.page(ctx, "messages_user", "m.user_id = ?", []any{q.User}, q.Before, q.After, q.Order, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading messages of user %d: %w", q.User, err)
 	}
-	return collectMessages(rows)
+	return msgs, nil
 }
 
 // Message returns one of the user's messages by id.

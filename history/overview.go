@@ -110,23 +110,6 @@ func (s *Store) messagesByID(ctx context.Context, user core.UserID, ids []core.M
 	return out, nil
 }
 
-// MessagesAfter returns up to limit of the user's messages, in every
-// conversation, with ids greater than after, oldest first: what a device
-// that saw everything up to after has missed.
-func (s *Store) MessagesAfter(ctx context.Context, user core.UserID, after core.MessageID, limit int) ([]*core.Message, error) {
-	ctx, cancel := s.timeout(ctx)
-	defer cancel()
-	// The rowid range after "after" is walked in order and filtered by
-	// user: cheap for the recent ids a reconnecting device brings.
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+messageColumns+`
-		FROM messages m JOIN conversations c ON c.id = m.conversation_id
-		WHERE m.id > ? AND m.user_id = ? ORDER BY m.id LIMIT ?`, after, user, pageLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("reading messages: %w", err)
-	}
-	return collectMessages(rows)
-}
-
 // ReadMarkersSince returns the user's read positions, of every device and
 // conversation, that changed at or after t.
 func (s *Store) ReadMarkersSince(ctx context.Context, user core.UserID, t time.Time) ([]core.ReadMarker, error) {

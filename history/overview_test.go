@@ -43,17 +43,17 @@ func TestConversationSummaries(t *testing.T) {
 	}
 }
 
-func TestMessagesAfterAndMarkersSince(t *testing.T) {
+func TestUserMessagesAfterAndMarkersSince(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()
 	alice, bob := newFixture(t, s, "alice"), newFixture(t, s, "bob")
 	ws := appendAll(t, s, alice.msg("#a", "1"), bob.msg("#a", "x"), alice.msg("#b", "2"), alice.msg("#a", "3"))
-	got, err := s.MessagesAfter(ctx, alice.user.ID, ws[0].Message.ID, 10)
+	got, err := s.UserMessages(ctx, core.UserPageQuery{User: alice.user.ID, After: ws[0].Message.ID, Order: core.OldestFirst, Limit: 10})
 	if err != nil || !equal(bodies(got), []string{"2", "3"}) {
-		t.Fatalf("MessagesAfter: %v, %v", bodies(got), err)
+		t.Fatalf("UserMessages after: %v, %v", bodies(got), err)
 	}
-	if got, err := s.MessagesAfter(ctx, alice.user.ID, 0, 2); err != nil || !equal(bodies(got), []string{"1", "2"}) {
-		t.Fatalf("MessagesAfter limit 2: %v, %v", bodies(got), err)
+	if got, err := s.UserMessages(ctx, core.UserPageQuery{User: alice.user.ID, Order: core.OldestFirst, Limit: 2}); err != nil || !equal(bodies(got), []string{"1", "2"}) {
+		t.Fatalf("UserMessages after limit 2: %v, %v", bodies(got), err)
 	}
 	t0 := time.Now().Add(-time.Second)
 	for _, m := range []core.ReadMarker{

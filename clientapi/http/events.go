@@ -133,7 +133,7 @@ func (s *Server) replayStored(ctx context.Context, sw *sseWriter, user core.User
 	// stream ends, and the client resumes from what it got.
 	after := lastID
 	for {
-		page, err := s.store.MessagesAfter(ctx, user, after, replayPage)
+		page, err := s.store.UserMessages(ctx, core.UserPageQuery{User: user, After: after, Order: core.OldestFirst, Limit: replayPage})
 		if err != nil {
 			return 0, err
 		}

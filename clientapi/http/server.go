@@ -33,7 +33,7 @@ type Store interface {
 	Conversation(ctx context.Context, user core.UserID, id core.ConversationID) (core.Conversation, error)
 	ConversationSummaries(ctx context.Context, user core.UserID) ([]core.ConversationSummary, error)
 	Message(ctx context.Context, user core.UserID, id core.MessageID) (*core.Message, error)
-	MessagesAfter(ctx context.Context, user core.UserID, after core.MessageID, limit int) ([]*core.Message, error)
+	UserMessages(ctx context.Context, q core.UserPageQuery) ([]*core.Message, error)
 	ReadMarkersSince(ctx context.Context, user core.UserID, t time.Time) ([]core.ReadMarker, error)
 }
 

@@ -115,9 +115,9 @@ func (m meteredAPIStore) ConversationSummaries(ctx context.Context, u core.UserI
 	return m.Store.ConversationSummaries(ctx, u)
 }
 
-func (m meteredAPIStore) MessagesAfter(ctx context.Context, u core.UserID, after core.MessageID, limit int) ([]*core.Message, error) {
-	defer observe("messages_after", time.Now())
-	return m.Store.MessagesAfter(ctx, u, after, limit)
+func (m meteredAPIStore) UserMessages(ctx context.Context, q core.UserPageQuery) ([]*core.Message, error) {
+	defer observe("user_messages", time.Now())
+	return m.Store.UserMessages(ctx, q)
 }
 
 func (m meteredAPIStore) TokenByHash(ctx context.Context, hash []byte) (core.AccessToken, error) {
