@@ -309,11 +309,11 @@ func (s *session) sendRoomHistory(ctx context.Context, room *mucRoom) {
 		return
 	}
 	limit = min(limit, maxMUCHistory)
-	conv, ok := s.roomConversation(ctx, room)
+	conv, ok := s.conversationOfPeer(ctx, room.network.ID, core.Peer{Kind: core.Room, Remote: room.room})
 	if !ok {
 		return
 	}
-	msgs, err := s.srv.store.Messages(ctx, core.PageQuery{User: s.user.ID, Conversation: conv, Order: core.NewestFirst, Limit: limit})
+	msgs, err := s.srv.store.Messages(ctx, core.PageQuery{User: s.user.ID, Conversation: conv.ID, Order: core.NewestFirst, Limit: limit})
 	if err != nil {
 		s.log.Warn("reading room history for a join", "room", room.jid, "err", err)
 		return
@@ -333,20 +333,6 @@ func (s *session) sendRoomHistory(ctx context.Context, room *mucRoom) {
 		}
 		s.send(st)
 	}
-}
-
-func (s *session) roomConversation(ctx context.Context, room *mucRoom) (core.ConversationID, bool) {
-	convs, err := s.srv.store.Conversations(ctx, s.user.ID)
-	if err != nil {
-		s.log.Warn("listing conversations for a room join", "err", err)
-		return 0, false
-	}
-	for _, c := range convs {
-		if c.Network == room.network.ID && c.Kind == core.Room && c.Remote == room.room {
-			return c.ID, true
-		}
-	}
-	return 0, false
 }
 
 // fromOccupant addresses a room message from its sender's occupant
