@@ -139,16 +139,21 @@ func (s *session) conversationAt(ctx context.Context, addr string) (core.Convers
 }
 
 // userOptions lists every account, for the administrators' forms.
-func (s *session) userOptions(ctx context.Context, st adminStore) ([]formOption, error) {
+// userField is the list of the server's users to pick one from.
+func (s *session) userField(ctx context.Context) (formField, error) {
+	st, err := s.adminStore()
+	if err != nil {
+		return formField{}, err
+	}
 	users, err := st.Users(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing users: %w", err)
+		return formField{}, fmt.Errorf("listing users: %w", err)
 	}
-	out := make([]formOption, len(users))
+	opts := make([]formOption, len(users))
 	for i, u := range users {
-		out[i] = formOption{u.Name, u.Name}
+		opts[i] = formOption{u.Name, u.Name}
 	}
-	return out, nil
+	return formField{Var: "user", Type: "list-single", Label: "User", Required: true, Options: opts}, nil
 }
 
 // userNamed finds an account, as a field error when there is none.
@@ -225,16 +230,12 @@ var cmdAddUser = &adhocCommand{
 var cmdRemoveUser = &adhocCommand{
 	node: nodePrefix + "remove-user", name: "Remove a user", admin: true,
 	render: func(ctx context.Context, s *session, ex *adhocExec) (adhocOut, error) {
-		st, err := s.adminStore()
-		if err != nil {
-			return adhocOut{}, err
-		}
-		opts, err := s.userOptions(ctx, st)
+		user, err := s.userField(ctx)
 		if err != nil {
 			return adhocOut{}, err
 		}
 		return adhocOut{form: ex.stageForm("Remove a user", "The user is removed with their networks and history.",
-			formField{Var: "user", Type: "list-single", Label: "User", Required: true, Options: opts},
+			user,
 			formField{Var: "delete-history", Type: "boolean", Label: "Delete their history too",
 				Desc: "needed when the user has messages (the CLI's --yes)"})}, nil
 	},
@@ -280,16 +281,12 @@ var cmdRemoveUser = &adhocCommand{
 var cmdChangePassword = &adhocCommand{
 	node: nodePrefix + "change-password", name: "Change a user's password", admin: true,
 	render: func(ctx context.Context, s *session, ex *adhocExec) (adhocOut, error) {
-		st, err := s.adminStore()
-		if err != nil {
-			return adhocOut{}, err
-		}
-		opts, err := s.userOptions(ctx, st)
+		user, err := s.userField(ctx)
 		if err != nil {
 			return adhocOut{}, err
 		}
 		return adhocOut{form: ex.stageForm("Change a password", "",
-			formField{Var: "user", Type: "list-single", Label: "User", Required: true, Options: opts},
+			user,
 			passwordField)}, nil
 	},
 	submit: func(ctx context.Context, s *session, ex *adhocExec, in formValues) (adhocOut, error) {
