@@ -48,6 +48,10 @@ type mucRoom struct {
 	history mucHistory
 	timer   *time.Timer
 	subject string // the last subject sent, so a repeat is not news
+	// joinedAt is the room's newest stored message when the join
+	// completed: the join's history covers it and what came before, so
+	// live events queued meanwhile for older messages are not repeated.
+	joinedAt core.MessageID
 }
 
 // mucHistory is a join's <history/> request.
@@ -210,9 +214,23 @@ func (s *session) handleRoomPresence(ctx context.Context, p *element, r resolved
 		return
 	}
 	if st, ok := s.srv.hub.Room(s.user.ID, r.network.ID, r.peer.Remote); ok && st.Joined {
-		if room, ok := s.muc.finishPending(roomJID, room); ok {
-			s.completeJoin(ctx, room, st)
-		}
+		// The network is in the room already. The pump completes the
+		// join: the room's live events, which the pump delivers once
+		// the join is done, must not come before the join's own
+		// presences and history, nor be lost between a snapshot taken
+		// here and the pump's next event.
+		s.runOnPump(func(ctx context.Context) {
+			room, ok := s.muc.finishPending(roomJID, room)
+			if !ok {
+				return // timed out or left meanwhile
+			}
+			if st, ok := s.srv.hub.Room(s.user.ID, r.network.ID, r.peer.Remote); ok {
+				s.completeJoin(ctx, room, st)
+				return
+			}
+			s.muc.remove(roomJID) // the network left it meanwhile
+			s.send(s.joinError(room, "cancel", "item-not-found", "the network is no longer in the room"))
+		})
 		return
 	}
 	// The network's answer comes as the member list (deliverRoom); the
@@ -299,25 +317,30 @@ func (s *session) completeJoin(ctx context.Context, room *mucRoom, st core.RoomS
 }
 
 // sendRoomHistory sends the join's share of the room's archive, oldest
-// first, each marked as delayed.
+// first, each marked as delayed, and notes where the join's history ends.
 func (s *session) sendRoomHistory(ctx context.Context, room *mucRoom) {
 	limit := room.history.max
 	if limit < 0 {
 		limit = defaultMUCHistory
-	}
-	if limit == 0 {
-		return
 	}
 	limit = min(limit, maxMUCHistory)
 	conv, ok := s.conversationOfPeer(ctx, room.network.ID, core.Peer{Kind: core.Room, Remote: room.room})
 	if !ok {
 		return
 	}
-	msgs, err := s.srv.store.Messages(ctx, core.PageQuery{User: s.user.ID, Conversation: conv.ID, Order: core.NewestFirst, Limit: limit})
+	// At least the newest message is read, even for a join that wants
+	// no history, to know where the live messages start.
+	msgs, err := s.srv.store.Messages(ctx, core.PageQuery{User: s.user.ID, Conversation: conv.ID, Order: core.NewestFirst, Limit: max(limit, 1)})
 	if err != nil {
 		s.log.Warn("reading room history for a join", "room", room.jid, "err", err)
 		return
 	}
+	if len(msgs) > 0 {
+		s.muc.mu.Lock()
+		room.joinedAt = msgs[0].ID
+		s.muc.mu.Unlock()
+	}
+	msgs = msgs[:min(len(msgs), limit)]
 	for i := len(msgs) - 1; i >= 0; i-- {
 		m := msgs[i]
 		if !room.history.since.IsZero() && m.Time.Before(room.history.since) {
@@ -481,6 +504,12 @@ func (s *session) deliverRoomMessage(nw core.Network, m *core.Message) {
 	room := s.muc.occupant(peerJID(nw, m.Peer.Remote, s.srv.domain))
 	if room == nil {
 		return // not an occupant here: the room's archive has it
+	}
+	s.muc.mu.Lock()
+	seen := m.ID != 0 && m.ID <= room.joinedAt
+	s.muc.mu.Unlock()
+	if seen {
+		return // the join's history had it
 	}
 	tmpl := s.srv.roomRenders.get(s.user.ID, m, func() []byte {
 		st := s.messageStanza(nw, m)

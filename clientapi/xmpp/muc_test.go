@@ -1,6 +1,7 @@
 package xmpp
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -170,6 +171,67 @@ func TestMUCSecondDeviceJoinsWithoutRejoining(t *testing.T) {
 	}
 	if n := b.joins.Load(); n != 1 {
 		t.Errorf("the network was asked to join %d times, want 1", n)
+	}
+}
+
+// TestMUCJoinDuringBusyRoom: a device joining a channel the network is
+// in while its messages flow gets the join's presences first, then one
+// unbroken run of messages (history, then live) with none lost and none
+// repeated, however the join and the network's messages interleave.
+func TestMUCJoinDuringBusyRoom(t *testing.T) {
+	p := startPort(t)
+	first := loginRaw(t, p, "desktop")
+	first.send("<presence to='" + roomOccupant + "'><x xmlns='" + nsMUC + "'/></presence>")
+	first.expect("the subject", func(e *element) bool { return e.child(nsClient, "subject") != nil })
+
+	const total = 400
+	flood := make(chan error, 1)
+	go func() {
+		b := <-p.bridge
+		p.bridge <- b
+		for i := range total {
+			m := p.incoming(core.Peer{Kind: core.Room, Remote: "#go"}, "carol", fmt.Sprintf("line %d", i))
+			if err := b.env.Inbound.Receive(context.Background(), m); err != nil {
+				flood <- err
+				return
+			}
+			if i == 50 {
+				flood <- nil // the room is busy: join now
+			}
+		}
+	}()
+	if err := <-flood; err != nil {
+		t.Fatal(err)
+	}
+	phone := loginRaw(t, p, "phone")
+	phone.send("<presence to='" + roomOccupant + "'><x xmlns='" + nsMUC + "'/></presence>")
+	for {
+		e := roomStanza(phone)
+		if e.Name.Local != "presence" {
+			t.Fatalf("before its own presence the device got %v", e)
+		}
+		if hasCode(e, mucSelf) {
+			break
+		}
+	}
+	next, subject := -1, false
+	for next != total {
+		e := roomStanza(phone)
+		if e.child(nsClient, "subject") != nil {
+			subject = true
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscanf(e.childText(nsClient, "body"), "line %d", &n); err != nil {
+			t.Fatalf("a room stanza that is not one of the lines: %v", e)
+		}
+		if next >= 0 && n != next {
+			t.Fatalf("after line %d came line %d", next-1, n)
+		}
+		if subject == (e.child(nsDelay, "delay") != nil) {
+			t.Fatalf("line %d: history must come before the subject, live messages after it: %v", n, e)
+		}
+		next = n + 1
 	}
 }
 

@@ -39,8 +39,12 @@ type session struct {
 	hibernation *time.Timer
 	ended       bool
 	done        chan struct{} // closed once the session is over
-	// wake tells the pump that its link has stanzas queued.
+	// wake tells the pump that its link has stanzas queued or that
+	// onPump holds work.
 	wake chan struct{}
+	// onPump is work the reader hands to the pump, so that what it sends
+	// is ordered with the Hub's events (guarded by mu).
+	onPump []func(context.Context)
 
 	carbons   atomic.Bool
 	available atomic.Bool
@@ -462,6 +466,22 @@ func (s *session) flushIfBehind() {
 	}
 }
 
+// runOnPump has the pump call f between two of the Hub's events: what f
+// sends cannot interleave with what the pump delivers.
+func (s *session) runOnPump(f func(context.Context)) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.onPump = append(s.onPump, f)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default: // the pump is already woken
+	}
+}
+
 // pump is the session's one goroutine besides its connection's reader,
 // for the session's whole life, across resumptions: it turns the Hub's
 // events for this device into stanzas and writes what the current link
@@ -485,8 +505,12 @@ func (s *session) pump(ctx context.Context) {
 			}
 		case <-s.wake:
 			s.mu.Lock()
-			l := s.link
+			l, work := s.link, s.onPump
+			s.onPump = nil
 			s.mu.Unlock()
+			for _, f := range work {
+				f(ctx)
+			}
 			if l != nil && l.flush() != nil {
 				l.close(nil)
 			}
