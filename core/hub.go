@@ -135,9 +135,7 @@ func (h *Hub) SyncNetworks(ctx context.Context) error {
 	// no queued message is handed to two bridges at once.
 	for _, r := range stopped {
 		r.wg.Wait()
-		if u := h.userIfAny(r.network.User); u != nil {
-			u.rooms.dropNetwork(r.network.ID) // a restarted network rejoins afresh
-		}
+		h.leaveRoomsOf(ctx, r.network) // rooms.go; a restarted network rejoins afresh
 	}
 	// Bridges are built without Hub.mu: building one reads the store, and
 	// every user's operations need the lock. A network another call

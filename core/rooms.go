@@ -156,6 +156,19 @@ func (r *rooms) snapshot(k roomKey, st *roomState, members bool) RoomState {
 	return out
 }
 
+// ofNetwork lists the rooms network n is in, with the user's nick in each.
+func (r *rooms) ofNetwork(n NetworkID) []RoomState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []RoomState
+	for k, st := range r.m {
+		if k.network == n {
+			out = append(out, r.snapshot(k, st, false))
+		}
+	}
+	return out
+}
+
 // dropNetwork forgets the rooms of a network that stopped running.
 func (r *rooms) dropNetwork(n NetworkID) {
 	r.mu.Lock()
@@ -165,6 +178,31 @@ func (r *rooms) dropNetwork(n NetworkID) {
 			delete(r.m, k)
 		}
 	}
+}
+
+// leaveRoomsOf tells the user's devices that a network which stopped
+// running (removed, disabled, or changed and restarted) is out of its
+// rooms: the user's own departure from each, through the dispatcher like
+// any membership event, so devices' room lists follow the Hub's. Were it
+// silent, devices would show occupants of a room nobody is in and send
+// into it in vain.
+func (h *Hub) leaveRoomsOf(ctx context.Context, n Network) {
+	u := h.userIfAny(n.User)
+	if u == nil {
+		return
+	}
+	var left []Event
+	for _, st := range u.rooms.ofNetwork(n.ID) {
+		left = append(left, MembershipEvent{User: n.User, Network: n.ID, Room: st.Room, Change: MemberLeft,
+			Member: Member{Nick: st.Self}, Self: true})
+	}
+	if len(left) > 0 {
+		if err := h.post(ctx, n.User, &op{kind: opEvents, events: left}); err != nil {
+			h.log.Warn("telling devices a stopped network left its rooms", "network", n.Name, "err", err)
+		}
+	}
+	// Whatever the devices were told, the rooms are gone.
+	u.rooms.dropNetwork(n.ID)
 }
 
 // Room returns what the Hub knows of one of the user's rooms, members

@@ -102,3 +102,29 @@ func TestJoinRoomReachesTheBridge(t *testing.T) {
 		t.Error("alice joined a room on bob's network")
 	}
 }
+
+// TestStoppedNetworkLeavesItsRooms: a network removed (or restarted by a
+// settings change) is out of its rooms; attached devices are told so,
+// as the user's own departure, and the Hub forgets the rooms.
+func TestStoppedNetworkLeavesItsRooms(t *testing.T) {
+	h := startHub(t)
+	b := h.bridge(aliceNet)
+	s := h.attach(alice, "phone")
+	b.receive(t,
+		MembershipEvent{Room: "#go", Change: MemberJoined, Member: Member{Nick: "alice"}, Self: true},
+		RoomMembersEvent{Room: "#go", Members: []Member{{Nick: "alice"}, {Nick: "bob"}}})
+	next[MembershipEvent](t, s)
+	next[RoomMembersEvent](t, s)
+
+	h.store.removeNetwork(aliceNet)
+	if err := h.hub.SyncNetworks(tctx(t)); err != nil {
+		t.Fatalf("SyncNetworks: %v", err)
+	}
+	left := next[MembershipEvent](t, s)
+	if left.Change != MemberLeft || !left.Self || left.Room != "#go" || left.Network != aliceNet || left.Member.Nick != "alice" {
+		t.Errorf("devices were told %+v; want alice leaving #go", left)
+	}
+	if st, ok := h.hub.Room(alice, aliceNet, "#go"); ok {
+		t.Errorf("the stopped network's room is still known: %+v", st)
+	}
+}
