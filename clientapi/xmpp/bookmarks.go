@@ -2,7 +2,9 @@ package xmpp
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/switchboard/switchboard/core"
 )
@@ -13,8 +15,15 @@ import (
 // into what the client itself stored, in each form clients read:
 // XEP-0402 (one PEP item per room), XEP-0048 in PEP and in private XML
 // storage (one <storage/> with every room). A bookmark the client stored
-// for a room wins over the generated one; removing the bookmark of a
-// channel the network is in brings it back until the channel is parted.
+// for a room wins over the generated one.
+//
+// Bookmarks are also how a client parts a channel for every device: one
+// device leaving the MUC leaves only its own view, but retracting a
+// channel's XEP-0402 bookmark, or publishing it with autojoin off (what
+// Conversations and Gajim do when the user leaves a group chat), parts
+// the channel on the network. The older XEP-0048 forms only list rooms:
+// clients rewrite the whole <storage/> there, and a room missing from a
+// rewrite is too weak a sign to part a channel on.
 
 const (
 	nsBookmarks       = "urn:xmpp:bookmarks:1"
@@ -101,4 +110,34 @@ func addLegacyRooms(storage *element, rooms []roomBookmark) {
 		}
 		storage.add(c)
 	}
+}
+
+// partTimeout bounds how long a bookmark change waits for the network to
+// take the part.
+const partTimeout = 10 * time.Second
+
+// partBookmarkedRoom parts the channel a XEP-0402 bookmark id names, if
+// one of the user's networks is in it; left is false when none is.
+func (s *session) partBookmarkedRoom(ctx context.Context, id string) (left bool, err error) {
+	r, ok := s.nets.resolve(ctx, id, s.srv.domain)
+	if !ok || r.peer.Kind != core.Room || r.resource != "" {
+		return false, nil
+	}
+	if _, in := s.srv.hub.Room(s.user.ID, r.network.ID, r.peer.Remote); !in {
+		return false, nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, partTimeout)
+	defer cancel()
+	if err := s.srv.hub.LeaveRoom(pctx, s.user.ID, r.network.ID, r.peer.Remote, ""); err != nil {
+		return false, fmt.Errorf("parting %s: %w", id, err)
+	}
+	s.log.Info("channel parted: its bookmark was removed or its autojoin turned off", "room", id)
+	return true, nil
+}
+
+// autojoinOff reports whether a published XEP-0402 conference says not
+// to join the room.
+func autojoinOff(conference *element) bool {
+	a := conference.attr("autojoin")
+	return conference.Name.Local == "conference" && a != "true" && a != "1"
 }

@@ -52,6 +52,52 @@ func TestBookmarksListJoinedChannels(t *testing.T) {
 	}
 }
 
+// TestBookmarkRemovalPartsChannel: retracting a channel's bookmark, or
+// turning its autojoin off, parts the channel for every device (the
+// other device is told it left); a bookmark of a room no network is in
+// is only the client's.
+func TestBookmarkRemovalPartsChannel(t *testing.T) {
+	for _, tc := range []struct{ name, change string }{
+		{"retract", "<retract node='" + nsBookmarks + "' notify='true'><item id='" + roomJID + "'/></retract>"},
+		{"autojoin off", "<publish node='" + nsBookmarks + "'><item id='" + roomJID + "'><conference xmlns='" + nsBookmarks +
+			"' autojoin='false' name='go'/></item></publish>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startPort(t)
+			desktop := loginRaw(t, p, "desktop")
+			desktop.send("<presence to='" + roomOccupant + "'><x xmlns='" + nsMUC + "'/></presence>")
+			desktop.expect("the subject", func(e *element) bool { return e.child(nsClient, "subject") != nil })
+			phone := loginRaw(t, p, "phone")
+			phone.send("<presence to='" + roomOccupant + "'><x xmlns='" + nsMUC + "'/></presence>")
+			phone.expect("the subject", func(e *element) bool { return e.child(nsClient, "subject") != nil })
+
+			phone.send("<iq type='set' id='c1'><pubsub xmlns='" + nsPubSub + "'>" + tc.change + "</pubsub></iq>")
+			if r := phone.expect("the answer", func(e *element) bool { return e.attr("id") == "c1" }); r.attr("type") != "result" {
+				t.Fatalf("changing the channel's bookmark answered %v", r)
+			}
+			if _, ok := p.hub.Room(p.user.ID, p.network.ID, "#go"); ok {
+				t.Error("the channel is still joined on the network")
+			}
+			left := desktop.expect("the desktop's departure", func(e *element) bool {
+				return e.Name.Local == "presence" && e.attr("from") == roomOccupant
+			})
+			if left.attr("type") != "unavailable" || !hasCode(left, mucSelf) {
+				t.Errorf("the other device was told %v", left)
+			}
+		})
+	}
+	t.Run("not a joined channel", func(t *testing.T) {
+		p := startPort(t)
+		c := loginRaw(t, p, "desktop")
+		c.send("<iq type='set' id='r1'><pubsub xmlns='" + nsPubSub + "'><retract node='" + nsBookmarks + "'><item id='#other@libera." +
+			testDomain + "'/></retract></pubsub></iq>")
+		if r := c.expect("the answer", func(e *element) bool { return e.attr("id") == "r1" }); r.attr("type") != "error" ||
+			r.child(nsClient, "error").child(nsStanzas, "item-not-found") == nil {
+			t.Errorf("retracting a bookmark that does not exist answered %v", r)
+		}
+	})
+}
+
 // TestProfanityAutojoinsBookmarkedChannel: profanity, a real client,
 // reads its bookmarks on connect and joins the channel the network is in
 // without being told, then shows the channel's messages.

@@ -342,7 +342,8 @@ func joinRoom(t *testing.T, c *slixClient, room, nick string, history int) (map[
 // joins it; A leaves the room and the channel stays joined, B
 // still hears bob and A no longer does; B marks bob's direct message
 // displayed, which moves the stored read markers, reaches device C as a
-// sent carbon, and shows in the HTTP API as read.
+// sent carbon, and shows in the HTTP API as read; C retracting the
+// channel's bookmark parts it on IRC, and B is told it left.
 func TestIRCRoomEndToEnd(t *testing.T) {
 	ircAddr := testpeer.StartNgircd(t)
 	// bob is in the channel first: he created it, so ngircd made him its
@@ -552,5 +553,16 @@ func TestIRCRoomEndToEnd(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("the API lists no conversation %d: %+v", conv, list.Conversations)
+	}
+
+	// 7. C retracts the channel's bookmark: the bridge parts #room on
+	// IRC, and B, still in the room, is told it left.
+	c.Do(t, map[string]any{"cmd": "iq", "tag": "retract", "xml": "<iq type='set'><pubsub xmlns='" + nsPubSub +
+		"'><retract node='" + nsBookmarks + "' notify='true'><item id='" + room + "'/></retract></pubsub></iq>"})
+	c.Expect(t, e2eWait, slixEv("iq_result", "tag", "retract"))
+	bob.expect(t, e2eWait, "alice's PART", func(m ircmsg.Message) bool { return m.Command == "PART" && m.Nick() == "alice" })
+	gone := b.Expect(t, e2eWait, slixEv("presence", "from", room+"/alice", "type", "unavailable"))
+	if _, codes := mucUser(gone["xml"]); !containsCode(codes, mucSelf) {
+		t.Errorf("B told of the part without 110: %v", gone)
 	}
 }

@@ -283,6 +283,11 @@ func (s *session) pepPublish(ctx context.Context, st core.PEPStore, iq, ps, pub 
 	if node == nsMDS {
 		s.applyMDS(ctx, id, payload) // mds.go; stored before the answer
 	}
+	if node == nsBookmarks && autojoinOff(payload) {
+		if _, err := s.partBookmarkedRoom(ctx, id); err != nil { // bookmarks.go
+			return err
+		}
+	}
 	s.send(iqResult(iq).add(el(nsPubSub, "pubsub").add(el(nsPubSub, "publish", "node", node).add(el(nsPubSub, "item", "id", id)))))
 	s.pepNotify(el(nsPubSubEvent, "items", "node", node).add(el(nsPubSubEvent, "item", "id", id).add(payload)))
 	return nil
@@ -341,11 +346,19 @@ func (s *session) pepRetract(ctx context.Context, st core.PEPStore, iq, op *elem
 	if item == nil || item.attr("id") == "" {
 		return pepError("modify", "bad-request", "item-required", "name the item to retract")
 	}
+	var left bool
+	if node == nsBookmarks {
+		// A channel's bookmark may be the generated one, not stored: it
+		// is retracted by parting the channel (bookmarks.go).
+		if left, err = s.partBookmarkedRoom(ctx, item.attr("id")); err != nil {
+			return err
+		}
+	}
 	ok, err := st.RetractPEPItem(ctx, s.user.ID, node, item.attr("id"))
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if !ok && !left {
 		return failure("cancel", "item-not-found", "no item %q on node %q", item.attr("id"), node)
 	}
 	s.send(iqResult(iq))

@@ -34,6 +34,7 @@ type Hub interface {
 	Room(user core.UserID, network core.NetworkID, room string) (core.RoomState, bool)
 	Rooms(user core.UserID) []core.RoomState
 	JoinRoom(ctx context.Context, user core.UserID, network core.NetworkID, room, key string) error
+	LeaveRoom(ctx context.Context, user core.UserID, network core.NetworkID, room, reason string) error
 	MarkRead(ctx context.Context, s *core.Session, m core.ReadMarker) error
 }
 
