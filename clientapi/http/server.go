@@ -70,6 +70,10 @@ type Config struct {
 	// account; guessing from one address is limited as well.
 	MaxLoginFailures int
 	LoginLockout     time.Duration
+	// Limiter, if set, replaces the two above with a limiter the
+	// daemon's other ports share, so guesses count on all of them
+	// together.
+	Limiter *loginlimit.Limiter
 	// TokenTTL is how long a token lives unless the login asks for less.
 	// Default 30 days.
 	TokenTTL time.Duration
@@ -111,6 +115,9 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Limiter == nil {
+		cfg.Limiter = loginlimit.New(cfg.MaxLoginFailures, cfg.LoginLockout, cfg.Now)
+	}
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = DefaultTokenTTL
 	}
@@ -122,7 +129,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		cfg: cfg, store: cfg.Store, hub: cfg.Hub, log: cfg.Log, now: cfg.Now, started: cfg.Now(),
-		limiter:   loginlimit.New(cfg.MaxLoginFailures, cfg.LoginLockout, cfg.Now),
+		limiter:   cfg.Limiter,
 		heartbeat: heartbeatInterval,
 		presence:  make(map[core.UserID]*core.Session),
 	}

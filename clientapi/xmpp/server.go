@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/core"
+	"github.com/switchboard/switchboard/internal/loginlimit"
 )
 
 // Store is what the port reads from the history store.
@@ -49,7 +50,11 @@ type Config struct {
 	// account; guessing from one address is limited as well.
 	MaxLoginFailures int
 	LoginLockout     time.Duration
-	Version          string
+	// Limiter, if set, replaces the two above with a limiter the
+	// daemon's other ports share, so guesses count on all of them
+	// together.
+	Limiter *loginlimit.Limiter
+	Version string
 	// ValidateNetwork checks a network's kind and settings before the
 	// ad-hoc commands store it: the daemon hands in the CLI's check, so
 	// both refuse the same settings. Nil accepts any.
@@ -79,7 +84,7 @@ type Server struct {
 	creds     CredentialStore
 	hub       Hub
 	log       *slog.Logger
-	limiter   *loginLimiter
+	limiter   *loginlimit.Limiter
 	version   string
 	validate  func(core.NetworkKind, core.Settings) error
 	gauge     Gauge
@@ -103,13 +108,16 @@ func New(cfg Config) *Server {
 	if cfg.Sessions == nil {
 		cfg.Sessions = noGauge{}
 	}
+	if cfg.Limiter == nil {
+		cfg.Limiter = loginlimit.New(cfg.MaxLoginFailures, cfg.LoginLockout, time.Now)
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Server{
 		domain: cfg.Domain, tlsConfig: cfg.TLSConfig, store: cfg.Store, creds: cfg.Store, hub: cfg.Hub, log: log,
-		limiter:    newLoginLimiter(cfg.MaxLoginFailures, cfg.LoginLockout, time.Now),
+		limiter:    cfg.Limiter,
 		version:    cfg.Version,
 		validate:   cfg.ValidateNetwork,
 		gauge:      cfg.Sessions,

@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard/switchboard/history"
 	"github.com/switchboard/switchboard/history/ftsquery"
 	"github.com/switchboard/switchboard/internal/config"
+	"github.com/switchboard/switchboard/internal/loginlimit"
 	"github.com/switchboard/switchboard/internal/selfsigned"
 )
 
@@ -125,6 +126,9 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 		AwayStatus:       core.Status{Show: core.ShowAway, Text: cfg.AwayMessage},
 	})
 
+	// One login limiter for every port that takes a password, so a
+	// guesser cannot try each port's allowance in turn.
+	limiter := loginlimit.New(cfg.Auth.MaxLoginFailures, time.Duration(cfg.Auth.LoginLockout), time.Now)
 	errc := make(chan error, 4)
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -140,9 +144,8 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 			Exists:   func(err error) bool { return errors.Is(err, history.ErrExists) },
 			BadQuery: func(err error) bool { var q *ftsquery.Error; return errors.As(err, &q) },
 		},
-		ValidateNetwork:  validateSettings,
-		MaxLoginFailures: cfg.Auth.MaxLoginFailures,
-		LoginLockout:     time.Duration(cfg.Auth.LoginLockout),
+		ValidateNetwork: validateSettings,
+		Limiter:         limiter,
 	})
 	httpSrv := &http.Server{
 		Handler:           api.Handler(),
@@ -153,14 +156,13 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	}
 
 	xmppSrv := xmpp.New(xmpp.Config{
-		Domain:           cfg.Domain,
-		TLSConfig:        &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		Store:            st,
-		Hub:              hub,
-		Log:              log.With("component", "xmpp"),
-		MaxLoginFailures: cfg.Auth.MaxLoginFailures,
-		LoginLockout:     time.Duration(cfg.Auth.LoginLockout),
-		Version:          versionString(),
+		Domain:    cfg.Domain,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Store:     st,
+		Hub:       hub,
+		Log:       log.With("component", "xmpp"),
+		Limiter:   limiter,
+		Version:   versionString(),
 		// The ad-hoc commands refuse what `network add` refuses.
 		ValidateNetwork: validateSettings,
 		Sessions:        httpapi.SessionsGauge("xmpp"),

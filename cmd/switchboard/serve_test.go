@@ -261,6 +261,20 @@ func TestServe(t *testing.T) {
 		t.Fatalf("user list while serving: %q, %v", out, err)
 	}
 
+	// Guesses count on every port together: bob's account, locked by
+	// five wrong passwords over the HTTP API, refuses his right one on
+	// the XMPP port.
+	if _, _, err := runIn(t, dir, "bobpw\n", "user", "add", "bob", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	api := newAPIClient(t, addr, dir)
+	for range 5 {
+		api.do("POST", "/api/v1/tokens", map[string]string{"username": "bob", "password": "guess"}, http.StatusUnauthorized, nil)
+	}
+	if got := xmppPlainLogin(t, xmppAddrs[1], "bob", "bobpw"); strings.Contains(got, "<success") {
+		t.Errorf("bob's account, locked over HTTP, still logs in over XMPP: %q", got)
+	}
+
 	stdout := d.stop()
 	m := regexp.MustCompile(`^Created the first user: admin@localhost\nPassword \(shown only this once\): (\S+)\n$`).
 		FindStringSubmatch(stdout)
