@@ -91,19 +91,16 @@ func networkFields(kind core.NetworkKind, userName string) []formField {
 // networkKinds are the kinds a network can be added as from a client.
 var networkKinds = []formOption{{"IRC", string(core.KindIRC)}, {"XMPP account", string(core.KindXMPP)}}
 
-// settingKey finds the setting an error of the settings check names: the
-// bridges say `setting "KEY": ...`, the CLI's own checks `--FLAG ...`.
-var settingKey = regexp.MustCompile(`^(?:setting "([^"]+)"|--([a-z-]+))`)
+// settingKey finds the setting an error of the settings check names:
+// the bridges say `setting "KEY": ...`.
+var settingKey = regexp.MustCompile(`^setting "([^"]+)"`)
 
 // settingsError turns the settings check's error into one naming the
 // form field at fault; a key with no field of its own is in "settings".
 func settingsError(err error, fields []formField) error {
 	field := "settings"
 	if m := settingKey.FindStringSubmatch(err.Error()); m != nil {
-		key := m[1] + m[2]
-		if key == "password-stdin" {
-			key = "password"
-		}
+		key := m[1]
 		for _, f := range fields {
 			if f.Var == key {
 				field = key

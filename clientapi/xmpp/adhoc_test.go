@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/bridges/irc"
+	xmppbridge "github.com/switchboard/switchboard/bridges/xmpp"
 	"github.com/switchboard/switchboard/core"
 	"github.com/switchboard/switchboard/history"
 )
@@ -43,20 +44,14 @@ func (h *joinHub) JoinRoom(ctx context.Context, user core.UserID, network core.N
 }
 
 // testValidateNetwork stands in for the CLI's check (cmd/switchboard's
-// validateSettings, which tests of this package cannot import): the IRC
-// bridge's own for IRC, and the CLI's wording for XMPP accounts.
+// validateSettings, which tests of this package cannot import): each
+// bridge's own.
 func testValidateNetwork(kind core.NetworkKind, s core.Settings) error {
 	switch kind {
 	case core.KindIRC:
 		return irc.ValidateSettings(s)
 	case core.KindXMPP:
-		if !strings.Contains(s["jid"], "@") {
-			return fmt.Errorf("--jid %q: want the account's bare address, user@server", s["jid"])
-		}
-		if s["password"] == "" {
-			return fmt.Errorf("--password-stdin: an XMPP account needs its password")
-		}
-		return nil
+		return xmppbridge.ValidateSettings(s)
 	}
 	return fmt.Errorf("--kind %q: want irc, xmpp or fed", kind)
 }

@@ -73,16 +73,16 @@ func TestNetworkAddAndList(t *testing.T) {
 			`--set "novalue": want KEY=VALUE`},
 		{add("libera", "--kind", "irc", "--addr", "ircs://irc.example.org"),
 			`NAME: user "alice" already has a network "libera"`},
-		{add("work", "--kind", "xmpp"), `--jid "": want the account's bare address, user@server`},
+		{add("work", "--kind", "xmpp"), `setting "jid": an XMPP network needs the account's address, user@server`},
 		{add("work", "--kind", "xmpp", "--jid", "me@example.net/phone"),
-			`--jid "me@example.net/phone": want the account's bare address, user@server`},
+			`setting "jid": "me@example.net/phone": want the account's bare address, user@server`},
 		{add("work", "--kind", "xmpp", "--jid", "me@example.net"),
-			"--password-stdin: an XMPP account needs its password"},
+			`setting "password": an XMPP account needs its password (network set --password-stdin)`},
 		{[]string{"network", "add", "zed", "work", "--kind", "fed"}, `USER: no user "zed" (see "switchboard user list")`},
 	} {
 		wantErr(t, "", c.want, c.args...)
 	}
-	wantErr(t, "pw\n", `--addr "example.net": want HOST:PORT`,
+	wantErr(t, "pw\n", `setting "addr": "example.net": want HOST:PORT with a port from 1 to 65535`,
 		add("work", "--kind", "xmpp", "--jid", "me@example.net", "--addr", "example.net", "--password-stdin")...)
 
 	// The secret goes in on standard input and never comes out again.

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,18 +90,7 @@ func validateSettings(kind core.NetworkKind, s core.Settings) error {
 	case core.KindIRC:
 		// The bridge owns its settings; see bridges/irc/settings.go.
 	case core.KindXMPP:
-		local, domain, ok := strings.Cut(s["jid"], "@")
-		if !ok || local == "" || domain == "" || strings.ContainsAny(s["jid"], " /") {
-			return fmt.Errorf("--jid %q: want the account's bare address, user@server", s["jid"])
-		}
-		if s["password"] == "" {
-			return errors.New("--password-stdin: an XMPP account needs its password")
-		}
-		if a := s["addr"]; a != "" {
-			if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
-				return fmt.Errorf("--addr %q: want HOST:PORT", a)
-			}
-		}
+		// The bridge owns its settings; see bridges/xmpp/settings.go.
 	case core.KindFed:
 	default:
 		return fmt.Errorf("--kind %q: want irc, xmpp or fed", kind)

@@ -293,6 +293,24 @@ func TestWebPage(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#network-form button[type=submit]`)))
 	p.until("the refused address marked", `document.querySelector('#network-form [name="settings.addr"]').getAttribute('aria-invalid') === 'true'`)
 
+	// An XMPP account from the page: the form's other kind, on a real
+	// Prosody whose self-signed certificate is pinned.
+	prosody := testpeer.StartProsody(t, map[string]string{"alice": "pw"})
+	p.do(chromedp.Click(chromedp.ID("nav-add")))
+	p.do(chromedp.Click(chromedp.CSS(`#network-form input[name=kind][value=xmpp]`)),
+		chromedp.WaitVisible(chromedp.ID("settings-xmpp")),
+		chromedp.Click(chromedp.CSS(`#settings-xmpp summary`)))
+	p.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#network-form [name=name]').value = ''`),
+		chromedp.SendKeys(chromedp.CSS(`#network-form [name=name]`), "chat"),
+		chromedp.SendKeys(chromedp.CSS(`#settings-xmpp [name="settings.jid"]`), "alice@"+prosody.Domain),
+		chromedp.SendKeys(chromedp.CSS(`#settings-xmpp [name="settings.password"]`), "pw"),
+		chromedp.SendKeys(chromedp.CSS(`#settings-xmpp [name="settings.addr"]`), fmt.Sprintf("127.0.0.1:%d", prosody.Port)),
+		chromedp.SendKeys(chromedp.CSS(`#settings-xmpp [name="settings.tls-fingerprint"]`), prosody.Fingerprint()))
+	p.shot("6b-add-xmpp-account")
+	p.do(chromedp.Click(chromedp.CSS(`#network-form button[type=submit]`)))
+	p.until("the XMPP account listed and connected",
+		`[...document.querySelectorAll('#conv-list [data-network]')].some((s) => s.querySelector('.net-name').textContent === 'chat' && s.querySelector('.state').textContent === 'connected')`)
+
 	// A phone: the list alone, then the chat alone.
 	p.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.Navigate(base+"/#/"))
 	p.until("the list on a phone", `!!document.querySelector('#conv-list a.conv') && getComputedStyle(document.getElementById('pane')).display === 'none'`)

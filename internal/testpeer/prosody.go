@@ -1,6 +1,9 @@
 package testpeer
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -158,3 +161,19 @@ func (p *Prosody) Stop() {
 
 // Log is the tail of the server's console log.
 func (p *Prosody) Log() string { return p.log.String() }
+
+// Fingerprint is the SHA-256 of the server's self-signed certificate, in
+// hex: the tls-fingerprint setting that pins it.
+func (p *Prosody) Fingerprint() string {
+	p.t.Helper()
+	data, err := os.ReadFile(p.CertFile)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		p.t.Fatalf("no PEM block in %s", p.CertFile)
+	}
+	sum := sha256.Sum256(block.Bytes)
+	return hex.EncodeToString(sum[:])
+}
