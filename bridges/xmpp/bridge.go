@@ -31,12 +31,18 @@ func Kind() core.BridgeKind {
 // conversations: the bare JID in its canonical form (jid.Parse applies
 // the RFC 7622 PRECIS profiles, so Bob@Example.NET and bob@example.net
 // are one peer). A resource is dropped: a conversation is with an
-// account, not one of its clients. What does not parse is kept as typed,
-// so the send fails with a clear error rather than going elsewhere.
+// account, not one of its clients. A group chat's address is a room,
+// and one of its occupants (room@service/nick) a direct conversation of
+// its own (isRoom, directRemote in muc.go). What does not parse is kept
+// as typed, so the send fails with a clear error rather than going
+// elsewhere.
 func parsePeer(remote string) core.Peer {
 	p := core.Peer{Kind: core.Direct, Remote: remote}
 	if j, err := jid.Parse(strings.TrimSpace(remote)); err == nil {
-		p.Remote = j.Bare().String()
+		p.Remote = directRemote(j)
+		if j.Resourcepart() == "" && isRoom(j) {
+			p.Kind = core.Room
+		}
 	}
 	return p
 }
@@ -55,6 +61,8 @@ type Bridge struct {
 	// lastSeen is the time of the newest message stored for this account,
 	// where the MAM gap fill after a reconnect starts.
 	lastSeen time.Time
+
+	rooms wantedRooms // group chats: muc.go
 }
 
 // New builds the bridge for one account; it does not connect until Run.
@@ -162,7 +170,7 @@ func (b *Bridge) runSession(ctx context.Context) (up bool, err error) {
 // Send writes m to the account's contact; see session.send.
 func (b *Bridge) Send(ctx context.Context, m *core.Message) (string, error) {
 	if m.Peer.Kind == core.Room {
-		return "", core.Permanent(errors.New("xmpp: group chats are not bridged yet"))
+		return b.sendRoom(ctx, m) // group chats: muc.go
 	}
 	to, err := jid.Parse(m.Peer.Remote)
 	if err != nil {
@@ -172,7 +180,7 @@ func (b *Bridge) Send(ctx context.Context, m *core.Message) (string, error) {
 	if s == nil {
 		return "", core.ErrNotConnected
 	}
-	return s.send(ctx, to.Bare(), m)
+	return s.send(ctx, directTarget(to), m)
 }
 
 // SetStatus applies the user's status as the account's presence. It is

@@ -47,6 +47,8 @@ type session struct {
 	mamMu    sync.Mutex
 	mamQuery string       // the queryid of the MAM page being read, "" when none
 	mamPage  []core.Event // that page's messages, handed over when its <fin/> arrives
+
+	muc mucState // group chats: muc.go
 }
 
 // Bounds on what a server can make the bridge remember.
@@ -211,6 +213,7 @@ func (s *session) setup(ctx context.Context) error {
 		// The live stream is fine; the gap is asked for again next time.
 		s.log.Warn("filling the gap from the archive", "err", err)
 	}
+	s.startRooms(ctx) // group chats: muc.go
 	return nil
 }
 
@@ -326,11 +329,17 @@ func (s *session) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) 
 			s.log.Debug("unreadable message stanza dropped", "err", err)
 			return nil
 		}
+		if s.onRoomMessage(&m) { // group chats: muc.go
+			return nil
+		}
 		s.onMessage(&m)
 	case "presence":
 		var p stanzaPresence
 		if err := decodeStanza(start, t, &p); err != nil {
 			s.log.Debug("unreadable presence stanza dropped", "err", err)
+			return nil
+		}
+		if s.onRoomPresence(&p) { // group chats: muc.go
 			return nil
 		}
 		s.onPresence(&p)

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,7 @@ type stack struct {
 	user   core.User
 	net    core.Network
 	dev    *core.Session
+	bridge atomic.Pointer[Bridge] // the running bridge, once the Hub made it
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -82,14 +84,23 @@ func newStack(t testing.TB, settings core.Settings) *stack {
 		t.Fatal(err)
 	}
 	reg := &core.Registry{}
-	reg.Register(Kind())
+	s := &stack{t: t, st: st, user: u, net: n, done: make(chan struct{})}
+	kind := Kind()
+	kind.New = func(env core.BridgeEnv) (core.Bridge, error) {
+		b, err := New(env)
+		if err == nil {
+			s.bridge.Store(b.(*Bridge))
+		}
+		return b, err
+	}
+	reg.Register(kind)
 	hub := core.NewHub(core.HubConfig{Store: st, History: st, Bridges: reg, Log: testLog(t), SessionQueue: 1 << 16})
 	dev, err := hub.Attach(ctx, u.ID, "test-device")
 	if err != nil {
 		t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	s := &stack{t: t, st: st, hub: hub, user: u, net: n, cancel: cancel, done: make(chan struct{}), dev: dev}
+	s.hub, s.cancel, s.dev = hub, cancel, dev
 	go func() {
 		defer close(s.done)
 		hub.Run(runCtx)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
 
 	"github.com/switchboard/switchboard/core"
 )
@@ -39,6 +40,9 @@ type stanzaMessage struct {
 	Received  *carbon       `xml:"urn:xmpp:carbons:2 received"`
 	Sent      *carbon       `xml:"urn:xmpp:carbons:2 sent"`
 	Result    *mamResult    `xml:"urn:xmpp:mam:2 result"`
+	// Group chats (muc.go): a room's subject, and why a room refused.
+	Subject *string       `xml:"subject"`
+	Error   *stanza.Error `xml:"error"`
 }
 
 type sidElement struct {
@@ -72,6 +76,9 @@ type stanzaPresence struct {
 	Type     string   `xml:"type,attr"`
 	Show     string   `xml:"show"`
 	Statuses []string `xml:"status"`
+	// Group chats (muc.go): an occupant's presence, a refused join.
+	MUCUser *mucUserX     `xml:"http://jabber.org/protocol/muc#user x"`
+	Error   *stanza.Error `xml:"error"`
 }
 
 // body is the message's text: the first <body/>, since the bridge keeps
@@ -178,11 +185,11 @@ func toMessage(self jid.JID, m *stanzaMessage, o origin, archiveID string, when,
 			return nil, false
 		}
 		msg.Direction = core.Outgoing
-		msg.Peer = core.Peer{Kind: core.Direct, Remote: to.String()}
+		msg.Peer = core.Peer{Kind: core.Direct, Remote: peerRemote(m.To, to)}
 		msg.Sender = core.Address{Addr: self.Bare().String()}
 	} else {
-		msg.Peer = core.Peer{Kind: core.Direct, Remote: from.String()}
-		msg.Sender = core.Address{Addr: from.String(), Name: from.Localpart()}
+		msg.Peer = core.Peer{Kind: core.Direct, Remote: peerRemote(m.From, from)}
+		msg.Sender = core.Address{Addr: msg.Peer.Remote, Name: from.Localpart()}
 	}
 	if rest, ok := strings.CutPrefix(body, "/me "); ok {
 		msg.Kind, msg.Body = core.KindAction, rest

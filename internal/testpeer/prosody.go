@@ -20,10 +20,14 @@ import (
 // Prosody is Debian's Prosody (0.12) on loopback: domain localhost,
 // STARTTLS (required) on Port and direct TLS on TLSPort with a self-signed
 // certificate (CertFile), carbons, MAM archiving everything, stream
-// management with resumption, CSI and ping. Its data lives in a temporary
-// directory, so Stop and Start again keep accounts, rosters and archives.
+// management with resumption, CSI and ping, bookmarks (XEP-0402, kept in
+// step with the XEP-0048 forms by mod_bookmarks) and a group chat service
+// on MUCDomain whose rooms are persistent, open at once (no locking) and
+// archived (MAM on the room). Its data lives in a temporary directory, so
+// Stop and Start again keep accounts, rosters, rooms and archives.
 type Prosody struct {
 	Domain        string
+	MUCDomain     string // the XEP-0045 service, conference.<Domain>
 	Port, TLSPort int
 	CertFile      string
 
@@ -49,7 +53,7 @@ func StartProsody(t testing.TB, users map[string]string) *Prosody {
 		}
 		bin = "/usr/bin/prosody"
 	}
-	p := &Prosody{Domain: "localhost", t: t, bin: bin, dir: t.TempDir()}
+	p := &Prosody{Domain: "localhost", MUCDomain: "conference.localhost", t: t, bin: bin, dir: t.TempDir()}
 	p.CertFile = filepath.Join(p.dir, "cert.pem")
 	keyFile := filepath.Join(p.dir, "key.pem")
 	if _, err := selfsigned.LoadOrCreate(p.CertFile, keyFile, p.Domain); err != nil {
@@ -84,7 +88,7 @@ c2s_direct_tls_ports = { %[4]d }
 s2s_ports = { }
 modules_enabled = {
 	"roster"; "saslauth"; "tls"; "disco"; "carbons"; "mam"; "smacks";
-	"ping"; "csi_simple";
+	"ping"; "csi_simple"; "pep"; "private"; "bookmarks";
 }
 modules_disabled = { "s2s"; "offline" }
 c2s_require_encryption = true
@@ -98,7 +102,16 @@ certificates = %[8]q
 
 VirtualHost %[7]q
 	ssl = { certificate = %[5]q; key = %[6]q }
-`, filepath.Join(p.dir, "prosody.pid"), data, p.Port, p.TLSPort, p.CertFile, keyFile, p.Domain, p.dir)
+
+Component %[9]q "muc"
+	modules_enabled = { "muc_mam" }
+	muc_room_locking = false
+	muc_room_default_persistent = true
+	muc_room_default_public_jids = true
+	muc_log_all_rooms = true
+	muc_log_expires_after = "never"
+	muc_tombstones = false
+`, filepath.Join(p.dir, "prosody.pid"), data, p.Port, p.TLSPort, p.CertFile, keyFile, p.Domain, p.dir, p.MUCDomain)
 	if err := os.WriteFile(p.conf, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
