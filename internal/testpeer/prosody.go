@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/loopback"
 	"github.com/switchboard/switchboard/internal/selfsigned"
 )
 
@@ -35,7 +36,7 @@ type Prosody struct {
 	bin    string
 	dir    string
 	conf   string
-	log    tail
+	log    loopback.Tail
 	cmd    *exec.Cmd
 	exited chan struct{}
 }
