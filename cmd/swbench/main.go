@@ -14,7 +14,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newStoreCommand())
+	root.AddCommand(newStoreCommand(), newFanoutCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "swbench:", err)
 		os.Exit(1)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -18,11 +19,32 @@ type Env struct {
 	OS        string `json:"os"`
 	Arch      string `json:"arch"`
 	When      string `json:"when"`
+	// Load is /proc/loadavg's 1, 5 and 15 minute averages when the figure
+	// was taken: on a shared machine the neighbours are part of it.
+	Load string `json:"load,omitempty"`
 }
 
 func currentEnv() Env {
 	return Env{Cores: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
-		When: time.Now().UTC().Format(time.RFC3339)}
+		When: time.Now().UTC().Format(time.RFC3339), Load: loadAverage()}
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// envLine is printed beside every figure.
+func (e Env) String() string {
+	s := fmt.Sprintf("%d cores, %s", e.Cores, e.GoVersion)
+	if e.Load != "" {
+		s += ", load " + e.Load
+	}
+	return s
 }
 
 // Latency summarises a set of timings in milliseconds.

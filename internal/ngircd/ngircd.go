@@ -23,6 +23,9 @@ type Options struct {
 	// MaxConnectionsIP bounds the connections from one address, and every
 	// client comes from 127.0.0.1; zero means 100.
 	MaxConnectionsIP int
+	// NoPenalty turns off the flood protection that holds a client to
+	// about three lines a second (MaxPenaltyTime = 0), for load clients.
+	NoPenalty bool
 }
 
 // Server is a running ngircd.
@@ -60,6 +63,10 @@ func Start(o Options) (*Server, error) {
 	if o.MaxConnectionsIP == 0 {
 		o.MaxConnectionsIP = 100
 	}
+	penalty := -1 // ngircd's default: no limit
+	if o.NoPenalty {
+		penalty = 0
+	}
 	conf := filepath.Join(o.Dir, "ngircd.conf")
 	err = os.WriteFile(conf, []byte(fmt.Sprintf(`[Global]
 	Name = irc.testpeer.test
@@ -73,11 +80,12 @@ func Start(o Options) (*Server, error) {
 [Limits]
 	MaxConnectionsIP = %d
 	MaxJoins = 100
+	MaxPenaltyTime = %d
 [Options]
 	DNS = no
 	Ident = no
 	PAM = no
-`, ports[0], filepath.Join(o.Dir, "ngircd.pid"), o.MaxConnectionsIP)), 0o600)
+`, ports[0], filepath.Join(o.Dir, "ngircd.pid"), o.MaxConnectionsIP, penalty)), 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("writing ngircd's configuration: %w", err)
 	}

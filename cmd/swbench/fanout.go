@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/switchboard/switchboard/internal/loopback"
+)
+
+type fanoutOptions struct {
+	e2eOptions
+	devices []int
+	rates   []int
+	step    time.Duration
+	limit   time.Duration
+}
+
+func newFanoutCommand() *cobra.Command {
+	o := &fanoutOptions{}
+	cmd := &cobra.Command{
+		Use:   "fanout",
+		Short: "IRC channel → N XMPP devices and N SSE subscribers: latency and sustained rate",
+		Long: `Starts ngircd and the daemon (a child process of the switchboard binary), with
+alice's IRC network in #bench. For each device count N, N XMPP devices
+(STARTTLS, SCRAM, bound, online, joined to the channel's room) and N SSE
+subscribers (GET /api/v1/events over HTTPS) connect; a load client on
+ngircd posts lines into the channel at rising rates. Each line carries
+the time the load client wrote it to ngircd; latency runs from there to
+a device reading it off its stream. The sustained rate is the highest
+rate whose median p99 over the repeats stays within --limit.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cleanup, err := o.prepare(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			res, err := runFanout(cmd.Context(), cmd.OutOrStdout(), o)
+			if err != nil {
+				return err
+			}
+			return writeJSON(o.jsonPath, res)
+		},
+	}
+	o.register(cmd)
+	fl := cmd.Flags()
+	fl.IntSliceVar(&o.devices, "devices", []int{1, 10, 100}, "device counts N (N XMPP devices and N SSE subscribers)")
+	fl.IntSliceVar(&o.rates, "rates", []int{25, 50, 100, 200, 400, 800, 1600, 3200}, "channel messages/s, in rising steps")
+	fl.DurationVar(&o.step, "step", 4*time.Second, "how long each rate is held in each run")
+	fl.DurationVar(&o.limit, "limit", 100*time.Millisecond, "the p99 latency a sustained rate stays within")
+	return cmd
+}
+
+// FanoutResult is one device count's figures.
+type FanoutResult struct {
+	Env       Env          `json:"env"`
+	Devices   int          `json:"devices"`
+	Steps     []FanoutStep `json:"steps"`
+	Sustained int          `json:"sustained_messages_per_sec"`
+	LimitMs   float64      `json:"limit_p99_ms"`
+}
+
+// FanoutStep is one rate's latency, for the XMPP devices, the SSE
+// subscribers and both; the run with the median p99 of the repeats.
+type FanoutStep struct {
+	Rate     int     `json:"messages_per_sec"`
+	XMPP     Latency `json:"xmpp"`
+	SSE      Latency `json:"sse"`
+	All      Latency `json:"all"`
+	Lost     int     `json:"lost"`
+	CPUPer1k float64 `json:"daemon_cpu_ms_per_1000_deliveries"`
+	Runs     int     `json:"runs"`
+}
+
+func runFanout(ctx context.Context, out io.Writer, o *fanoutOptions) ([]FanoutResult, error) {
+	if len(o.devices) == 0 || slices.Min(o.devices) < 1 || len(o.rates) == 0 || slices.Min(o.rates) < 1 || o.step <= 0 {
+		return nil, fmt.Errorf("--devices and --rates must be positive, --step more than zero")
+	}
+	loopback.RaiseFileLimit(uint64(4*slices.Max(o.devices)) + 512)
+	r, err := startRig(ctx, out, &o.e2eOptions, "fanout", true)
+	if err != nil {
+		return nil, err
+	}
+	defer r.stop()
+	var results []FanoutResult
+	seq := 0
+	for _, n := range o.devices {
+		res, err := fanoutDevices(ctx, out, o, r, n, &seq)
+		if err != nil {
+			return results, err
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// marker is how a channel line carries its number and send time:
+// "swbm<seq>t<unix ns>e".
+func marker(seq int, at time.Time) string {
+	return "swbm" + strconv.Itoa(seq) + "t" + strconv.FormatInt(at.UnixNano(), 10) + "e"
+}
+
+// receiver reads one device's stream and notes each marked line's
+// latency the first time it sees it.
+type receiver struct {
+	sse   bool
+	mu    sync.Mutex
+	lat   []time.Duration
+	seen  []bool
+	count atomic.Int64
+	err   atomic.Pointer[error]
+}
+
+func (rc *receiver) run(src io.Reader) {
+	buf := make([]byte, 32<<10)
+	const pat = "swbm"
+	state, seq, ts := 0, 0, int64(0)
+	for {
+		k, err := src.Read(buf)
+		now := time.Now()
+		for _, b := range buf[:k] {
+			switch {
+			case state < 4 && b == pat[state]:
+				state++
+			case state < 4:
+				state = 0
+				if b == 's' {
+					state = 1
+				}
+			case state == 4 && b >= '0' && b <= '9':
+				seq = seq*10 + int(b-'0')
+			case state == 4 && b == 't':
+				state = 5
+			case state == 5 && b >= '0' && b <= '9':
+				ts = ts*10 + int64(b-'0')
+			case state == 5 && b == 'e':
+				rc.note(seq, now.Sub(time.Unix(0, ts)))
+				state, seq, ts = 0, 0, 0
+			default:
+				state, seq, ts = 0, 0, 0
+			}
+		}
+		if err != nil {
+			rc.err.Store(&err)
+			return
+		}
+	}
+}
+
+func (rc *receiver) note(seq int, d time.Duration) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for seq >= len(rc.seen) {
+		rc.seen = append(rc.seen, make([]bool, 1024)...)
+	}
+	if rc.seen[seq] {
+		return
+	}
+	rc.seen[seq] = true
+	rc.lat = append(rc.lat, d)
+	rc.count.Add(1)
+}
+
+// take returns the latencies noted since the last take.
+func (rc *receiver) take() []time.Duration {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	l := rc.lat
+	rc.lat = nil
+	return l
+}
+
+func fanoutDevices(ctx context.Context, out io.Writer, o *fanoutOptions, r *rig, n int, seq *int) (FanoutResult, error) {
+	res := FanoutResult{Env: currentEnv(), Devices: n, LimitMs: ms(o.limit)}
+	var (
+		rcs     []*receiver
+		closers []func()
+	)
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	api, err := newAPIClient(r.d.httpAddr, rigUser, rigPassword, n)
+	if err != nil {
+		return res, err
+	}
+	closers = append(closers, api.close)
+	connectStart := time.Now()
+	for i := range n {
+		c, err := r.device(fmt.Sprintf("fanout-%d-%d", n, i))
+		if err != nil {
+			return res, err
+		}
+		closers = append(closers, c.Close)
+		if err := c.JoinRoom(rigRoom + "/" + rigUser); err != nil {
+			return res, err
+		}
+		rc := &receiver{}
+		rcs = append(rcs, rc)
+		go rc.run(c.Raw())
+
+		body, rd, err := api.subscribe()
+		if err != nil {
+			return res, err
+		}
+		closers = append(closers, func() { body.Close() })
+		rc = &receiver{sse: true}
+		rcs = append(rcs, rc)
+		go rc.run(rd)
+	}
+	fmt.Fprintf(out, "\nfanout: %d XMPP devices in the room and %d SSE subscribers connected in %.1f s — %s\n", n, n, time.Since(connectStart).Seconds(), res.Env)
+
+	// send posts count lines at rate and waits until every receiver has
+	// them all, or 10 s after the last was sent.
+	send := func(rate, count int) (lost int, err error) {
+		start := time.Now()
+		for i := range count {
+			if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
+				time.Sleep(d)
+			}
+			if err := r.load.send("PRIVMSG " + rigChannel + " :" + marker(*seq, time.Now()) + " a line of chat in a busy channel, about as long as most"); err != nil {
+				return 0, err
+			}
+			*seq++
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			lost = 0
+			for _, rc := range rcs {
+				if e := rc.err.Load(); e != nil {
+					return 0, fmt.Errorf("a device's stream ended: %v", *e)
+				}
+				lost += max(0, *seq-int(rc.count.Load()))
+			}
+			if lost == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+				return lost, ctx.Err()
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// The receivers count every line since the rig started: catch up the
+	// new ones with the lines the earlier device counts saw.
+	for _, rc := range rcs {
+		rc.mu.Lock()
+		rc.seen = make([]bool, *seq)
+		for i := range rc.seen {
+			rc.seen[i] = true
+		}
+		rc.count.Store(int64(*seq))
+		rc.mu.Unlock()
+	}
+	// Warm-up, not measured.
+	if _, err := send(50, 50); err != nil {
+		return res, err
+	}
+	for _, rc := range rcs {
+		rc.take()
+	}
+
+	tw := newTable(out)
+	fmt.Fprintf(tw, "N=%d  msgs/s\tdevice\tp50 ms\tp95 ms\tp99 ms\tmax ms\tlost\tdaemon CPU ms/1000 deliveries\t\n", n)
+	for _, rate := range o.rates {
+		var runs []FanoutStep
+		for range o.repeats {
+			count := max(10, int(o.step.Seconds()*float64(rate)))
+			cpu0, _ := r.d.cpuTime()
+			lost, err := send(rate, count)
+			if err != nil {
+				return res, err
+			}
+			cpu1, _ := r.d.cpuTime()
+			var xl, sl []time.Duration
+			for _, rc := range rcs {
+				if rc.sse {
+					sl = append(sl, rc.take()...)
+				} else {
+					xl = append(xl, rc.take()...)
+				}
+			}
+			all := append(slices.Clone(xl), sl...)
+			st := FanoutStep{Rate: rate, XMPP: summarise(xl), SSE: summarise(sl), All: summarise(all), Lost: lost, Runs: o.repeats}
+			if len(all) > 0 {
+				st.CPUPer1k = ms(cpu1-cpu0) / float64(len(all)) * 1000
+			}
+			runs = append(runs, st)
+			if lost > 0 {
+				break // the next runs would count this run's stragglers
+			}
+		}
+		slices.SortFunc(runs, func(a, b FanoutStep) int {
+			return cmpFloat(a.All.P99+float64(a.Lost)*1e9, b.All.P99+float64(b.Lost)*1e9)
+		})
+		st := runs[len(runs)/2]
+		res.Steps = append(res.Steps, st)
+		for _, row := range []struct {
+			name string
+			l    Latency
+		}{{"xmpp", st.XMPP}, {"sse", st.SSE}} {
+			fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%.1f\t\n", rate, row.name, row.l.P50, row.l.P95, row.l.P99, row.l.Max, st.Lost, st.CPUPer1k)
+		}
+		if st.Lost > 0 || st.All.P99 > ms(o.limit) {
+			break
+		}
+		res.Sustained = rate
+	}
+	if err := tw.Flush(); err != nil {
+		return res, err
+	}
+	fmt.Fprintf(out, "N=%d: sustained %d messages/s with p99 within %v (highest step tried: %d) — %s\n",
+		n, res.Sustained, o.limit, res.Steps[len(res.Steps)-1].Rate, res.Env)
+	return res, nil
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
