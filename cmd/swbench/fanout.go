@@ -329,4 +329,3 @@ func cmpFloat(a, b float64) int {
 	}
 	return 0
 }
-
