@@ -54,20 +54,30 @@ A generated database is kept in --dir and reused by later runs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStore(cmd.Context(), cmd.OutOrStdout(), o) },
 	}
+	o.register(cmd, true)
+	return cmd
+}
+
+// register adds the store's flags; the search scenario shares them but
+// has its own --json and --repeats.
+func (o *storeOptions) register(cmd *cobra.Command, own bool) {
 	fl := cmd.Flags()
 	fl.StringVar(&o.sizes, "messages", "1000000", "comma-separated history sizes")
 	fl.StringVar(&o.dir, "dir", filepath.Join(os.TempDir(), "switchboard-swbench"), "where generated databases are kept for reuse")
 	fl.IntVar(&o.queries, "queries", 200, "timed queries per query type and scope")
 	fl.IntVar(&o.sample, "ingest-sample", 50000, "messages per timed ingest run")
 	fl.IntSliceVar(&o.writers, "writers", []int{1, 64, 1024}, "concurrent appenders in the ingest runs, one message per call; one set of runs per value")
-	fl.IntVar(&o.repeats, "repeats", 3, "repeated runs; the median is reported")
-	fl.StringVar(&o.jsonPath, "json", "", "also write the results to this JSON `FILE`")
 	fl.Uint64Var(&o.seed, "seed", 1, "generator seed")
 	fl.BoolVar(&o.keep, "keep", true, "keep generated databases for later runs")
 	fl.IntVar(&o.slowest, "slowest", 0, "print this many of the slowest queries of each search row")
 	fl.BoolVar(&o.ingestOnReuse, "ingest-on-reuse", false, "with a reused database, measure ingest on a copy of it (the reused one stays as it was)")
 	fl.IntVar(&o.convsPerNet, "conversations-per-network", 50, "conversations per network (4 users × 3 networks each)")
-	return cmd
+	if own {
+		fl.IntVar(&o.repeats, "repeats", 3, "repeated runs; the median is reported")
+		fl.StringVar(&o.jsonPath, "json", "", "also write the results to this JSON `FILE`")
+	} else {
+		o.repeats = 3
+	}
 }
 
 // StoreResult is one size's figures.
@@ -107,17 +117,43 @@ type SearchResult struct {
 	Slowest []string `json:"slowest,omitempty"`
 }
 
-func runStore(ctx context.Context, out io.Writer, o *storeOptions) error {
+// parseSizes checks the options and returns the history sizes.
+func (o *storeOptions) parseSizes() ([]int, error) {
 	var sizes []int
 	for _, s := range strings.Split(o.sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1000 {
-			return fmt.Errorf("--messages %q: want sizes of at least 1000, comma separated", o.sizes)
+			return nil, fmt.Errorf("--messages %q: want sizes of at least 1000, comma separated", o.sizes)
 		}
 		sizes = append(sizes, n)
 	}
 	if o.repeats < 1 || o.queries < 1 || len(o.writers) == 0 || slices.Min(o.writers) < 1 || o.sample < 100 {
-		return errors.New("--repeats, --queries and --writers must be at least 1, --ingest-sample at least 100")
+		return nil, errors.New("--repeats, --queries and --writers must be at least 1, --ingest-sample at least 100")
+	}
+	return sizes, nil
+}
+
+// cached returns where the history of n messages is kept and whether it
+// is complete there.
+func (o *storeOptions) cached(n int) (string, bool) {
+	plan := storePlan(o, n)
+	path := filepath.Join(o.dir, fmt.Sprintf("store-%d-s%d-g%d.db", n, o.seed, synth.Version))
+	b, err := os.ReadFile(path + ".done")
+	return path, err == nil && string(b) == string(planMarker(plan))
+}
+
+func planMarker(plan synth.Plan) []byte {
+	b, _ := json.Marshal(struct {
+		synth.Plan
+		Generator int
+	}{plan, synth.Version})
+	return b
+}
+
+func runStore(ctx context.Context, out io.Writer, o *storeOptions) error {
+	sizes, err := o.parseSizes()
+	if err != nil {
+		return err
 	}
 	var results []StoreResult
 	for _, n := range sizes {
@@ -147,13 +183,10 @@ func benchStore(ctx context.Context, out io.Writer, o *storeOptions, n int) (Sto
 	// The marker holds the plan and the generator version: a database is
 	// reused only for the same corpus. A database of an older schema is
 	// reused too, and Open upgrades it (timed below).
-	planJSON, _ := json.Marshal(struct {
-		synth.Plan
-		Generator int
-	}{plan, synth.Version})
-	path := filepath.Join(o.dir, fmt.Sprintf("store-%d-s%d-g%d.db", n, o.seed, synth.Version))
+	planJSON := planMarker(plan)
+	path, complete := o.cached(n)
 	marker := path + ".done"
-	if b, err := os.ReadFile(marker); err != nil || string(b) != string(planJSON) {
+	if !complete {
 		for _, p := range []string{path, path + "-wal", path + "-shm", marker} {
 			os.Remove(p)
 		}
@@ -469,18 +502,7 @@ func benchSearch(ctx context.Context, out io.Writer, st *history.Store, fx fixtu
 		return nil, errors.New("the generated history has no conversations")
 	}
 	rng := rand.New(rand.NewPCG(o.seed, 7))
-	gen := synth.New(o.seed + 99)
-	wordIn := func(lo, hi int) string { return synth.WordAt(lo + rng.IntN(hi-lo)) }
-	types := []struct {
-		name string
-		make func() string
-	}{
-		{"rare word", func() string { return wordIn(2000, 6000) }},
-		{"common word", func() string { return wordIn(0, 20) }},
-		{"two words", func() string { return wordIn(0, 100) + " " + wordIn(100, 1000) }},
-		{"phrase", func() string { return phraseFrom(gen) }},
-		{"prefix", func() string { w := wordIn(50, 500); return w[:min(3, len(w))] + "*" }},
-	}
+	types := queryTypes(o.seed)
 	scopes := []string{"all conversations", "one conversation"}
 	var results []SearchResult
 	tw := newTable(out)
@@ -518,6 +540,29 @@ func benchSearch(ctx context.Context, out io.Writer, st *history.Store, fx fixtu
 		printSearchRow(tw, r, o.slowest)
 	}
 	return results, tw.Flush()
+}
+
+// queryType makes search texts of one kind from the generator's
+// vocabulary.
+type queryType struct {
+	name string
+	make func() string
+}
+
+// queryTypes are the kinds of search every scenario times, by rank in the
+// Zipf vocabulary: rare (ranks 2000-6000), common (the top 20), two words,
+// a quoted phrase of two neighbouring words, and a 3-letter prefix.
+func queryTypes(seed uint64) []queryType {
+	rng := rand.New(rand.NewPCG(seed, 8))
+	gen := synth.New(seed + 99)
+	wordIn := func(lo, hi int) string { return synth.WordAt(lo + rng.IntN(hi-lo)) }
+	return []queryType{
+		{"rare word", func() string { return wordIn(2000, 6000) }},
+		{"common word", func() string { return wordIn(0, 20) }},
+		{"two words", func() string { return wordIn(0, 100) + " " + wordIn(100, 1000) }},
+		{"phrase", func() string { return phraseFrom(gen) }},
+		{"prefix", func() string { w := wordIn(50, 500); return w[:min(3, len(w))] + "*" }},
+	}
 }
 
 // phraseFrom takes two neighbouring words of a generated line.
