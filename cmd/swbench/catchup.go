@@ -82,6 +82,13 @@ func runCatchup(ctx context.Context, out io.Writer, o *catchupOptions) (CatchupR
 		return res, err
 	}
 	defer r.stop()
+	return catchupOn(ctx, out, o, r)
+}
+
+// catchupOn runs the scenario on a running rig; the device catches up
+// from the newest line the room's archive held at the start.
+func catchupOn(ctx context.Context, out io.Writer, o *catchupOptions, r *rig) (CatchupResult, error) {
+	res := CatchupResult{Messages: o.messages, PageSize: o.page}
 
 	// The device notes where it is, then goes away.
 	dev, err := r.device("away")

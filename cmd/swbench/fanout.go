@@ -90,6 +90,11 @@ func runFanout(ctx context.Context, out io.Writer, o *fanoutOptions) ([]FanoutRe
 		return nil, err
 	}
 	defer r.stop()
+	return fanoutOn(ctx, out, o, r)
+}
+
+// fanoutOn runs the scenario on a running rig.
+func fanoutOn(ctx context.Context, out io.Writer, o *fanoutOptions, r *rig) ([]FanoutResult, error) {
 	var results []FanoutResult
 	seq := 0
 	for _, n := range o.devices {

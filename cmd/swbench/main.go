@@ -14,7 +14,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newStoreCommand(), newFanoutCommand(), newSessionsCommand(), newCatchupCommand(), newSearchCommand())
+	root.AddCommand(newStoreCommand(), newFanoutCommand(), newSessionsCommand(), newCatchupCommand(), newSearchCommand(), newIngestCommand(), newSmokeCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "swbench:", err)
 		os.Exit(1)

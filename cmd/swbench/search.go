@@ -291,4 +291,3 @@ func timeRuns(repeats, queries int, call func() (time.Duration, int, error)) (La
 	m := runs[len(runs)/2]
 	return m.l, m.hits, nil
 }
-
