@@ -34,18 +34,7 @@ device then logs in again and pages forward through the room's archive
 server says the archive is complete. The first fetch warms the caches and
 is shown apart; the median of the timed ones is the figure.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cleanup, err := o.prepare(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cleanup()
-			res, err := runCatchup(cmd.Context(), cmd.OutOrStdout(), o)
-			if err != nil {
-				return err
-			}
-			return writeJSON(o.jsonPath, res)
-		},
+		RunE: runE(&o.e2eOptions, func(ctx context.Context, out io.Writer) (CatchupResult, error) { return runCatchup(ctx, out, o) }),
 	}
 	o.register(cmd)
 	fl := cmd.Flags()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,23 +87,14 @@ max_login_failures = 0
 		return nil, fmt.Errorf("starting switchboard: %w", err)
 	}
 	go func() { d.cmd.Wait(); close(d.exited) }()
-	deadline := time.Now().Add(60 * time.Second) // a large database may upgrade its schema first
 	for _, addr := range []string{d.xmppAddr, d.httpAddr} {
-		for {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-				break
-			}
-			select {
-			case <-d.exited:
-				return nil, fmt.Errorf("switchboard exited at start: %v\n%s", d.cmd.ProcessState, d.log.String())
-			case <-time.After(20 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				d.stop()
-				return nil, fmt.Errorf("switchboard did not listen on %s within 60 s\n%s", addr, d.log.String())
-			}
+		// A large database may upgrade its schema first.
+		switch err := loopback.WaitListening(addr, d.exited, 60*time.Second); {
+		case errors.Is(err, loopback.ErrExited):
+			return nil, fmt.Errorf("switchboard exited at start: %v\n%s", d.cmd.ProcessState, d.log.String())
+		case err != nil:
+			d.stop()
+			return nil, fmt.Errorf("switchboard: %w\n%s", err, d.log.String())
 		}
 	}
 	return d, nil

@@ -31,6 +31,23 @@ func (o *e2eOptions) register(cmd *cobra.Command) {
 	fl.IntVar(&o.repeats, "repeats", 3, "timed runs of each measurement; the median is reported")
 }
 
+// runE is an end-to-end scenario's command: prepare, run, write the JSON,
+// clean up.
+func runE[T any](o *e2eOptions, run func(context.Context, io.Writer) (T, error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		cleanup, err := o.prepare(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		res, err := run(cmd.Context(), cmd.OutOrStdout())
+		if err != nil {
+			return err
+		}
+		return writeJSON(o.jsonPath, res)
+	}
+}
+
 // prepare makes the work directory and the binary.
 func (o *e2eOptions) prepare(ctx context.Context) (cleanup func(), err error) {
 	if o.repeats < 1 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -37,18 +38,7 @@ the time the load client wrote it to ngircd; latency runs from there to
 a device reading it off its stream. The sustained rate is the highest
 rate whose median p99 over the repeats stays within --limit.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cleanup, err := o.prepare(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cleanup()
-			res, err := runFanout(cmd.Context(), cmd.OutOrStdout(), o)
-			if err != nil {
-				return err
-			}
-			return writeJSON(o.jsonPath, res)
-		},
+		RunE: runE(&o.e2eOptions, func(ctx context.Context, out io.Writer) ([]FanoutResult, error) { return runFanout(ctx, out, o) }),
 	}
 	o.register(cmd)
 	fl := cmd.Flags()
@@ -126,36 +116,57 @@ type receiver struct {
 
 func (rc *receiver) run(src io.Reader) {
 	buf := make([]byte, 32<<10)
-	const pat = "swbm"
-	state, seq, ts := 0, 0, int64(0)
+	var sc markerScanner
 	for {
 		k, err := src.Read(buf)
 		now := time.Now()
-		for _, b := range buf[:k] {
-			switch {
-			case state < 4 && b == pat[state]:
-				state++
-			case state < 4:
-				state = 0
-				if b == 's' {
-					state = 1
-				}
-			case state == 4 && b >= '0' && b <= '9':
-				seq = seq*10 + int(b-'0')
-			case state == 4 && b == 't':
-				state = 5
-			case state == 5 && b >= '0' && b <= '9':
-				ts = ts*10 + int64(b-'0')
-			case state == 5 && b == 'e':
-				rc.note(seq, now.Sub(time.Unix(0, ts)))
-				state, seq, ts = 0, 0, 0
-			default:
-				state, seq, ts = 0, 0, 0
-			}
-		}
+		sc.feed(buf[:k], func(seq int, ns int64) { rc.note(seq, now.Sub(time.Unix(0, ns))) })
 		if err != nil {
 			rc.err.Store(&err)
 			return
+		}
+	}
+}
+
+// markerScanner finds markers in a stream fed in pieces of any size;
+// anything else in the stream (XML, JSON, TLS-decrypted text) is passed
+// over.
+type markerScanner struct {
+	state  int // 0-3: matched that much of "swbm"; 4: in the number; 5: in the time
+	digits int
+	seq    int
+	ns     int64
+}
+
+// Markers hold at most this many digits per number, so neither overflows.
+const (
+	maxSeqDigits  = 9
+	maxTimeDigits = 19
+)
+
+func (m *markerScanner) feed(p []byte, found func(seq int, ns int64)) {
+	const pat = "swbm"
+	for _, b := range p {
+		digit := b >= '0' && b <= '9'
+		switch {
+		case m.state < 4 && b == pat[m.state]:
+			m.state++
+			m.digits, m.seq, m.ns = 0, 0, 0
+		case m.state == 4 && digit && m.digits < maxSeqDigits:
+			m.seq = m.seq*10 + int(b-'0')
+			m.digits++
+		case m.state == 4 && b == 't' && m.digits > 0:
+			m.state, m.digits = 5, 0
+		case m.state == 5 && digit && m.digits < maxTimeDigits:
+			m.ns = m.ns*10 + int64(b-'0')
+			m.digits++
+		case m.state == 5 && b == 'e' && m.digits > 0:
+			found(m.seq, m.ns)
+			m.state = 0
+		case b == 's':
+			m.state = 1
+		default:
+			m.state = 0
 		}
 	}
 }
@@ -302,7 +313,7 @@ func fanoutDevices(ctx context.Context, out io.Writer, o *fanoutOptions, r *rig,
 			}
 		}
 		slices.SortFunc(runs, func(a, b FanoutStep) int {
-			return cmpFloat(a.All.P99+float64(a.Lost)*1e9, b.All.P99+float64(b.Lost)*1e9)
+			return cmp.Compare(a.All.P99+float64(a.Lost)*1e9, b.All.P99+float64(b.Lost)*1e9)
 		})
 		st := runs[len(runs)/2]
 		res.Steps = append(res.Steps, st)
@@ -323,14 +334,4 @@ func fanoutDevices(ctx context.Context, out io.Writer, o *fanoutOptions, r *rig,
 	fmt.Fprintf(out, "N=%d: sustained %d messages/s with p99 within %v (highest step tried: %d) — %s\n",
 		n, res.Sustained, o.limit, res.Steps[len(res.Steps)-1].Rate, res.Env)
 	return res, nil
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

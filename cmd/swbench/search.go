@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -39,18 +40,9 @@ fulltext field to a room's archive over the XMPP port (newest 50 hits).
 The daemon opens the generated database through a hard link (a copy when
 linking fails); it writes to it only an API token.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cleanup, err := o.prepare(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cleanup()
-			res, err := runSearch(cmd.Context(), cmd.OutOrStdout(), o)
-			if err != nil {
-				return err
-			}
-			return writeJSON(o.jsonPath, res)
-		},
+		RunE: runE(&o.e2eOptions, func(ctx context.Context, out io.Writer) ([]SearchScenarioResult, error) {
+			return runSearch(ctx, out, o)
+		}),
 	}
 	o.register(cmd)
 	o.store.register(cmd, false)
@@ -287,7 +279,7 @@ func timeRuns(repeats, queries int, call func() (time.Duration, int, error)) (La
 		}
 		runs = append(runs, run{summarise(ds), float64(hits) / float64(queries)})
 	}
-	slices.SortFunc(runs, func(a, b run) int { return cmpFloat(a.l.P99, b.l.P99) })
+	slices.SortFunc(runs, func(a, b run) int { return cmp.Compare(a.l.P99, b.l.P99) })
 	m := runs[len(runs)/2]
 	return m.l, m.hits, nil
 }

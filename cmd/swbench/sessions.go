@@ -35,18 +35,7 @@ less its VmRSS with one session; the login rate is N over the time to log
 them all in. The sessions are then held idle for --hold, and each must
 still answer a ping. Each repeat runs a fresh daemon.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cleanup, err := o.prepare(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cleanup()
-			res, err := runSessions(cmd.Context(), cmd.OutOrStdout(), o)
-			if err != nil {
-				return err
-			}
-			return writeJSON(o.jsonPath, res)
-		},
+		RunE: runE(&o.e2eOptions, func(ctx context.Context, out io.Writer) ([]SessionsResult, error) { return runSessions(ctx, out, o) }),
 	}
 	o.register(cmd)
 	fl := cmd.Flags()

@@ -32,18 +32,7 @@ func newSmokeCommand() *cobra.Command {
 		Use:   "smoke",
 		Short: "Every scenario for a moment, on tiny inputs, so the tool cannot rot (a Go test runs it)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cleanup, err := o.prepare(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cleanup()
-			res, err := runSmoke(cmd.Context(), cmd.OutOrStdout(), o)
-			if err != nil {
-				return err
-			}
-			return writeJSON(o.jsonPath, res)
-		},
+		RunE:  runE(o, func(ctx context.Context, out io.Writer) (SmokeResult, error) { return runSmoke(ctx, out, o) }),
 	}
 	o.register(cmd)
 	return cmd

@@ -1,9 +1,11 @@
 package loopback
 
 import (
+	"errors"
 	"net"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // TestFreePorts: the ports are distinct and can be listened on.
@@ -31,5 +33,27 @@ func TestRaiseFileLimit(t *testing.T) {
 	before := RaiseFileLimit(0)
 	if got := RaiseFileLimit(before + 1); got < before {
 		t.Fatalf("the limit dropped from %d to %d", before, got)
+	}
+}
+
+// TestWaitListening: it returns at once for a listening port, ErrExited
+// when the server is gone, and an error after the timeout otherwise.
+func TestWaitListening(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := WaitListening(addr, nil, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	exited := make(chan struct{})
+	close(exited)
+	if err := WaitListening(addr, exited, time.Second); !errors.Is(err, ErrExited) {
+		t.Fatalf("with the server gone: %v, want ErrExited", err)
+	}
+	if err := WaitListening(addr, nil, 100*time.Millisecond); err == nil || errors.Is(err, ErrExited) {
+		t.Fatalf("with nothing listening: %v, want a timeout", err)
 	}
 }

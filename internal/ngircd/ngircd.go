@@ -100,23 +100,14 @@ func Start(o Options) (*Server, error) {
 	}
 	go func() { s.cmd.Wait(); close(s.exited) }()
 	s.Addr = net.JoinHostPort("127.0.0.1", fmt.Sprint(ports[0]))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
-		if err == nil {
-			c.Close()
-			return s, nil
-		}
-		select {
-		case <-s.exited:
-			return nil, fmt.Errorf("ngircd exited at start: %v\n%s", s.cmd.ProcessState, s.log.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			return nil, fmt.Errorf("ngircd did not listen on %s within 10 s: %v\n%s", s.Addr, err, s.log.String())
-		}
+	switch err := loopback.WaitListening(s.Addr, s.exited, 10*time.Second); {
+	case errors.Is(err, loopback.ErrExited):
+		return nil, fmt.Errorf("ngircd exited at start: %v\n%s", s.cmd.ProcessState, s.log.String())
+	case err != nil:
+		s.Stop()
+		return nil, fmt.Errorf("ngircd: %w\n%s", err, s.log.String())
 	}
+	return s, nil
 }
 
 // Stop kills the server and waits for it to exit.
