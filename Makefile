@@ -3,7 +3,8 @@
 TAGS := sqlite_fts5
 GO   ?= go
 
-.PHONY: run build test vet bench bench-10m bench-irc bench-xmpp bench-http fuzz
+.PHONY: run build test vet bench bench-10m bench-irc bench-xmpp bench-http fuzz \
+	swbench swbench-smoke swbench-fanout swbench-ingest swbench-search swbench-sessions swbench-catchup
 
 # Run the daemon on its embedded defaults (data in ./switchboard-data).
 run:
@@ -30,6 +31,35 @@ bench:
 # time, 3.5 GB of disk; --ingest-on-reuse measures ingest again later).
 bench-10m:
 	$(GO) run -tags $(TAGS) ./cmd/swbench store --messages 1000000,10000000 --json swbench-store.json
+
+# End to end through the daemon's real ports (cmd/swbench): ngircd and the
+# built switchboard binary run as child processes on loopback; each target
+# prints a table and writes swbench-<scenario>.json. `make swbench` runs
+# them all (about 15 minutes on 2 cores, plus the 1M history's generation
+# the first time); `make swbench-smoke` runs each for a moment.
+SWBENCH := $(GO) run -tags $(TAGS) ./cmd/swbench
+
+swbench: swbench-ingest swbench-search swbench-fanout swbench-sessions swbench-catchup
+
+swbench-smoke:
+	$(SWBENCH) smoke --json swbench-smoke.json
+
+swbench-fanout:
+	$(SWBENCH) fanout --devices 1,10,100 --json swbench-fanout.json
+
+swbench-ingest:
+	$(SWBENCH) ingest --messages 1000000 --json swbench-ingest.json
+
+# Add --messages 1000000,10000000 for the 10M history (3.5 GB of disk).
+swbench-search:
+	$(SWBENCH) search --messages 1000000 --json swbench-search.json
+
+# 10,000 sessions need 10,512 open files in each process.
+swbench-sessions:
+	$(SWBENCH) sessions --sessions 1000,10000 --json swbench-sessions.json
+
+swbench-catchup:
+	$(SWBENCH) catchup --messages 100000 --json swbench-catchup.json
 
 # The IRC bridge's figures: ingest, delivery latency, memory per network,
 # gap fill (needs ngircd, as CI installs).
@@ -61,3 +91,4 @@ fuzz:
 	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzSASLStep -fuzztime 30s ./clientapi/xmpp/
 	$(GO) test -run XXX -fuzz FuzzDuration -fuzztime 30s ./internal/config/
 	$(GO) test -run XXX -fuzz FuzzLoad -fuzztime 30s ./internal/config/
+	$(GO) test -tags $(TAGS) -run XXX -fuzz FuzzMarkerScanner -fuzztime 30s ./cmd/swbench/
