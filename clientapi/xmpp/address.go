@@ -19,6 +19,8 @@ type networks struct {
 	store     Store
 	user      core.UserID
 	parsePeer func(core.NetworkKind, string) core.Peer
+	// self is the user's bare JID, which is never a federated contact.
+	self string
 
 	mu     sync.Mutex
 	byName map[string]core.Network
@@ -87,8 +89,12 @@ func (n *networks) all() []core.Network {
 // networkDomain is a network's sub-domain.
 func networkDomain(nw core.Network, domain string) string { return nw.Name + "." + domain }
 
-// peerJID is the address of a contact or room on the port.
+// peerJID is the address of a contact or room on the port. Federated
+// contacts keep their native user@domain (DESIGN.md).
 func peerJID(nw core.Network, remote, domain string) string {
+	if nw.Kind == core.KindFed && strings.Contains(remote, "@") {
+		return remote
+	}
 	if strings.ContainsAny(remote, jidEscaped) {
 		remote = jid.Escape.String(remote)
 	}
@@ -116,7 +122,7 @@ func (n *networks) resolve(ctx context.Context, to, domain string) (resolved, bo
 	}
 	label, ok := strings.CutSuffix(j.Domainpart(), "."+domain)
 	if !ok || label == "" || strings.Contains(label, ".") {
-		return resolved{}, false
+		return n.resolveFed(ctx, j, domain)
 	}
 	nw, ok := n.byLabel(ctx, label)
 	if !ok {
@@ -126,4 +132,31 @@ func (n *networks) resolve(ctx context.Context, to, domain string) (resolved, bo
 	// it is folded, so a name typed here finds its conversation.
 	r := resolved{network: nw, resource: j.Resourcepart(), peer: n.parsePeer(nw.Kind, jid.Unescape.String(j.Localpart()))}
 	return r, true
+}
+
+// resolveFed maps a native address, user@DOMAIN or user@other.example, to
+// the user's fed network. Sub-domains of DOMAIN are networks, never
+// federated servers, and the user's own JID is not a contact.
+func (n *networks) resolveFed(ctx context.Context, j jid.JID, domain string) (resolved, bool) {
+	d := j.Domainpart()
+	if strings.HasSuffix(d, "."+domain) {
+		return resolved{}, false
+	}
+	bare := j.Localpart() + "@" + d
+	if strings.EqualFold(bare, n.self) {
+		return resolved{}, false
+	}
+	nw, ok := n.find(ctx, func() (core.Network, bool) {
+		var first core.Network // the oldest, should a user have two
+		for _, nw := range n.byID {
+			if nw.Kind == core.KindFed && nw.Enabled && (first.ID == 0 || nw.ID < first.ID) {
+				first = nw
+			}
+		}
+		return first, first.ID != 0
+	})
+	if !ok {
+		return resolved{}, false
+	}
+	return resolved{network: nw, peer: n.parsePeer(nw.Kind, bare)}, true
 }

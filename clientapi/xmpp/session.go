@@ -193,6 +193,7 @@ func (c *conn) bind(ctx context.Context) (*session, error) {
 			done: make(chan struct{}),
 			wake: make(chan struct{}, 1),
 		}
+		s.nets.self = s.bare
 		if err := s.nets.load(ctx); err != nil {
 			_ = c.writeEl(iqError(e, "wait", "internal-server-error", ""))
 			return nil, err

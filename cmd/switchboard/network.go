@@ -95,7 +95,7 @@ func validateSettings(kind core.NetworkKind, s core.Settings) error {
 	default:
 		return fmt.Errorf("--kind %q: want irc, xmpp or fed", kind)
 	}
-	if k, ok := bridgeRegistry().Lookup(kind); ok && k.ValidateSettings != nil {
+	if k, ok := bridgeRegistry(nil).Lookup(kind); ok && k.ValidateSettings != nil {
 		return k.ValidateSettings(s)
 	}
 	return nil

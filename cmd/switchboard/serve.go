@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/switchboard/switchboard/bridges/fed"
 	"github.com/switchboard/switchboard/bridges/irc"
 	httpapi "github.com/switchboard/switchboard/clientapi/http"
 	"github.com/switchboard/switchboard/clientapi/xmpp"
@@ -117,14 +118,24 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	}
 
 	irc.Version = versionString()
+	if _, err := ensureFedNetworks(ctx, st); err != nil {
+		return err
+	}
+	fedDir := &fedDirectory{st: st}
+	fedSvc, err := fed.NewService(fed.Config{Domain: cfg.Domain, Directory: fedDir, Log: log.With("component", "fed")})
+	if err != nil {
+		return fmt.Errorf("domain: %w", err)
+	}
 	hub := core.NewHub(core.HubConfig{
 		Store:            newMeteredStore(st),
 		History:          st,
-		Bridges:          bridgeRegistry(),
+		Bridges:          bridgeRegistry(fedSvc),
 		Log:              log.With("component", "hub"),
 		AwayWhenDetached: cfg.AwayWhenDetached,
 		AwayStatus:       core.Status{Show: core.ShowAway, Text: cfg.AwayMessage},
 	})
+
+	fedDir.hub = hub
 
 	// One login limiter for every port that takes a password, so a
 	// guesser cannot try each port's allowance in turn.
@@ -282,6 +293,10 @@ func watchNetworks(ctx context.Context, st *history.Store, hub *core.Hub, log *s
 			continue
 		}
 		last = v
+		// Users the CLI added get their fed network.
+		if _, err := ensureFedNetworks(ctx, st); err != nil && ctx.Err() == nil {
+			log.Warn("creating fed networks", "err", err)
+		}
 		if err := hub.SyncNetworks(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("applying network changes", "err", err)
 		}

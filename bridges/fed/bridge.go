@@ -1,0 +1,106 @@
+package fed
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// Kind registers the fed bridge; every user's fed network is served by
+// svc. A nil svc registers the kind for validating settings only.
+func Kind(svc *Service) core.BridgeKind {
+	return core.BridgeKind{
+		Kind: core.KindFed,
+		New: func(env core.BridgeEnv) (core.Bridge, error) {
+			if svc == nil {
+				return nil, errors.New("the federation service is not running")
+			}
+			self := Address{Local: env.User.Name, Domain: svc.domain}
+			return &bridge{svc: svc, env: env, self: self}, nil
+		},
+		ValidateSettings: func(s core.Settings) error {
+			for k := range s {
+				return fmt.Errorf("setting %q: a fed network takes no settings", k)
+			}
+			return nil
+		},
+		ParsePeer: parsePeer,
+	}
+}
+
+// bridge is one user's fed network.
+type bridge struct {
+	svc  *Service
+	env  core.BridgeEnv
+	self Address
+}
+
+// Run makes the user reachable for as long as the network runs.
+func (b *bridge) Run(ctx context.Context) error {
+	b.svc.register(b)
+	defer b.svc.unregister(b)
+	err := b.env.Inbound.Receive(ctx, core.NetworkStateEvent{State: core.StateConnected})
+	if err != nil && ctx.Err() == nil {
+		b.env.Log.Warn("reporting the fed network connected", "err", err)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// Send turns m into an event and hands it to the Service. The event id is
+// derived from the message's server id, so a retry after a crash sends
+// the same id and the receiver drops the second copy.
+func (b *bridge) Send(ctx context.Context, m *core.Message) (string, error) {
+	ev, err := b.event(m)
+	if err != nil {
+		return "", core.Permanent(err)
+	}
+	return ev.ID, b.svc.send(ctx, b.self, m, ev)
+}
+
+func (b *bridge) event(m *core.Message) (Event, error) {
+	if m.Peer.Kind == core.Room {
+		return Event{}, errors.New("rooms over federation are not supported yet")
+	}
+	to, err := ParseAddress(m.Peer.Remote)
+	if err != nil {
+		return Event{}, err
+	}
+	switch m.Kind {
+	case core.KindChat, core.KindAction, core.KindNotice:
+	default:
+		return Event{}, fmt.Errorf("message kind %q cannot be sent to %s", m.Kind, to)
+	}
+	ev := Event{
+		ID:   eventID(b.self, m.ID),
+		Type: TypeMessage,
+		From: b.self.String(),
+		To:   to.String(),
+		Time: m.Time.UTC(),
+		Kind: string(m.Kind),
+		Body: m.Body,
+	}
+	for _, a := range m.Attachments {
+		ev.Attachments = append(ev.Attachments, Attachment{URL: a.URL, Name: a.Name, MediaType: a.MediaType, Size: a.Size})
+	}
+	if err := ev.checkMessage(); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// eventID names the event of a stored message: stable across retries,
+// unique per sender, and revealing nothing of the server's ids.
+func eventID(sender Address, id core.MessageID) string {
+	sum := sha256.Sum256([]byte(sender.String() + "\x00" + strconv.FormatInt(int64(id), 10)))
+	return hex.EncodeToString(sum[:16])
+}
+
+// SetStatus is accepted and not yet sent anywhere: presence over
+// federation is planned (docs/federation.md, section 4.2).
+func (b *bridge) SetStatus(context.Context, core.Status) error { return nil }

@@ -1,0 +1,11 @@
+// Package fed is the bridge to other Switchboard servers: native
+// federation, where every server is authoritative for its domain and its
+// users are user@domain, like e-mail.
+//
+// One Service serves the whole daemon: it knows the local users' fed
+// bridges (one per user, a network of kind "fed"), delivers messages
+// between users of the same domain in-process, and (see docs/federation.md)
+// speaks the signed HTTPS protocol to other domains. Each user's Bridge
+// only turns core messages into federation events and back; the Service
+// decides whether an event stays local or goes to a peer.
+package fed

@@ -1,0 +1,215 @@
+package fed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// Directory is what the Service needs of the daemon's accounts.
+type Directory interface {
+	// EnsureFedNetwork makes sure the local user called name has a
+	// running fed network, creating it if needed, so a message for a user
+	// who never used federation still reaches them. ok is false when
+	// there is no such user.
+	EnsureFedNetwork(ctx context.Context, name string) (ok bool, err error)
+}
+
+// Config configures a Service.
+type Config struct {
+	// Domain is the domain this server is authoritative for.
+	Domain    string
+	Directory Directory
+	Log       *slog.Logger
+	Now       func() time.Time
+}
+
+// Service is the daemon's one federation endpoint.
+type Service struct {
+	domain string
+	dir    Directory
+	log    *slog.Logger
+	now    func() time.Time
+
+	mu     sync.Mutex
+	locals map[string]*bridge // running fed bridges by user name
+}
+
+// NewService returns a Service for cfg.Domain.
+func NewService(cfg Config) (*Service, error) {
+	if err := ValidateDomain(cfg.Domain); err != nil {
+		return nil, err
+	}
+	if cfg.Directory == nil {
+		return nil, errors.New("fed: no Directory")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{domain: cfg.Domain, dir: cfg.Directory, log: cfg.Log, now: cfg.Now, locals: make(map[string]*bridge)}, nil
+}
+
+// Domain is the domain the Service speaks for.
+func (s *Service) Domain() string { return s.domain }
+
+func (s *Service) register(b *bridge) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.locals[b.self.Local] = b
+}
+
+func (s *Service) unregister(b *bridge) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locals[b.self.Local] == b {
+		delete(s.locals, b.self.Local)
+	}
+}
+
+// send delivers one outgoing event: in-process for the own domain.
+func (s *Service) send(ctx context.Context, from Address, m *core.Message, ev Event) error {
+	to, _ := ParseAddress(ev.To) // checked by bridge.event
+	if to.Domain != s.domain {
+		return core.Permanent(fmt.Errorf("%s: federation with other domains is not enabled on this server", to.Domain))
+	}
+	results, err := s.receive(ctx, s.domain, []Event{ev})
+	if err != nil {
+		return err // temporary: the Hub retries
+	}
+	if r := results[0]; r.Status == StatusRejected {
+		return core.Permanent(fmt.Errorf("%s refused the message: %s", to, r.Error))
+	}
+	return nil
+}
+
+// localWait bounds how long a delivery waits for a recipient's fed
+// network to start after creating it.
+const localWait = 10 * time.Second
+
+// recipient returns the running bridge of local user name, starting the
+// user's fed network if it has none; nil when there is no such user.
+func (s *Service) recipient(ctx context.Context, name string) (*bridge, error) {
+	s.mu.Lock()
+	b := s.locals[name]
+	s.mu.Unlock()
+	if b != nil {
+		return b, nil
+	}
+	ok, err := s.dir.EnsureFedNetwork(ctx, name)
+	if err != nil || !ok {
+		return nil, err
+	}
+	deadline := time.NewTimer(localWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		b := s.locals[name]
+		s.mu.Unlock()
+		if b != nil {
+			return b, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			return nil, fmt.Errorf("fed network of %s did not start within %s", name, localWait)
+		case <-tick.C:
+		}
+	}
+}
+
+// maxFutureSkew is how far ahead of our clock a sender's timestamp may be
+// before it is replaced by ours: a wrong clock must not pin a message to
+// the top of a history.
+const maxFutureSkew = 5 * time.Minute
+
+// receive applies a batch from origin, whose envelopes are checked and
+// whose senders are origin's users. It returns one result per event, or
+// an error when nothing may be assumed applied (the sender retries).
+func (s *Service) receive(ctx context.Context, origin string, events []Event) ([]Result, error) {
+	results := make([]Result, len(events))
+	// Events for one recipient go to its Hub in one call, in order.
+	type group struct {
+		b       *bridge
+		indexes []int
+		events  []core.Event
+	}
+	var order []string
+	groups := make(map[string]*group)
+	for i, ev := range events {
+		results[i] = Result{ID: ev.ID, Status: StatusAccepted}
+		to, _ := ParseAddress(ev.To)
+		from, _ := ParseAddress(ev.From)
+		if to.Domain != s.domain || from.Domain != origin {
+			return nil, fmt.Errorf("event %s: from %s to %s does not fit origin %s", ev.ID, from, to, origin)
+		}
+		m, err := s.incoming(ev, from)
+		if err != nil {
+			results[i] = Result{ID: ev.ID, Status: StatusRejected, Error: err.Error()}
+			continue
+		}
+		g := groups[to.Local]
+		if g == nil {
+			b, err := s.recipient(ctx, to.Local)
+			if err != nil {
+				return nil, fmt.Errorf("finding recipient %s: %w", to, err)
+			}
+			g = &group{b: b}
+			groups[to.Local] = g
+			order = append(order, to.Local)
+		}
+		if g.b == nil {
+			results[i] = Result{ID: ev.ID, Status: StatusRejected, Error: "no such user"}
+			continue
+		}
+		g.indexes = append(g.indexes, i)
+		g.events = append(g.events, core.MessageEvent{Message: m})
+	}
+	for _, name := range order {
+		g := groups[name]
+		if len(g.events) == 0 {
+			continue
+		}
+		if err := g.b.env.Inbound.Receive(ctx, g.events...); err != nil {
+			return nil, fmt.Errorf("storing events for %s: %w", name, err)
+		}
+	}
+	return results, nil
+}
+
+// incoming is the stored form of a received message event.
+func (s *Service) incoming(ev Event, from Address) (*core.Message, error) {
+	if ev.Type != TypeMessage {
+		return nil, fmt.Errorf("event type %q not supported", ev.Type)
+	}
+	if err := ev.checkMessage(); err != nil {
+		return nil, err
+	}
+	t := ev.Time
+	if now := s.now(); t.After(now.Add(maxFutureSkew)) {
+		t = now
+	}
+	m := &core.Message{
+		Peer:      core.Peer{Kind: core.Direct, Remote: from.String()},
+		OriginID:  ev.ID,
+		Direction: core.Incoming,
+		Sender:    core.Address{Addr: from.String(), Name: from.Local},
+		Time:      t,
+		Kind:      core.MessageKind(ev.Kind),
+		Body:      ev.Body,
+	}
+	for _, a := range ev.Attachments {
+		m.Attachments = append(m.Attachments, core.Attachment{URL: a.URL, Name: a.Name, MediaType: a.MediaType, Size: a.Size})
+	}
+	return m, nil
+}

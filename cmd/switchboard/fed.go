@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/switchboard/switchboard/core"
+	"github.com/switchboard/switchboard/history"
+)
+
+// fedNetworkName is the name of the network through which every user
+// writes to user@domain addresses, on this server or another.
+const fedNetworkName = "fed"
+
+// fedDirectory gives the federation service the daemon's accounts.
+type fedDirectory struct {
+	st  *history.Store
+	hub *core.Hub
+}
+
+// EnsureFedNetwork creates the user's fed network if missing and starts
+// it. The Hub is synced in the background: the caller may be a bridge's
+// sender, which a SyncNetworks in progress could be waiting for.
+func (d fedDirectory) EnsureFedNetwork(ctx context.Context, name string) (bool, error) {
+	u, err := d.st.UserByName(ctx, name)
+	if errors.Is(err, history.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	created, err := ensureFedNetwork(ctx, d.st, u)
+	if err != nil {
+		return false, err
+	}
+	if created {
+		go func() { _ = d.hub.SyncNetworks(context.Background()) }()
+	}
+	return true, nil
+}
+
+// ensureFedNetwork gives u a fed network unless it has one; it reports
+// whether it made one.
+func ensureFedNetwork(ctx context.Context, st *history.Store, u core.User) (bool, error) {
+	nets, err := st.Networks(ctx, u.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, n := range nets {
+		if n.Kind == core.KindFed {
+			return false, nil
+		}
+	}
+	_, err = st.CreateNetwork(ctx, core.Network{User: u.ID, Name: fedNetworkName, Kind: core.KindFed, Enabled: true})
+	if errors.Is(err, history.ErrExists) {
+		// The name is taken by another kind of network: the user can
+		// add a fed network under another name.
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("creating the fed network of %s: %w", u.Name, err)
+	}
+	return true, nil
+}
+
+// ensureFedNetworks gives every user a fed network, so each can write to
+// user@domain addresses from the start.
+func ensureFedNetworks(ctx context.Context, st *history.Store) (created bool, err error) {
+	users, err := st.Users(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, u := range users {
+		c, err := ensureFedNetwork(ctx, st, u)
+		if err != nil {
+			return created, err
+		}
+		created = created || c
+	}
+	return created, nil
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/xml"
+	"net"
+	"testing"
+	"time"
+
+	"mellium.im/sasl"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+)
+
+// xmppMessage is a message a test client received.
+type xmppMessage struct {
+	XMLName xml.Name `xml:"message"`
+	From    string   `xml:"from,attr"`
+	Type    string   `xml:"type,attr"`
+	Body    string   `xml:"body"`
+}
+
+// xmppClient is a real XMPP client (mellium) logged in to the daemon's
+// client port.
+type xmppClient struct {
+	t    testing.TB
+	sess *xmpp.Session
+	msgs chan xmppMessage
+}
+
+// dialXMPP logs user@domain in over STARTTLS at addr and sends initial
+// presence; received messages arrive on msgs.
+func dialXMPP(t testing.TB, addr, user, domain, password string) *xmppClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The daemon's certificate is self-signed; trust matters not here.
+	tlsCfg := &tls.Config{InsecureSkipVerify: true, ServerName: domain}
+	sess, err := xmpp.NewClientSession(ctx, jid.MustParse(user+"@"+domain), nc,
+		xmpp.StartTLS(tlsCfg), xmpp.SASL("", password, sasl.ScramSha256, sasl.Plain), xmpp.BindResource())
+	if err != nil {
+		nc.Close()
+		t.Fatalf("XMPP login of %s: %v", user, err)
+	}
+	c := &xmppClient{t: t, sess: sess, msgs: make(chan xmppMessage, 100)}
+	go func() {
+		_ = sess.Serve(xmpp.HandlerFunc(func(tr xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+			if start.Name.Local != "message" {
+				return nil
+			}
+			var m xmppMessage
+			if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), tr)).Decode(&m); err != nil {
+				return nil
+			}
+			select {
+			case c.msgs <- m:
+			default:
+			}
+			return nil
+		}))
+	}()
+	t.Cleanup(func() { sess.Close(); nc.Close() })
+	if err := sess.Send(ctx, stanza.Presence{}.Wrap(nil)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// send writes a chat message to.
+func (c *xmppClient) send(to, body string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msg := stanza.Message{To: jid.MustParse(to), Type: stanza.ChatMessage}.Wrap(
+		xmlstream.Wrap(xmlstream.Token(xml.CharData(body)), xml.StartElement{Name: xml.Name{Local: "body"}}))
+	if err := c.sess.Send(ctx, msg); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// expect returns the first message with a body that match accepts.
+func (c *xmppClient) expect(match func(xmppMessage) bool) xmppMessage {
+	c.t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case m := <-c.msgs:
+			if m.Body != "" && match(m) {
+				return m
+			}
+		case <-timeout:
+			c.t.Fatal("no matching XMPP message within 20 s")
+		}
+	}
+}
