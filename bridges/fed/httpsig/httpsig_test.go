@@ -134,7 +134,10 @@ func TestRoundTripAndRefusals(t *testing.T) {
 	for name, mutate := range map[string]func(Message) Message{
 		"origin": func(m Message) Message { m.Header.Set("Switchboard-Origin", "evil.example"); return m },
 		"method": func(m Message) Message { m.Method = "PUT"; return m },
-		"uri":    func(m Message) Message { m.URL, _ = url.Parse("https://b.example:8443/_switchboard/fed/v1/other"); return m },
+		"uri": func(m Message) Message {
+			m.URL, _ = url.Parse("https://b.example:8443/_switchboard/fed/v1/other")
+			return m
+		},
 		"no header": func(m Message) Message {
 			m.Header.Del("Content-Digest")
 			return m
