@@ -194,6 +194,7 @@ func (s *Store) commit(batch []*appendRequest) (err error) {
 		dup:      tx.StmtContext(ctx, s.stmts.dup),
 		outbound: tx.StmtContext(ctx, s.stmts.outbound),
 		index:    tx.StmtContext(ctx, s.stmts.index),
+		hours:    tx.StmtContext(ctx, s.stmts.hours),
 	}
 	var added []*core.Message
 	for _, req := range batch {
@@ -207,6 +208,9 @@ func (s *Store) commit(batch []*appendRequest) (err error) {
 		}
 	}
 	if err := indexMessages(ctx, st.index, added); err != nil {
+		return err
+	}
+	if err := widenHours(ctx, st.hours, added); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -324,7 +328,7 @@ func (s *Store) cacheConv(c convInfo) {
 // connection, since preparing the insert with its triggers for every
 // message cost more than running it.
 type appendStmts struct {
-	insert, dup, outbound, index *sql.Stmt
+	insert, dup, outbound, index, hours *sql.Stmt
 }
 
 const (
@@ -337,6 +341,11 @@ const (
 	queueOutboundSQL = "INSERT INTO outbound (network_id, message_id, created_at) VALUES (?, ?, ?)"
 	// The columns are those of the messages_fts_content view.
 	indexMessageSQL = "INSERT INTO messages_fts(rowid, body, sender, scope) VALUES (?, ?, ?, ?)"
+	// Widens one user's hour in message_hours (migration 6).
+	widenHourSQL = `
+		INSERT INTO message_hours (user_id, hour, min_id, max_id) VALUES (?, ?, ?, ?)
+		ON CONFLICT (user_id, hour) DO UPDATE SET
+			min_id = min(min_id, excluded.min_id), max_id = max(max_id, excluded.max_id)`
 )
 
 func (s *Store) prepareAppend() (appendStmts, error) {
@@ -344,7 +353,7 @@ func (s *Store) prepareAppend() (appendStmts, error) {
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
-	}{{&st.insert, insertMessageSQL}, {&st.dup, findOriginSQL}, {&st.outbound, queueOutboundSQL}, {&st.index, indexMessageSQL}} {
+	}{{&st.insert, insertMessageSQL}, {&st.dup, findOriginSQL}, {&st.outbound, queueOutboundSQL}, {&st.index, indexMessageSQL}, {&st.hours, widenHourSQL}} {
 		var err error
 		if *p.stmt, err = s.adb.Prepare(p.sql); err != nil {
 			return st, fmt.Errorf("preparing the appender: %w", err)
@@ -420,6 +429,38 @@ func indexMessages(ctx context.Context, index *sql.Stmt, msgs []*core.Message) e
 			fmt.Sprintf("u%d n%d c%d", m.User, m.Network, m.Conversation))
 		if err != nil {
 			return fmt.Errorf("indexing message %s: %w", m.ID, err)
+		}
+	}
+	return nil
+}
+
+// hourKey is one user's hour of sent_at in message_hours.
+type hourKey struct {
+	user core.UserID
+	hour int64
+}
+
+// hourOf is the message_hours bucket of a sent_at in Unix milliseconds:
+// Go's division truncates toward zero as SQLite's does in migration 6.
+func hourOf(sentAtMS int64) int64 { return sentAtMS / 3_600_000 }
+
+// widenHours records a commit's messages in message_hours: one row per
+// user and hour they were sent in, usually one for a whole commit.
+func widenHours(ctx context.Context, hours *sql.Stmt, msgs []*core.Message) error {
+	type idRange struct{ lo, hi core.MessageID }
+	ranges := make(map[hourKey]idRange)
+	for _, m := range msgs {
+		k := hourKey{m.User, hourOf(msOf(m.Time))}
+		r, ok := ranges[k]
+		if !ok {
+			r = idRange{m.ID, m.ID}
+		}
+		r.lo, r.hi = min(r.lo, m.ID), max(r.hi, m.ID)
+		ranges[k] = r
+	}
+	for k, r := range ranges {
+		if _, err := hours.ExecContext(ctx, k.user, k.hour, r.lo, r.hi); err != nil {
+			return fmt.Errorf("recording the hours of messages: %w", err)
 		}
 	}
 	return nil

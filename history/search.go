@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/switchboard/switchboard/core"
@@ -74,6 +76,30 @@ func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchRe
 	if err != nil {
 		return nil, err
 	}
+	// The ids the search may return: before the page's cursor and, with a
+	// time window, within the ids of the messages sent in it, which
+	// bounds the walk of the index instead of filtering every match
+	// newer than the window (one day a month back at 1M: p99 121 ms).
+	var span idSpan
+	if q.Before != 0 {
+		if q.Before <= 1 {
+			return nil, nil // no id is smaller
+		}
+		span.newest = q.Before - 1
+	}
+	if !q.Since.IsZero() || !q.Until.IsZero() {
+		w, found, err := s.windowIDs(ctx, q.User, q.Since, q.Until)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, nil // nothing of the user's was sent in the window
+		}
+		span = span.within(w)
+		if span.empty() {
+			return nil, nil
+		}
+	}
 	words := "{body}: (" + expr + ")"
 	if phrase := senderPhrase(q.Sender); phrase != "" {
 		words += " AND {sender}: " + phrase
@@ -92,7 +118,7 @@ func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchRe
 	// the scoped plan, which walks once and stops at the page's end.
 	few := false
 	if q.Ranking == core.ByTime && !nativePhrase {
-		if few, err = s.fewMatches(ctx, words, q.Before); err != nil {
+		if few, err = s.fewMatches(ctx, words, span); err != nil {
 			return nil, err
 		}
 	}
@@ -128,27 +154,19 @@ func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchRe
 		where.WriteString(" AND m.sent_at < ?")
 		args = append(args, msOf(q.Until))
 	}
-	// The index's rowid is the negated message id (migration 5): rowid
-	// ascending is newest first, the order FTS5 walks fastest.
-	if q.Before != 0 {
-		where.WriteString(" AND messages_fts.rowid > ?")
-		args = append(args, -int64(q.Before))
-	}
 	// By time, FTS5 hands rows out in rowid order and the LIMIT stops it
 	// early. By relevance every match in the window must be ranked first;
 	// the body alone counts, scope and sender tokens would only add noise.
 	order := "messages_fts.rowid"
 	if q.Ranking == core.ByRelevance {
 		order = "bm25(messages_fts, 1.0, 0.0, 0.0), messages_fts.rowid"
-		floor, err := s.relevanceFloor(ctx, match, q.Before)
+		floor, err := s.relevanceFloor(ctx, match, span)
 		if err != nil {
 			return nil, err
 		}
-		if floor != 0 {
-			where.WriteString(" AND messages_fts.rowid <= ?")
-			args = append(args, -int64(floor))
-		}
+		span = span.within(idSpan{oldest: floor})
 	}
+	args = span.appendWhere(&where, "messages_fts.rowid", args)
 	args = append(args, pageLimit(q.Limit))
 	rows, err := s.rq.query(ctx, `SELECT `+messageColumns+`,
 			snippet(messages_fts, 0, '`+markOpen+`', '`+markClose+`', '…', `+fmt.Sprint(snippetTokens)+`)
@@ -196,15 +214,12 @@ const probeLimit = 1000
 // 1.6 ms; checking the scope of those few on the messages table costs a
 // row lookup each. Reading up to probeLimit rowids to find out costs well
 // under a millisecond.
-func (s *Store) fewMatches(ctx context.Context, words string, before core.MessageID) (bool, error) {
-	query := "SELECT count(*) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
-	args := []any{words}
-	if before != 0 {
-		query += " AND rowid > ?"
-		args = append(args, -int64(before))
-	}
+func (s *Store) fewMatches(ctx context.Context, words string, span idSpan) (bool, error) {
+	var query strings.Builder
+	query.WriteString("SELECT count(*) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?")
+	args := span.appendWhere(&query, "rowid", []any{words})
 	var n int
-	err := s.rq.queryRow(ctx, query+" ORDER BY rowid LIMIT ?)", append(args, s.probeLimit)...).Scan(&n)
+	err := s.rq.queryRow(ctx, query.String()+" ORDER BY rowid LIMIT ?)", append(args, s.probeLimit)...).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("searching: %w", err)
 	}
@@ -251,15 +266,12 @@ const relevanceWindow = 5000
 // relevanceFloor returns the id of the oldest index match inside the
 // relevance window, or zero when all matches fit in it. It reads the index
 // alone: the sender and time filters apply after it, inside the window.
-func (s *Store) relevanceFloor(ctx context.Context, match string, before core.MessageID) (core.MessageID, error) {
-	query := "SELECT -rowid FROM messages_fts WHERE messages_fts MATCH ?"
-	args := []any{match}
-	if before != 0 {
-		query += " AND rowid > ?"
-		args = append(args, -int64(before))
-	}
+func (s *Store) relevanceFloor(ctx context.Context, match string, span idSpan) (core.MessageID, error) {
+	var query strings.Builder
+	query.WriteString("SELECT -rowid FROM messages_fts WHERE messages_fts MATCH ?")
+	args := span.appendWhere(&query, "rowid", []any{match})
 	var floor core.MessageID
-	err := s.rq.queryRow(ctx, query+" ORDER BY rowid LIMIT 1 OFFSET ?",
+	err := s.rq.queryRow(ctx, query.String()+" ORDER BY rowid LIMIT 1 OFFSET ?",
 		append(args, s.relevanceWindow-1)...).Scan(&floor)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
@@ -268,6 +280,62 @@ func (s *Store) relevanceFloor(ctx context.Context, match string, before core.Me
 		return 0, fmt.Errorf("searching: %w", err)
 	}
 	return floor, nil
+}
+
+// idSpan is an inclusive range of message ids; a zero end is unbounded.
+type idSpan struct{ oldest, newest core.MessageID }
+
+// within narrows r to the ids also in o.
+func (r idSpan) within(o idSpan) idSpan {
+	if o.oldest != 0 && o.oldest > r.oldest {
+		r.oldest = o.oldest
+	}
+	if o.newest != 0 && (r.newest == 0 || o.newest < r.newest) {
+		r.newest = o.newest
+	}
+	return r
+}
+
+// empty reports whether no id is in r.
+func (r idSpan) empty() bool { return r.newest != 0 && r.oldest > r.newest }
+
+// appendWhere adds r to a WHERE clause as bounds on rowid, a column of the
+// full-text index, whose rowid is the negated message id (migration 5):
+// FTS5 seeks to the first bound and stops at the second.
+func (r idSpan) appendWhere(where *strings.Builder, rowid string, args []any) []any {
+	if r.newest != 0 {
+		where.WriteString(" AND " + rowid + " >= ?")
+		args = append(args, -int64(r.newest))
+	}
+	if r.oldest != 0 {
+		where.WriteString(" AND " + rowid + " <= ?")
+		args = append(args, -int64(r.oldest))
+	}
+	return args
+}
+
+// windowIDs returns the range of ids of the user's messages sent in
+// [since, until) (a zero time is unbounded), from message_hours: a
+// superset, found in one short read of the window's hours. found is false
+// when no message of the user's was sent in those hours.
+func (s *Store) windowIDs(ctx context.Context, user core.UserID, since, until time.Time) (span idSpan, found bool, err error) {
+	first, last := int64(math.MinInt64), int64(math.MaxInt64)
+	if !since.IsZero() {
+		first = hourOf(since.UnixMilli())
+	}
+	if !until.IsZero() {
+		last = hourOf(until.UnixMilli() - 1) // until is exclusive
+	}
+	var lo, hi sql.NullInt64
+	err = s.rq.queryRow(ctx, "SELECT min(min_id), max(max_id) FROM message_hours WHERE user_id = ? AND hour BETWEEN ? AND ?",
+		user, first, last).Scan(&lo, &hi)
+	if err != nil {
+		return span, false, fmt.Errorf("searching: reading the time window's ids: %w", err)
+	}
+	if !lo.Valid {
+		return span, false, nil
+	}
+	return idSpan{oldest: core.MessageID(lo.Int64), newest: core.MessageID(hi.Int64)}, true, nil
 }
 
 // searchScope returns the scope token that limits the search to the
