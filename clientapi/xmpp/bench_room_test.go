@@ -106,7 +106,7 @@ func TestXMPPBenchRoomClients(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if err := c.joinRoom(roomJID + "/alice"); err != nil {
+		if err := c.JoinRoom(roomJID + "/alice"); err != nil {
 			return fmt.Errorf("device %d joining: %w", i, err)
 		}
 		rs[i] = &fanoutReader{c: c, marks: make([]time.Time, messages)}
@@ -153,6 +153,6 @@ func TestXMPPBenchRoomClients(t *testing.T) {
 	slices.Sort(lags)
 	fmt.Println("room-bench lags", lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1], len(lags))
 	for _, r := range rs {
-		r.c.nc.Close()
+		r.c.Close()
 	}
 }

@@ -17,13 +17,8 @@ package xmpp
 
 import (
 	"bufio"
-	"crypto/tls"
-	"encoding/base64"
-	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -41,194 +36,8 @@ import (
 
 	"github.com/switchboard/switchboard/core"
 	"github.com/switchboard/switchboard/internal/testpeer"
+	"github.com/switchboard/switchboard/internal/xmppload"
 )
-
-// benchClient is a device for the benchmarks. Unlike rawClient it returns
-// errors instead of failing the test, so many can run at once, also in
-// the child process of BenchmarkIdleSessionMemory. Its decoder reads
-// from br, so the bytes after the last element read are still in br.
-type benchClient struct {
-	nc   net.Conn
-	conn net.Conn // nc, then the TLS conn over it
-	br   *bufio.Reader
-	dec  *xml.Decoder
-}
-
-func benchDial(addr string) (*benchClient, error) {
-	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	c := &benchClient{nc: nc}
-	c.readFrom(nc)
-	return c, nil
-}
-
-func (c *benchClient) readFrom(conn net.Conn) {
-	c.conn = conn
-	c.br = bufio.NewReaderSize(conn, 16<<10)
-	c.dec = xml.NewDecoder(c.br)
-}
-
-func (c *benchClient) send(s string) error {
-	_, err := io.WriteString(c.conn, s)
-	return err
-}
-
-// next reads the next top-level element.
-func (c *benchClient) next() (*element, error) {
-	for {
-		tok, err := c.dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			return readElement(c.dec, t)
-		case xml.EndElement:
-			return nil, errors.New("the server closed the stream")
-		}
-	}
-}
-
-// openStream sends a stream header and returns the features.
-func (c *benchClient) openStream() (*element, error) {
-	if err := c.send("<?xml version='1.0'?><stream:stream to='" + testDomain +
-		"' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"); err != nil {
-		return nil, err
-	}
-	for {
-		tok, err := c.dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("reading the stream header: %w", err)
-		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "stream" {
-			break
-		}
-	}
-	return c.next()
-}
-
-// iq sends an iq and returns its answer, skipping what comes before.
-func (c *benchClient) iq(id, typ, payload string) (*element, error) {
-	if err := c.send("<iq type='" + typ + "' id='" + id + "'>" + payload + "</iq>"); err != nil {
-		return nil, err
-	}
-	for {
-		e, err := c.next()
-		if err != nil {
-			return nil, err
-		}
-		if e.Name.Local == "iq" && e.attr("id") == id {
-			if e.attr("type") != "result" {
-				return nil, fmt.Errorf("iq %s answered %v", id, e)
-			}
-			return e, nil
-		}
-	}
-}
-
-// login does what a client does up to a bound resource: stream,
-// STARTTLS, SCRAM-SHA-256 with sc, stream restart, bind.
-func (c *benchClient) login(sc *scram.Client, resource string) error {
-	c.nc.SetDeadline(time.Now().Add(30 * time.Second))
-	defer c.nc.SetDeadline(time.Time{})
-	if _, err := c.openStream(); err != nil {
-		return err
-	}
-	if err := c.send("<starttls xmlns='" + nsTLS + "'/>"); err != nil {
-		return err
-	}
-	if e, err := c.next(); err != nil || e.Name.Local != "proceed" {
-		return fmt.Errorf("STARTTLS answered %v, %v", e, err)
-	}
-	tc := tls.Client(c.nc, &tls.Config{InsecureSkipVerify: true, ServerName: testDomain})
-	if err := tc.Handshake(); err != nil {
-		return fmt.Errorf("TLS handshake: %w", err)
-	}
-	c.readFrom(tc)
-	feats, err := c.openStream()
-	if err != nil {
-		return err
-	}
-	if !slices.ContainsFunc(feats.child(nsSASL, "mechanisms").Children, func(m *element) bool { return m.Text == core.ScramSHA256 }) {
-		return fmt.Errorf("no %s in %v", core.ScramSHA256, feats)
-	}
-	conv := sc.NewConversation()
-	first, err := conv.Step("")
-	if err != nil {
-		return err
-	}
-	if err := c.send("<auth xmlns='" + nsSASL + "' mechanism='" + core.ScramSHA256 + "'>" +
-		base64.StdEncoding.EncodeToString([]byte(first)) + "</auth>"); err != nil {
-		return err
-	}
-	ch, err := c.next()
-	if err != nil || ch.Name.Local != "challenge" {
-		return fmt.Errorf("SCRAM first message answered %v, %v", ch, err)
-	}
-	serverFirst, err := base64.StdEncoding.DecodeString(ch.Text)
-	if err != nil {
-		return err
-	}
-	final, err := conv.Step(string(serverFirst))
-	if err != nil {
-		return err
-	}
-	if err := c.send("<response xmlns='" + nsSASL + "'>" + base64.StdEncoding.EncodeToString([]byte(final)) + "</response>"); err != nil {
-		return err
-	}
-	ok, err := c.next()
-	if err != nil || ok.Name.Local != "success" {
-		return fmt.Errorf("SCRAM final message answered %v, %v", ok, err)
-	}
-	serverFinal, err := base64.StdEncoding.DecodeString(ok.Text)
-	if err != nil {
-		return err
-	}
-	if _, err := conv.Step(string(serverFinal)); err != nil || !conv.Valid() {
-		return fmt.Errorf("the server's signature does not verify: %v", err)
-	}
-	c.dec = xml.NewDecoder(c.br)
-	if feats, err = c.openStream(); err != nil {
-		return err
-	}
-	if feats.child(nsBind, "bind") == nil {
-		return fmt.Errorf("no bind feature after login: %v", feats)
-	}
-	_, err = c.iq("bind", "set", "<bind xmlns='"+nsBind+"'><resource>"+resource+"</resource></bind>")
-	return err
-}
-
-// roster asks for the roster and waits for it.
-func (c *benchClient) roster() error {
-	c.nc.SetDeadline(time.Now().Add(30 * time.Second))
-	defer c.nc.SetDeadline(time.Time{})
-	_, err := c.iq("roster", "get", "<query xmlns='"+nsRoster+"'/>")
-	return err
-}
-
-// goOnline sends initial presence and waits until the server has
-// answered it: a ping sent after it is answered after it.
-func (c *benchClient) goOnline() error {
-	c.nc.SetDeadline(time.Now().Add(30 * time.Second))
-	defer c.nc.SetDeadline(time.Time{})
-	if err := c.send("<presence/>"); err != nil {
-		return err
-	}
-	return c.ping()
-}
-
-func (c *benchClient) ping() error {
-	_, err := c.iq("ping", "get", "<ping xmlns='"+nsPing+"'/>")
-	return err
-}
-
-func (c *benchClient) close() {
-	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = c.send("</stream:stream>")
-	c.nc.Close()
-}
 
 // benchScram is alice's SCRAM-SHA-256 client. It keeps the keys it
 // derives, by salt and iteration count, so only its first login runs
@@ -242,24 +51,10 @@ func benchScram(tb testing.TB, password string) *scram.Client {
 	return sc
 }
 
-// benchDevice logs a device in, fetches the roster and goes online.
-func benchDevice(addr string, sc *scram.Client, resource string) (*benchClient, error) {
-	c, err := benchDial(addr)
-	if err != nil {
-		return nil, err
-	}
-	err = c.login(sc, resource)
-	if err == nil {
-		err = c.roster()
-	}
-	if err == nil {
-		err = c.goOnline()
-	}
-	if err != nil {
-		c.nc.Close()
-		return nil, fmt.Errorf("device %s: %w", resource, err)
-	}
-	return c, nil
+// benchDevice logs a device in, fetches the roster and goes online; the
+// client is cmd/swbench's (internal/xmppload).
+func benchDevice(addr string, sc *scram.Client, resource string) (*xmppload.Client, error) {
+	return xmppload.Device(addr, testDomain, sc, resource)
 }
 
 // warmScram derives alice's keys once, outside any measurement.
@@ -356,7 +151,7 @@ func cpuTime() time.Duration {
 // by scanning the decrypted bytes, and notes when each batch of messages
 // has fully arrived.
 type fanoutReader struct {
-	c     *benchClient
+	c     *xmppload.Client
 	got   atomic.Int64
 	dead  atomic.Bool
 	marks []time.Time // when the i-th batch was complete
@@ -376,7 +171,7 @@ func (r *fanoutReader) run(device, want, batch int, done chan<- deviceResult) {
 	n, m := 0, 0
 	var tail []byte
 	for {
-		k, err := r.c.br.Read(buf)
+		k, err := r.c.Raw().Read(buf)
 		for _, b := range buf[:k] {
 			switch {
 			case b == pat[m]:
@@ -503,7 +298,7 @@ func benchFanout(b *testing.B, rate, window int) {
 				}
 				b.Errorf("not every device got %d messages in 2 minutes: %s", messages, strings.Join(counts, " "))
 				for _, r := range rs {
-					r.c.nc.Close() // ends the readers still waiting
+					r.c.Close() // ends the readers still waiting
 				}
 				r = <-done
 			}
@@ -541,30 +336,10 @@ func benchFanout(b *testing.B, rate, window int) {
 			b.Errorf("%d of %d devices dropped at %d messages/s (the others: %.0f deliveries/s)", len(failed), devices, rate, float64(delivered)/elapsed.Seconds())
 		}
 		for _, r := range rs {
-			r.c.close()
+			r.c.Close()
 		}
 		waitConnsGone(b)
 		b.StartTimer()
-	}
-}
-
-// joinRoom joins a MUC room and waits for its subject, the join's last
-// stanza.
-func (c *benchClient) joinRoom(occupant string) error {
-	if err := c.send("<presence to='" + occupant + "'><x xmlns='" + nsMUC + "'><history maxstanzas='0'/></x></presence>"); err != nil {
-		return err
-	}
-	for {
-		e, err := c.next()
-		if err != nil {
-			return err
-		}
-		if e.Name.Local == "presence" && e.attr("type") == "error" {
-			return fmt.Errorf("join refused: %v", e)
-		}
-		if e.child(nsClient, "subject") != nil {
-			return nil
-		}
 	}
 }
 
@@ -685,13 +460,13 @@ func TestXMPPBenchIdleClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs := []*benchClient{first}
+	cs := []*xmppload.Client{first}
 	fmt.Println(idleReady, len(cs))
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		switch in.Text() {
 		case "go":
-			rest := make([]*benchClient, sessions-1)
+			rest := make([]*xmppload.Client, sessions-1)
 			if err := benchParallel(len(rest), 32, func(i int) error {
 				c, err := benchDevice(addr, sc, fmt.Sprintf("idle%d", i+1))
 				rest[i] = c
@@ -705,8 +480,7 @@ func TestXMPPBenchIdleClients(t *testing.T) {
 			var alive atomic.Int64
 			benchParallel(len(cs), 32, func(i int) error {
 				c := cs[i]
-				c.nc.SetDeadline(time.Now().Add(30 * time.Second))
-				if c.ping() == nil {
+				if c.Ping() == nil {
 					alive.Add(1)
 				}
 				return nil
@@ -715,7 +489,7 @@ func TestXMPPBenchIdleClients(t *testing.T) {
 		}
 	}
 	for _, c := range cs {
-		c.nc.Close()
+		c.Close()
 	}
 }
 
@@ -773,17 +547,17 @@ func benchLogins(b *testing.B, conc, rate int) {
 	b.ResetTimer()
 	for iter := range b.N {
 		lat := make([]time.Duration, logins)
-		cs := make([]*benchClient, logins)
+		cs := make([]*xmppload.Client, logins)
 		login := func(i int, from time.Time) error {
-			c, err := benchDial(p.addr)
+			c, err := xmppload.Dial(p.addr, testDomain)
 			if err != nil {
 				return err
 			}
 			cs[i] = c
-			if err := c.login(sc, fmt.Sprintf("r%d-%d", iter, i)); err != nil {
+			if err := c.Login(sc, fmt.Sprintf("r%d-%d", iter, i)); err != nil {
 				return err
 			}
-			if err := c.roster(); err != nil {
+			if err := c.Roster(); err != nil {
 				return err
 			}
 			lat[i] = time.Since(from)
@@ -813,7 +587,7 @@ func benchLogins(b *testing.B, conc, rate int) {
 		b.ReportMetric(float64(cpu.Microseconds())/1000/logins, "cpu-ms/login")
 		for _, c := range cs {
 			if c != nil {
-				c.close()
+				c.Close()
 			}
 		}
 		if err != nil {
