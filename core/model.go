@@ -169,9 +169,29 @@ const (
 )
 
 // Span styles Body[Start:End], offsets in bytes of the UTF-8 body.
+// FG and BG are the text and background colours as "#rrggbb", empty for
+// the reader's own; IRC has colours, XMPP clients do not show them.
 type Span struct {
 	Start, End int
 	Style      Style
+	FG, BG     string
+}
+
+// ValidColour reports whether c is a span colour: "#rrggbb" in lower
+// case, or empty for none.
+func ValidColour(c string) bool {
+	if c == "" {
+		return true
+	}
+	if len(c) != 7 || c[0] != '#' {
+		return false
+	}
+	for _, r := range []byte(c[1:]) {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // MessageRef points at another message: by the network's id, which is what
@@ -233,6 +253,9 @@ func (m *Message) Validate() error {
 	for i, s := range m.Spans {
 		if s.Start < 0 || s.End > len(m.Body) || s.Start >= s.End {
 			return fmt.Errorf("message: span %d [%d,%d) outside body of %d bytes", i, s.Start, s.End, len(m.Body))
+		}
+		if !ValidColour(s.FG) || !ValidColour(s.BG) {
+			return fmt.Errorf("message: span %d colours %q, %q: want #rrggbb in lower case, or none", i, s.FG, s.BG)
 		}
 	}
 	return nil

@@ -82,7 +82,7 @@ func TestMessageValidate(t *testing.T) {
 		{"conversation instead of peer", func(m *Message) { m.Peer = Peer{}; m.Conversation = 3 }, ""},
 		{"peer kind left to the store", func(m *Message) { m.Peer.Kind = "" }, ""},
 		{"room", func(m *Message) { m.Peer = Peer{Room, "#go"}; m.Kind = KindTopic }, ""},
-		{"span over whole body", func(m *Message) { m.Spans = []Span{{0, len(m.Body), Bold}} }, ""},
+		{"span over whole body", func(m *Message) { m.Spans = []Span{{0, len(m.Body), Bold, "", ""}} }, ""},
 		{"empty body", func(m *Message) { m.Body = ""; m.Kind = KindJoin }, ""},
 		{"no user", func(m *Message) { m.User = 0 }, "no user"},
 		{"no network", func(m *Message) { m.Network = 0 }, "no network"},
@@ -91,10 +91,13 @@ func TestMessageValidate(t *testing.T) {
 		{"no kind", func(m *Message) { m.Kind = "" }, "unknown kind"},
 		{"bad kind", func(m *Message) { m.Kind = "shout" }, "unknown kind"},
 		{"no time", func(m *Message) { m.Time = time.Time{} }, "no time"},
-		{"span starts before body", func(m *Message) { m.Spans = []Span{{-1, 2, Bold}} }, "span 0"},
-		{"span ends after body", func(m *Message) { m.Spans = []Span{{0, len(m.Body) + 1, Italic}} }, "span 0"},
-		{"empty span", func(m *Message) { m.Spans = []Span{{0, 5, Bold}, {3, 3, Bold}} }, "span 1"},
-		{"reversed span", func(m *Message) { m.Spans = []Span{{4, 2, Bold}} }, "span 0"},
+		{"span starts before body", func(m *Message) { m.Spans = []Span{{-1, 2, Bold, "", ""}} }, "span 0"},
+		{"span ends after body", func(m *Message) { m.Spans = []Span{{0, len(m.Body) + 1, Italic, "", ""}} }, "span 0"},
+		{"empty span", func(m *Message) { m.Spans = []Span{{0, 5, Bold, "", ""}, {3, 3, Bold, "", ""}} }, "span 1"},
+		{"reversed span", func(m *Message) { m.Spans = []Span{{4, 2, Bold, "", ""}} }, "span 0"},
+		{"coloured span", func(m *Message) { m.Spans = []Span{{0, 2, 0, "#ff0000", "#000000"}} }, ""},
+		{"colour not #rrggbb", func(m *Message) { m.Spans = []Span{{0, 2, 0, "red", ""}} }, "span 0 colours"},
+		{"colour in upper case", func(m *Message) { m.Spans = []Span{{0, 2, 0, "", "#FF0000"}} }, "span 0 colours"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := valid()

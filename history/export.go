@@ -34,6 +34,8 @@ type RecordSpan struct {
 	Start int      `json:"start"`
 	End   int      `json:"end"`
 	Style []string `json:"style"`
+	FG    string   `json:"fg,omitempty"` // #rrggbb
+	BG    string   `json:"bg,omitempty"`
 }
 
 // RecordFile is an attachment.
@@ -71,7 +73,7 @@ func NewRecord(m *core.Message, network string) Record {
 		CorrectionOf: refString(m.CorrectionOf),
 	}
 	for _, s := range m.Spans {
-		rs := RecordSpan{Start: s.Start, End: s.End}
+		rs := RecordSpan{Start: s.Start, End: s.End, FG: s.FG, BG: s.BG}
 		for _, n := range styleNames {
 			if s.Style&n.style != 0 {
 				rs.Style = append(rs.Style, n.name)
@@ -136,7 +138,10 @@ func (r Record) Message(user core.UserID, network core.NetworkID) (*core.Message
 		m.OriginID = importOriginPrefix + r.ID
 	}
 	for i, s := range r.Spans {
-		span := core.Span{Start: s.Start, End: s.End}
+		span := core.Span{Start: s.Start, End: s.End, FG: s.FG, BG: s.BG}
+		if !core.ValidColour(s.FG) || !core.ValidColour(s.BG) {
+			return nil, fmt.Errorf("spans[%d]: colours %q, %q: want #rrggbb in lower case", i, s.FG, s.BG)
+		}
 	styles:
 		for _, name := range s.Style {
 			for _, n := range styleNames {

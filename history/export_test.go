@@ -14,7 +14,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		Peer: core.Peer{Kind: core.Room, Remote: "#go"}, OriginID: "abc", Direction: core.Outgoing,
 		Sender: core.Address{Addr: "alice", Name: "Alice"}, Time: time.Date(2026, 1, 2, 3, 4, 5, 600e6, time.UTC),
 		Kind: core.KindAction, Body: "waves *hello*",
-		Spans:        []core.Span{{Start: 6, End: 13, Style: core.Bold | core.Monospace}},
+		Spans:        []core.Span{{Start: 6, End: 13, Style: core.Bold | core.Monospace, FG: "#ff0000", BG: "#000000"}},
 		ReplyTo:      core.MessageRef{OriginID: "r1"},
 		CorrectionOf: core.MessageRef{ID: 99},
 		Attachments:  []core.Attachment{{URL: "https://x.example/f.png", Name: "f.png", MediaType: "image/png", Size: 3}},

@@ -17,6 +17,8 @@ type spanJSON struct {
 	Start int        `json:"s"`
 	End   int        `json:"e"`
 	Style core.Style `json:"f"`
+	FG    string     `json:"fg,omitempty"`
+	BG    string     `json:"bg,omitempty"`
 }
 
 type attachmentJSON struct {
@@ -29,7 +31,7 @@ type attachmentJSON struct {
 func spansJSON(in []core.Span) []spanJSON {
 	out := make([]spanJSON, len(in))
 	for i, s := range in {
-		out[i] = spanJSON{s.Start, s.End, s.Style}
+		out[i] = spanJSON{s.Start, s.End, s.Style, s.FG, s.BG}
 	}
 	return out
 }
@@ -75,7 +77,7 @@ func scanMessage(r scanner, extra ...any) (*core.Message, error) {
 			return nil, fmt.Errorf("message %s: decoding spans: %w", m.ID, err)
 		}
 		for _, s := range js {
-			m.Spans = append(m.Spans, core.Span{Start: s.Start, End: s.End, Style: s.Style})
+			m.Spans = append(m.Spans, core.Span{Start: s.Start, End: s.End, Style: s.Style, FG: s.FG, BG: s.BG})
 		}
 	}
 	if attach.Valid {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,5 +101,22 @@ func TestMergeIndexConvergesAndKeepsResults(t *testing.T) {
 	}
 	if err := s.IntegrityCheck(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSpansKeepStylesAndColours: a message's formatting, colours
+// included, comes back from the store as it went in.
+func TestSpansKeepStylesAndColours(t *testing.T) {
+	s := openTest(t)
+	f := newFixture(t, s, "alice")
+	m := f.msg("#go", "red on black, then bold")
+	m.Spans = []core.Span{{Start: 0, End: 3, FG: "#ff0000", BG: "#000000"}, {Start: 19, End: 23, Style: core.Bold}}
+	appendAll(t, s, m)
+	got, err := s.Message(context.Background(), m.User, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Spans, m.Spans) {
+		t.Errorf("spans came back as %+v, want %+v", got.Spans, m.Spans)
 	}
 }

@@ -43,9 +43,10 @@ var styleCodes = [...]struct {
 const allStyles = core.Bold | core.Italic | core.Underline | core.Strike | core.Monospace
 
 // parseFormatting reads the mIRC codes in an incoming text into a plain body
-// and the spans that style it. Colours and reverse have no core style, so
-// they are dropped. The spans do not overlap, are in order, and each covers
-// a maximal run of one style.
+// and the spans that style it. Colour numbers become their usual RGB
+// (ircColours); reverse swaps the two colours; \x04 hex colours, which
+// ircfmt does not read, are dropped. The spans do not overlap, are in
+// order, and each covers a maximal run of one style and colours.
 func parseFormatting(s string) (body string, spans []core.Span) {
 	if strings.IndexAny(s, ircControls) < 0 {
 		return s, nil
@@ -55,14 +56,19 @@ func parseFormatting(s string) (body string, spans []core.Span) {
 	for _, c := range ircfmt.Split(s) {
 		start := b.Len()
 		writePlain(&b, c.Content)
-		st := chunkStyle(c)
-		if st == 0 || b.Len() == start {
+		sp := core.Span{Start: start, End: b.Len(), Style: chunkStyle(c)}
+		sp.FG, sp.BG = ircColour(c.ForegroundColor), ircColour(c.BackgroundColor)
+		if c.ReverseColor {
+			sp.FG, sp.BG = sp.BG, sp.FG
+		}
+		if (sp.Style == 0 && sp.FG == "" && sp.BG == "") || b.Len() == start {
 			continue
 		}
-		if n := len(spans); n > 0 && spans[n-1].End == start && spans[n-1].Style == st {
+		if n := len(spans); n > 0 && spans[n-1].End == start && spans[n-1].Style == sp.Style &&
+			spans[n-1].FG == sp.FG && spans[n-1].BG == sp.BG {
 			spans[n-1].End = b.Len()
 		} else {
-			spans = append(spans, core.Span{Start: start, End: b.Len(), Style: st})
+			spans = append(spans, sp)
 		}
 	}
 	return b.String(), spans
@@ -86,6 +92,29 @@ func chunkStyle(c ircfmt.FormattedSubstring) core.Style {
 		st |= core.Monospace
 	}
 	return st
+}
+
+// ircColours are the RGB of the mIRC colour numbers: 0–15 as mIRC shows
+// them, 16–98 the extended palette most clients (WeeChat, irssi, The
+// Lounge) agree on. 99 is the reader's default.
+var ircColours = [99]string{
+	"#ffffff", "#000000", "#00007f", "#009300", "#ff0000", "#7f0000", "#9c009c", "#fc7f00",
+	"#ffff00", "#00fc00", "#009393", "#00ffff", "#0000fc", "#ff00ff", "#7f7f7f", "#d2d2d2",
+	"#470000", "#472100", "#474700", "#324700", "#004700", "#00472c", "#004747", "#002747", "#000047", "#2e0047", "#470047", "#47002a",
+	"#740000", "#743a00", "#747400", "#517400", "#007400", "#007449", "#007474", "#004074", "#000074", "#4b0074", "#740074", "#740045",
+	"#b50000", "#b56300", "#b5b500", "#7db500", "#00b500", "#00b571", "#00b5b5", "#0063b5", "#0000b5", "#7500b5", "#b500b5", "#b5006b",
+	"#ff0000", "#ff8c00", "#ffff00", "#b2ff00", "#00ff00", "#00ffa0", "#00ffff", "#008cff", "#0000ff", "#a500ff", "#ff00ff", "#ff0098",
+	"#ff5959", "#ffb459", "#ffff71", "#cfff60", "#6fff6f", "#65ffc9", "#6dffff", "#59b4ff", "#5959ff", "#c459ff", "#ff66ff", "#ff59bc",
+	"#ff9c9c", "#ffd39c", "#ffff9c", "#e2ff9c", "#9cff9c", "#9cffdb", "#9cffff", "#9cd3ff", "#9c9cff", "#dc9cff", "#ff9cff", "#ff94d3",
+	"#000000", "#131313", "#282828", "#363636", "#4d4d4d", "#656565", "#818181", "#9f9f9f", "#bcbcbc", "#e2e2e2", "#ffffff",
+}
+
+// ircColour is the RGB of a colour code, "" when unset or the default.
+func ircColour(c ircfmt.ColorCode) string {
+	if !c.IsSet || int(c.Value) >= len(ircColours) {
+		return ""
+	}
+	return ircColours[c.Value]
 }
 
 // writePlain writes s without the controls ircfmt leaves in its chunks.

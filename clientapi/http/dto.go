@@ -27,6 +27,8 @@ type spanJSON struct {
 	Start int      `json:"start"`
 	End   int      `json:"end"`
 	Style []string `json:"style,omitempty"`
+	FG    string   `json:"fg,omitempty"`
+	BG    string   `json:"bg,omitempty"`
 }
 
 type attachmentJSON struct {
@@ -84,7 +86,7 @@ func toMessageJSON(m *core.Message) messageJSON {
 		ReplyTo: idString(m.ReplyTo.ID), CorrectionOf: idString(m.CorrectionOf.ID),
 	}
 	for _, s := range m.Spans {
-		out.Spans = append(out.Spans, spanJSON{s.Start, s.End, styleList(s.Style)})
+		out.Spans = append(out.Spans, spanJSON{s.Start, s.End, styleList(s.Style), s.FG, s.BG})
 	}
 	for _, a := range m.Attachments {
 		out.Attachments = append(out.Attachments, attachmentJSON(a))

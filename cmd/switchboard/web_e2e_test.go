@@ -212,21 +212,26 @@ func TestWebPage(t *testing.T) {
 	}
 
 	// Open the conversation; a line from the network arrives live, with
-	// its formatting and link.
+	// its formatting, colours and link.
 	p.do(chromedp.Click(chromedp.CSS(`#conv-list a.conv[data-conv="` + fmt.Sprint(conv) + `"]`)))
 	p.until("the history", `document.getElementById('messages').textContent.includes('hello alice')`)
-	bob.send("PRIVMSG #e2e :\x02bold news\x02, \x1ditalic\x1d and \x11mono\x11: see https://example.org/a?b=1.")
+	bob.send("PRIVMSG #e2e :\x02bold news\x02, \x1ditalic\x1d and \x11mono\x11 in \x0304,01red on black\x03: see https://example.org/a?b=1.")
 	p.until("the live line", `document.querySelector('#messages b')?.textContent === 'bold news'`)
 	var styled struct {
 		Italic, Code, Href, LinkText string
 		Day                          bool
 		Nick                         string
+		Coloured, FG, BG             string
 	}
 	p.eval(`{Italic: document.querySelector('#messages i').textContent, Code: document.querySelector('#messages code').textContent,
 		Href: document.querySelector('#messages .body a').href, LinkText: document.querySelector('#messages .body a').textContent,
-		Day: !!document.querySelector('#messages li.day'), Nick: document.querySelector('#messages .nick').className}`, &styled)
+		Day: !!document.querySelector('#messages li.day'), Nick: document.querySelector('#messages .nick').className,
+		Coloured: document.querySelector('#messages .irc-colour').textContent,
+		FG: getComputedStyle(document.querySelector('#messages .irc-colour')).color,
+		BG: getComputedStyle(document.querySelector('#messages .irc-colour')).backgroundColor}`, &styled)
 	if styled.Italic != "italic" || styled.Code != "mono" || styled.Href != "https://example.org/a?b=1" ||
-		styled.LinkText != "https://example.org/a?b=1" || !styled.Day || !strings.HasPrefix(styled.Nick, "nick c") {
+		styled.LinkText != "https://example.org/a?b=1" || !styled.Day || !strings.HasPrefix(styled.Nick, "nick c") ||
+		styled.Coloured != "red on black" || styled.FG != "rgb(255, 0, 0)" || styled.BG != "rgb(0, 0, 0)" {
 		t.Errorf("the formatted line rendered as %+v", styled)
 	}
 

@@ -43,13 +43,20 @@ function utf16Index(text) {
 
 const STYLE_TAGS = { bold: 'b', italic: 'i', underline: 'u', strike: 's', monospace: 'code' };
 
-// toRanges converts the API's spans to string ranges.
+const COLOUR = /^#[0-9a-f]{6}$/;
+
+// toRanges converts the API's spans to string ranges. Colours are kept
+// only when they are #rrggbb: they are set through the CSS object model,
+// which the CSP allows where a style attribute would be refused.
 function toRanges(text, spans) {
   if (!spans || spans.length === 0) return [];
   const at = utf16Index(text);
   return spans
-    .map((s) => ({ start: at(s.start), end: at(s.end), style: (s.style || []).filter((x) => STYLE_TAGS[x]) }))
-    .filter((r) => r.start < r.end && r.style.length);
+    .map((s) => ({
+      start: at(s.start), end: at(s.end), style: (s.style || []).filter((x) => STYLE_TAGS[x]),
+      fg: COLOUR.test(s.fg) ? s.fg : '', bg: COLOUR.test(s.bg) ? s.bg : '',
+    }))
+    .filter((r) => r.start < r.end && (r.style.length || r.fg || r.bg));
 }
 
 // appendStyled appends text[from:to] to parent, cut where a range starts
@@ -66,9 +73,23 @@ function appendStyled(parent, text, from, to, ranges) {
     const b = points[k + 1];
     let node = document.createTextNode(text.slice(a, b));
     const styles = new Set();
-    for (const r of ranges) if (r.start <= a && r.end >= b) r.style.forEach((s) => styles.add(s));
+    let fg = '';
+    let bg = '';
+    for (const r of ranges) {
+      if (r.start <= a && r.end >= b) {
+        r.style.forEach((s) => styles.add(s));
+        fg = r.fg || fg;
+        bg = r.bg || bg;
+      }
+    }
     for (const s of ['monospace', 'strike', 'underline', 'italic', 'bold']) {
       if (styles.has(s)) node = el(STYLE_TAGS[s], {}, node);
+    }
+    if (fg || bg) {
+      const span = el('span', { class: 'irc-colour' }, node);
+      if (fg) span.style.color = fg;
+      if (bg) span.style.backgroundColor = bg;
+      node = span;
     }
     parent.append(node);
   }
