@@ -333,12 +333,13 @@ type fakeBridge struct {
 	running, stopped bool
 	runCtxErr        error // ctx.Err() when Run returned
 
-	sendErr  error       // returned by Send while set
-	attempts []MessageID // every Send call
-	sent     []Message   // successful sends, in order
-	statuses []Status
-	typing   []TypingEvent
-	roomOps  []string // "join #room key", "leave #room reason"
+	sendErr    error       // returned by Send while set
+	attempts   []MessageID // every Send call
+	sent       []Message   // successful sends, in order
+	statuses   []Status
+	typing     []TypingEvent
+	roomOps    []string // "join #room key", "leave #room reason"
+	contactOps []string // contacts_test.go
 }
 
 var (

@@ -136,6 +136,9 @@ func (h *Hub) SyncNetworks(ctx context.Context) error {
 	for _, r := range stopped {
 		r.wg.Wait()
 		h.leaveRoomsOf(ctx, r.network) // rooms.go; a restarted network rejoins afresh
+		if u := h.userIfAny(r.network.User); u != nil {
+			u.contacts.dropNetwork(r.network.ID) // contacts.go; resent on the next connect
+		}
 	}
 	// Bridges are built without Hub.mu: building one reads the store, and
 	// every user's operations need the lock. A network another call
@@ -367,6 +370,15 @@ func (b *bridgeInbound) stamp(e Event) Event {
 		e.User, e.Network = b.user, b.network
 		return e
 	case RoomMembersEvent:
+		e.User, e.Network = b.user, b.network
+		return e
+	case ContactsEvent:
+		e.User, e.Network = b.user, b.network
+		return e
+	case ContactEvent:
+		e.User, e.Network = b.user, b.network
+		return e
+	case SubscriptionEvent:
 		e.User, e.Network = b.user, b.network
 		return e
 	case NetworkStateEvent:

@@ -42,6 +42,7 @@ type userState struct {
 	statuses map[SessionID]Status
 	status   Status // the applied, aggregated status; guarded by Hub.mu
 	rooms    rooms
+	contacts contacts
 }
 
 // userLocked returns the user's state, starting its dispatcher on first use.
@@ -226,6 +227,8 @@ func (h *Hub) apply(u *userState, o *op) error {
 			for _, before := range u.rooms.track(e) {
 				h.fanout(u, before)
 			}
+		case ContactsEvent, ContactEvent, SubscriptionEvent:
+			u.contacts.track(e)
 		}
 		h.fanout(u, e)
 	}

@@ -1,0 +1,120 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+)
+
+var _ ContactManager = (*fakeBridge)(nil)
+
+func (b *fakeBridge) contactOp(op string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.contactOps = append(b.contactOps, op)
+	b.changedLocked()
+	return nil
+}
+
+func (b *fakeBridge) SetContact(ctx context.Context, c Contact) error {
+	return b.contactOp(fmt.Sprintf("set %s %q %v", c.Addr, c.Name, c.Groups))
+}
+func (b *fakeBridge) RemoveContact(ctx context.Context, addr string) error {
+	return b.contactOp("remove " + addr)
+}
+func (b *fakeBridge) Subscribe(ctx context.Context, addr string) error {
+	return b.contactOp("subscribe " + addr)
+}
+func (b *fakeBridge) AnswerSubscription(ctx context.Context, addr string, approve bool) error {
+	return b.contactOp(fmt.Sprintf("answer %s %v", addr, approve))
+}
+
+func contactAddrs(cs []Contact) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Addr+":"+string(c.Subscription))
+	}
+	return out
+}
+
+// TestContactListFollowsEvents: a device that attaches after the network
+// sent its contact list reads it from the Hub, kept up to date by changes,
+// and a later full list replaces it; another user sees none of it.
+func TestContactListFollowsEvents(t *testing.T) {
+	h := startHub(t)
+	b := h.bridge(aliceNet)
+	early := h.attach(alice, "early")
+	b.receive(t,
+		ContactsEvent{Contacts: []Contact{{Addr: "carol@x", Subscription: SubBoth}, {Addr: "bob@x", Name: "Bob", Subscription: SubTo}}},
+		ContactEvent{Contact: Contact{Addr: "dave@x", Subscription: SubNone, Asked: true}},
+		ContactEvent{Contact: Contact{Addr: "carol@x"}, Removed: true},
+	)
+	if got := next[ContactsEvent](t, early); got.Network != aliceNet || got.User != alice || len(got.Contacts) != 2 {
+		t.Fatalf("the device got %+v", got)
+	}
+	lists := h.hub.Contacts(alice)
+	if len(lists) != 1 || lists[0].Network != aliceNet {
+		t.Fatalf("Contacts(alice) = %+v", lists)
+	}
+	if got, want := contactAddrs(lists[0].Contacts), []string{"bob@x:to", "dave@x:none"}; !slices.Equal(got, want) {
+		t.Errorf("contacts %v, want %v", got, want)
+	}
+	if c := lists[0].Contacts[0]; c.Name != "Bob" || c.Network != aliceNet {
+		t.Errorf("bob is %+v", c)
+	}
+	if len(h.hub.Contacts(bob)) != 0 {
+		t.Error("bob sees alice's contacts")
+	}
+	// The next connect's list replaces the old one.
+	b.receive(t, ContactsEvent{Contacts: []Contact{{Addr: "erin@x", Subscription: SubFrom}}})
+	if got := contactAddrs(h.hub.Contacts(alice)[0].Contacts); !slices.Equal(got, []string{"erin@x:from"}) {
+		t.Errorf("after a new list: %v", got)
+	}
+}
+
+// TestSubscriptionRequestsStayPendingUntilAnswered: a request no device
+// answered is listed for devices that come later; an answer from a device
+// goes to the bridge and clears it.
+func TestSubscriptionRequestsStayPendingUntilAnswered(t *testing.T) {
+	h := startHub(t)
+	b := h.bridge(aliceNet)
+	b.receive(t, SubscriptionEvent{Contact: "mallory@x", Kind: SubscribeRequest},
+		SubscriptionEvent{Contact: "frank@x", Kind: SubscribeRequest},
+		SubscriptionEvent{Contact: "frank@x", Kind: SubscribeApproved})
+	if p := h.hub.Contacts(alice)[0].Pending; !slices.Equal(p, []string{"frank@x", "mallory@x"}) {
+		t.Fatalf("pending %v", p)
+	}
+	if err := h.hub.AnswerSubscription(tctx(t), alice, aliceNet, "mallory@x", false); err != nil {
+		t.Fatal(err)
+	}
+	// Approved from another client of the account: the contact's new
+	// subscription clears the request too.
+	b.receive(t, ContactEvent{Contact: Contact{Addr: "frank@x", Subscription: SubFrom}})
+	if p := h.hub.Contacts(alice)[0].Pending; len(p) != 0 {
+		t.Errorf("still pending: %v", p)
+	}
+	for _, op := range []func() error{
+		func() error {
+			return h.hub.SetContact(tctx(t), alice, Contact{Network: aliceNet, Addr: "bob@x", Name: "Bob", Groups: []string{"friends"}})
+		},
+		func() error { return h.hub.Subscribe(tctx(t), alice, aliceNet, "bob@x") },
+		func() error { return h.hub.RemoveContact(tctx(t), alice, aliceNet, "bob@x") },
+	} {
+		if err := op(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.mu.Lock()
+	ops := slices.Clone(b.contactOps)
+	b.mu.Unlock()
+	want := []string{"answer mallory@x false", `set bob@x "Bob" [friends]`, "subscribe bob@x", "remove bob@x"}
+	if !slices.Equal(ops, want) {
+		t.Errorf("bridge saw %q, want %q", ops, want)
+	}
+	// Another user's network is refused.
+	if err := h.hub.RemoveContact(tctx(t), alice, bobNet, "x@x"); err == nil || errors.Is(err, ErrNoContacts) {
+		t.Errorf("removing through bob's network: %v", err)
+	}
+}
