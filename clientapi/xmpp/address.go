@@ -130,7 +130,7 @@ func (n *networks) resolve(ctx context.Context, to, domain string) (resolved, bo
 	}
 	// The bridge decides what the name is (a room or a contact) and how
 	// it is folded, so a name typed here finds its conversation.
-	r := resolved{network: nw, resource: j.Resourcepart(), peer: n.parsePeer(nw.Kind, jid.Unescape.String(j.Localpart()))}
+	r := resolved{network: nw, resource: j.Resourcepart(), peer: n.parsePeer(nw.Kind, unescapeLocal(j.Localpart()))}
 	return r, true
 }
 
@@ -159,4 +159,30 @@ func (n *networks) resolveFed(ctx context.Context, j jid.JID, domain string) (re
 		return resolved{}, false
 	}
 	return resolved{network: nw, peer: n.parsePeer(nw.Kind, bare)}, true
+}
+
+// unescapeLocal undoes XEP-0106 escaping. mellium's jid.Unescape (as of
+// v0.22.0) turns "\40" into the byte 0xCA instead of "@", which made
+// every XMPP contact (bob\40example.net@work.DOMAIN) unreachable; only
+// the ten sequences the XEP defines are undone, the rest is kept as is.
+func unescapeLocal(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+2 < len(s) {
+			if c, ok := xep0106[s[i+1:i+3]]; ok {
+				b.WriteByte(c)
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+var xep0106 = map[string]byte{
+	"20": ' ', "22": '"', "26": '&', "27": '\'', "2f": '/', "3a": ':', "3c": '<', "3e": '>', "40": '@', "5c": '\\',
 }
