@@ -17,11 +17,15 @@
 // message it can see (live, carbon, archive) the same one; see
 // stanzaMessage.networkID.
 //
-// Roster items reach devices as a core.PresenceEvent each (offline until
-// the contact's presence arrives). The client port builds its roster from
-// stored conversations, so a contact appears there once a message was
-// exchanged; listing contacts without one needs a contact event in core,
-// left for the roster-sync step.
+// The roster goes both ways (roster.go): the whole list reaches the Hub
+// as a core.ContactsEvent on every connect and each server push as a
+// core.ContactEvent, so devices list contacts no message was exchanged
+// with; the Hub's contact methods (core.ContactManager) become roster
+// sets and removes on the server, whose pushes then reach every device.
+// Presence subscription requests and answers pass as
+// core.SubscriptionEvents and presence stanzas. Each roster item also
+// reaches devices as an offline core.PresenceEvent until the contact's
+// presence arrives.
 //
 // Bad input: a stanza that does not parse is logged and dropped, an iq
 // the bridge does not serve gets service-unavailable, carbons and archive
@@ -29,7 +33,6 @@
 // bounded at 1 MiB on the wire (boundedConn), bodies at 64 KiB, and the
 // contacts and resources remembered for presence by count.
 //
-// Not done yet: stream management (XEP-0198) resumption, roster changes
-// from devices and subscription requests, group chats (XEP-0045),
-// receipts, chat states, corrections, replies and file links.
+// Not done yet: stream management (XEP-0198) resumption, group chats
+// (XEP-0045), receipts, chat states, corrections, replies and file links.
 package xmpp

@@ -21,7 +21,6 @@ import (
 	"mellium.im/xmpp/dial"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/ping"
-	"mellium.im/xmpp/roster"
 	"mellium.im/xmpp/stanza"
 
 	"github.com/switchboard/switchboard/core"
@@ -242,28 +241,6 @@ func (s *session) keepalive(ctx context.Context) {
 	}
 }
 
-// fetchRoster reads the account's contacts and announces each as an
-// offline contact: their presence follows once ours is sent.
-func (s *session) fetchRoster(ctx context.Context) error {
-	rctx, cancel := context.WithTimeout(ctx, iqTimeout)
-	defer cancel()
-	it := roster.Fetch(rctx, s.xs)
-	defer it.Close()
-	var events []core.Event
-	for it.Next() && len(events) < maxContacts {
-		item := it.Item()
-		if item.Subscription == "remove" {
-			continue
-		}
-		events = append(events, core.PresenceEvent{Contact: item.JID.Bare().String(), Status: core.Status{Show: core.ShowOffline}})
-	}
-	if err := it.Err(); err != nil {
-		return err
-	}
-	s.bounded.boundary()
-	return s.b.env.Inbound.Receive(ctx, events...)
-}
-
 // sendPresence applies the user's status as the account's presence.
 func (s *session) sendPresence(ctx context.Context, st core.Status) error {
 	var payload []xml.TokenReader
@@ -367,10 +344,8 @@ func (s *session) onIQ(t xmlstream.TokenReadEncoder, start *xml.StartElement) er
 	for err == nil {
 		if child, ok := tok.(xml.StartElement); ok {
 			switch {
-			case child.Name.Space == "jabber:iq:roster" && iq.Type == stanza.SetIQ && iq.From.String() == "":
-				// A roster push: the contacts are announced on the next
-				// connect; a new one shows once it writes or its
-				// presence arrives.
+			case child.Name.Space == nsRoster && iq.Type == stanza.SetIQ && iq.From.String() == "":
+				s.onRosterPush(t, &child) // roster.go
 			case child.Name.Space == "urn:xmpp:ping" && iq.Type == stanza.GetIQ:
 			default:
 				return nil
@@ -461,10 +436,12 @@ func (s *session) deliver(events ...core.Event) {
 }
 
 func (s *session) onPresence(p *stanzaPresence) {
+	if s.onSubscription(p) { // roster.go
+		return
+	}
 	st, ok := showOf(p)
 	if !ok || p.From == "" {
-		// Subscription requests are not forwarded yet; "" is the
-		// account itself (its other clients).
+		// "" is the account itself (its other clients).
 		return
 	}
 	from, err := jid.Parse(p.From)
@@ -517,14 +494,15 @@ func (s *session) fillGap(ctx context.Context) error {
 		s.mamMu.Lock()
 		s.mamQuery, s.mamPage = query, nil
 		s.mamMu.Unlock()
+		// mellium decodes the iq's payload, the <fin/>, not the iq.
 		var res struct {
 			Fin struct {
 				Complete string `xml:"complete,attr"`
 				Last     string `xml:"http://jabber.org/protocol/rsm set>last"`
-			} `xml:"urn:xmpp:mam:2 fin"`
+			}
 		}
 		qctx, cancel := context.WithTimeout(ctx, iqTimeout)
-		err := s.xs.UnmarshalIQElement(qctx, mamQuery(query, start, after), stanza.IQ{Type: stanza.SetIQ}, &res)
+		err := s.xs.UnmarshalIQElement(qctx, mamQuery(query, start, after), stanza.IQ{Type: stanza.SetIQ}, &res.Fin)
 		cancel()
 		s.bounded.boundary()
 		s.mamMu.Lock()

@@ -8,14 +8,10 @@ package xmpp
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
-	"encoding/pem"
 	"encoding/xml"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -167,19 +163,7 @@ func (s *stack) stored(peer string) []*core.Message {
 }
 
 // pin is the tls-fingerprint of the test server's self-signed certificate.
-func pin(t testing.TB, p *testpeer.Prosody) string {
-	t.Helper()
-	data, err := os.ReadFile(p.CertFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		t.Fatal("no PEM block in the server certificate")
-	}
-	sum := sha256.Sum256(block.Bytes)
-	return hex.EncodeToString(sum[:])
-}
+func pin(t testing.TB, p *testpeer.Prosody) string { return p.Fingerprint() }
 
 // client is a plain mellium client: the contact bob, or another client of
 // the user's account.

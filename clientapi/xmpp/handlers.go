@@ -191,7 +191,10 @@ func (s *session) handlePresence(ctx context.Context, p *element) {
 			s.handleRoomPresence(ctx, p, r)
 			return
 		}
-		// Subscriptions are implied (every bridged contact is "both").
+		if r, ok := s.nets.resolve(ctx, to, s.srv.domain); ok && s.handleSubscriptionPresence(ctx, p, r) { // roster.go
+			return
+		}
+		// Elsewhere subscriptions are implied (every contact is "both").
 		switch p.attr("type") {
 		case "subscribe":
 			s.send(el(nsClient, "presence", "from", to, "to", s.bare, "type", "subscribed"))
@@ -211,6 +214,7 @@ func (s *session) handlePresence(ctx context.Context, p *element) {
 		first := !s.available.Swap(true)
 		if first {
 			s.sendInitialPresences()
+			s.sendPendingSubscriptions(ctx)
 		}
 	case "unavailable":
 		s.available.Store(false)
@@ -355,6 +359,10 @@ func (s *session) deliver(ctx context.Context, e core.Event) {
 		s.send(presenceOf(from, s.full, e.Status))
 	case core.NetworkStateEvent:
 		s.deliverNetworkState(e)
+	case core.ContactsEvent, core.ContactEvent:
+		s.refreshRoster(ctx) // roster.go
+	case core.SubscriptionEvent:
+		s.deliverSubscription(ctx, e)
 	case core.RoomMembersEvent, core.MembershipEvent, core.TopicEvent:
 		s.deliverRoom(ctx, e)
 	case core.ReadMarkerEvent:

@@ -37,6 +37,12 @@ type Hub interface {
 	JoinRoom(ctx context.Context, user core.UserID, network core.NetworkID, room, key string) error
 	LeaveRoom(ctx context.Context, user core.UserID, network core.NetworkID, room, reason string) error
 	MarkRead(ctx context.Context, s *core.Session, m core.ReadMarker) error
+	// Contact lists (roster.go).
+	Contacts(user core.UserID) []core.ContactList
+	SetContact(ctx context.Context, user core.UserID, c core.Contact) error
+	RemoveContact(ctx context.Context, user core.UserID, network core.NetworkID, addr string) error
+	Subscribe(ctx context.Context, user core.UserID, network core.NetworkID, addr string) error
+	AnswerSubscription(ctx context.Context, user core.UserID, network core.NetworkID, addr string, approve bool) error
 }
 
 // Config configures the port.
