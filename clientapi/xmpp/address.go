@@ -2,6 +2,7 @@ package xmpp
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -96,7 +97,7 @@ func peerJID(nw core.Network, remote, domain string) string {
 		return remote
 	}
 	if strings.ContainsAny(remote, jidEscaped) {
-		remote = jid.Escape.String(remote)
+		remote = escapeLocal(remote)
 	}
 	return remote + "@" + nw.Name + "." + domain
 }
@@ -105,6 +106,23 @@ func peerJID(nw core.Network, remote, domain string) string {
 // nicks and channel names have none, and skipping the escaper for them
 // matters on the path every delivered message takes.
 const jidEscaped = " \"&'/:<>@\\"
+
+// escapeLocal escapes a name for a local part as XEP-0106 says (§4.2),
+// each backslash included, so unescapeLocal gives back what it was given
+// whatever it holds (FuzzEscapeLocal). mellium's jid.Escape (v0.22.0) drops bytes of an
+// escape that falls on its transform buffer's edge.
+func escapeLocal(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; strings.IndexByte(jidEscaped, c) >= 0 {
+			fmt.Fprintf(&b, `\%02x`, c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
 
 // resolved is a stanza's `to` understood as a network peer.
 type resolved struct {

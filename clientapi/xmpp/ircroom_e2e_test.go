@@ -38,7 +38,8 @@ import (
 const e2eWait = 20 * time.Second
 
 // ircRig is the daemon's parts wired as cmd/switchboard wires them, with
-// the real IRC bridge: alice has one IRC network, "ircnet", on ngircd.
+// one real bridge: for the IRC test, alice has one IRC network, "ircnet",
+// on ngircd (xmpproom_e2e_test.go has an XMPP network instead).
 type ircRig struct {
 	st       *history.Store
 	hub      *core.Hub
@@ -51,6 +52,16 @@ type ircRig struct {
 
 func startIRCRig(t *testing.T, ircAddr string) *ircRig {
 	t.Helper()
+	// No channels configured: the channel is joined because a device
+	// joins the MUC.
+	return startRig(t, irc.Kind(), core.Network{Name: "ircnet", Kind: core.KindIRC,
+		Settings: core.Settings{"addr": "irc://" + ircAddr, "nick": "alice"}, Enabled: true})
+}
+
+// startRig runs the store, the Hub with the bridge kind, the port and
+// the HTTP API, for the user alice with the one network nw.
+func startRig(t *testing.T, kind core.BridgeKind, nw core.Network) *ircRig {
+	t.Helper()
 	ctx := context.Background()
 	st, err := history.Open(ctx, filepath.Join(t.TempDir(), "sb.db"), history.Options{Log: testLogger(t)})
 	if err != nil {
@@ -60,15 +71,12 @@ func startIRCRig(t *testing.T, ircAddr string) *ircRig {
 	if r.user, err = st.CreateUser(ctx, "alice", r.password, false); err != nil {
 		t.Fatal(err)
 	}
-	// No channels configured: the channel is joined because a device
-	// joins the MUC.
-	r.network, err = st.CreateNetwork(ctx, core.Network{User: r.user.ID, Name: "ircnet", Kind: core.KindIRC,
-		Settings: core.Settings{"addr": "irc://" + ircAddr, "nick": "alice"}, Enabled: true})
-	if err != nil {
+	nw.User = r.user.ID
+	if r.network, err = st.CreateNetwork(ctx, nw); err != nil {
 		t.Fatal(err)
 	}
 	reg := &core.Registry{}
-	reg.Register(irc.Kind())
+	reg.Register(kind)
 	r.hub = core.NewHub(core.HubConfig{Store: st, History: st, Bridges: reg, Log: testLogger(t)})
 	runCtx, cancel := context.WithCancel(ctx)
 	hubDone := make(chan struct{})
@@ -111,7 +119,7 @@ func (r *ircRig) waitConnected(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the IRC bridge did not connect within %v: %+v", e2eWait, r.hub.NetworkStates(r.user.ID))
+			t.Fatalf("the bridge did not connect within %v: %+v", e2eWait, r.hub.NetworkStates(r.user.ID))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

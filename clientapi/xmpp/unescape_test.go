@@ -1,6 +1,7 @@
 package xmpp
 
 import (
+	"strings"
 	"testing"
 
 	"mellium.im/xmpp/jid"
@@ -20,4 +21,23 @@ func TestUnescapeLocalUndoesEscape(t *testing.T) {
 			t.Errorf("unescapeLocal(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzEscapeLocal: what peerJID escapes, resolve gets back unchanged,
+// and the escaped form has none of the characters a local part cannot
+// hold.
+func FuzzEscapeLocal(f *testing.F) {
+	for _, s := range []string{"bob@example.org", "#go", `a b/c:\d`, `x\40y`, "room@conference.example.org", "é@ü", `\5c`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		esc := escapeLocal(s)
+		if got := unescapeLocal(esc); got != s {
+			t.Fatalf("unescapeLocal(escapeLocal(%q)) = %q (escaped %q)", s, got, esc)
+		}
+		if strings.ContainsAny(esc, " \"&'/:<>@") {
+			t.Fatalf("escapeLocal(%q) = %q", s, esc)
+		}
+		unescapeLocal(s) // any input: no panic
+	})
 }
