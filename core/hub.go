@@ -387,8 +387,13 @@ func (b *bridgeInbound) stamp(e Event) Event {
 			e.At = b.hub.cfg.Now()
 		}
 		return e
+	case SendFailedEvent:
+		// A bridge that queues messages itself (fed) learns of a failure
+		// after Send returned; it can only tell its own user.
+		e.User = b.user
+		return e
 	}
-	// Status, read markers and send failures come from the Hub itself.
+	// Status and read markers come from the Hub itself.
 	return unsupportedEvent{user: b.user, inner: e}
 }
 

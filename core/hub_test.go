@@ -115,13 +115,26 @@ func TestBridgeCannotSendHubEvents(t *testing.T) {
 	b.receive(t,
 		StatusEvent{User: alice, Status: Status{Show: ShowChat}},
 		ReadMarkerEvent{ReadMarker: ReadMarker{User: alice, Conversation: 1, Upto: 1}},
-		SendFailedEvent{User: alice, Message: 1, Reason: "forged"},
 		MessageEvent{Message: chat("real")},
 	)
 	if e := recv(t, s); e.(MessageEvent).Message.Body != "real" {
 		t.Fatalf("got %+v", e)
 	}
 	expectNone(t, s)
+}
+
+// A bridge that queues messages itself tells of a failure after Send
+// returned; the failure goes to the bridge's own user whatever it names.
+func TestBridgeSendFailedStampedWithItsUser(t *testing.T) {
+	h := startHub(t)
+	b := h.bridge(aliceNet)
+	s := h.attach(alice, "phone")
+	sb := h.attach(bob, "phone")
+	b.receive(t, SendFailedEvent{User: bob, Message: 1, Reason: "peer gone"})
+	if e, ok := recv(t, s).(SendFailedEvent); !ok || e.User != alice || e.Reason != "peer gone" {
+		t.Fatalf("alice got %+v", e)
+	}
+	expectNone(t, sb)
 }
 
 func TestInboundInvalidMessageRefused(t *testing.T) {

@@ -60,7 +60,7 @@ func (b *bridge) Send(ctx context.Context, m *core.Message) (string, error) {
 	if err != nil {
 		return "", core.Permanent(err)
 	}
-	return ev.ID, b.svc.send(ctx, b.self, m, ev)
+	return ev.ID, b.svc.send(ctx, m, ev)
 }
 
 func (b *bridge) event(m *core.Message) (Event, error) {

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/switchboard/switchboard/core"
 )
@@ -25,20 +28,57 @@ type Config struct {
 	// Domain is the domain this server is authoritative for.
 	Domain    string
 	Directory Directory
-	Log       *slog.Logger
-	Now       func() time.Time
+	// Queue keeps events for other domains; nil limits the Service to
+	// its own domain.
+	Queue core.FedQueue
+	// Keys sign requests: the last one signs, all are published. At
+	// least one is needed with a Queue.
+	Keys []SigningKey
+	// PublicURL is the base URL (scheme://host[:port], no path) at which
+	// peers reach this server's HTTPS listener. Default https://Domain.
+	PublicURL string
+	// Peers are reached without public discovery (private networks,
+	// tests).
+	Peers map[string]StaticPeer
+	// Discover lets the Service reach domains not in Peers through their
+	// https://DOMAIN/.well-known/switchboard.
+	Discover bool
+	// MaxAge is how long an event is retried; default DefaultMaxAge.
+	MaxAge time.Duration
+	// Rate and Burst limit each peer's requests; defaults 50/s and 100.
+	Rate  float64
+	Burst int
+	Log   *slog.Logger
+	Now   func() time.Time
 }
 
 // Service is the daemon's one federation endpoint.
 type Service struct {
-	domain string
-	dir    Directory
-	log    *slog.Logger
-	now    func() time.Time
+	domain    string
+	dir       Directory
+	queue     core.FedQueue
+	publicURL string
+	static    map[string]StaticPeer
+	discover  bool
+	maxAge    time.Duration
+	rate      rate.Limit
+	burst     int
+	log       *slog.Logger
+	now       func() time.Time
+	replays   *replayCache
+	workers   sync.WaitGroup
 
 	mu     sync.Mutex
+	keys   []SigningKey
 	locals map[string]*bridge // running fed bridges by user name
+	byUser map[core.UserID]*bridge
+	peers  map[string]*peer
+	runCtx context.Context // set by Run
 }
+
+// maxReplayEntries bounds the replay cache: at 50 requests/s from each of
+// many peers for the 5-minute window.
+const maxReplayEntries = 1 << 20
 
 // NewService returns a Service for cfg.Domain.
 func NewService(cfg Config) (*Service, error) {
@@ -48,13 +88,41 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Directory == nil {
 		return nil, errors.New("fed: no Directory")
 	}
+	if cfg.Queue != nil && len(cfg.Keys) == 0 {
+		return nil, errors.New("fed: federating with other domains needs a signing key")
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{domain: cfg.Domain, dir: cfg.Directory, log: cfg.Log, now: cfg.Now, locals: make(map[string]*bridge)}, nil
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "https://" + cfg.Domain
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = DefaultMaxAge
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 50
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = 100
+	}
+	static := make(map[string]StaticPeer, len(cfg.Peers))
+	for d, p := range cfg.Peers {
+		if err := ValidateDomain(d); err != nil {
+			return nil, fmt.Errorf("peer map: %w", err)
+		}
+		static[d] = p
+	}
+	return &Service{
+		domain: cfg.Domain, dir: cfg.Directory, queue: cfg.Queue, keys: cfg.Keys,
+		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"), static: static, discover: cfg.Discover,
+		maxAge: cfg.MaxAge, rate: rate.Limit(cfg.Rate), burst: cfg.Burst, log: cfg.Log, now: cfg.Now,
+		replays: newReplayCache(maxReplayEntries),
+		locals:  make(map[string]*bridge), byUser: make(map[core.UserID]*bridge), peers: make(map[string]*peer),
+	}, nil
 }
 
 // Domain is the domain the Service speaks for.
@@ -64,6 +132,7 @@ func (s *Service) register(b *bridge) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.locals[b.self.Local] = b
+	s.byUser[b.env.User.ID] = b
 }
 
 func (s *Service) unregister(b *bridge) {
@@ -72,13 +141,17 @@ func (s *Service) unregister(b *bridge) {
 	if s.locals[b.self.Local] == b {
 		delete(s.locals, b.self.Local)
 	}
+	if s.byUser[b.env.User.ID] == b {
+		delete(s.byUser, b.env.User.ID)
+	}
 }
 
-// send delivers one outgoing event: in-process for the own domain.
-func (s *Service) send(ctx context.Context, from Address, m *core.Message, ev Event) error {
+// send delivers one outgoing event: in-process for the own domain, else
+// through the peer's queue.
+func (s *Service) send(ctx context.Context, m *core.Message, ev Event) error {
 	to, _ := ParseAddress(ev.To) // checked by bridge.event
 	if to.Domain != s.domain {
-		return core.Permanent(fmt.Errorf("%s: federation with other domains is not enabled on this server", to.Domain))
+		return s.enqueue(ctx, m, ev, to.Domain)
 	}
 	results, err := s.receive(ctx, s.domain, []Event{ev})
 	if err != nil {

@@ -74,6 +74,9 @@ type Config struct {
 	// daemon's other ports share, so guesses count on all of them
 	// together.
 	Limiter *loginlimit.Limiter
+	// Federation, when set, serves the federation API and discovery
+	// document of docs/federation.md; it authenticates peers itself.
+	Federation http.Handler
 	// TokenTTL is how long a token lives unless the login asks for less.
 	// Default 30 days.
 	TokenTTL time.Duration
@@ -166,6 +169,10 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {
 		mux.Handle(rt.method+" "+rt.pattern, instrument(rt.pattern, rt.handler))
+	}
+	if f := s.cfg.Federation; f != nil {
+		mux.Handle("/_switchboard/fed/", instrument("/_switchboard/fed/", f))
+		mux.Handle("/.well-known/switchboard", instrument("/.well-known/switchboard", f))
 	}
 	// Anything else under the API is a problem, not the mux's plain text.
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

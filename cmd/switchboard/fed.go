@@ -4,6 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/switchboard/switchboard/bridges/fed"
+	"github.com/switchboard/switchboard/internal/config"
 
 	"github.com/switchboard/switchboard/core"
 	"github.com/switchboard/switchboard/history"
@@ -79,4 +85,34 @@ func ensureFedNetworks(ctx context.Context, st *history.Store) (created bool, er
 		created = created || c
 	}
 	return created, nil
+}
+
+// newFedService builds the federation service from the configuration; its
+// signing keys live in <data_dir>/federation/keys (fed.LoadKeys).
+func newFedService(cfg config.Config, st *history.Store, dir fed.Directory, log *slog.Logger) (*fed.Service, error) {
+	keys, err := fed.LoadKeys(filepath.Join(cfg.DataDir, "federation", "keys"), time.Now())
+	if err != nil {
+		return nil, err
+	}
+	peers := make(map[string]fed.StaticPeer, len(cfg.Federation.Peers))
+	for d, p := range cfg.Federation.Peers {
+		peers[d] = fed.StaticPeer{URL: p.URL, CAFile: p.CAFile}
+	}
+	svc, err := fed.NewService(fed.Config{
+		Domain:    cfg.Domain,
+		Directory: dir,
+		Queue:     st,
+		Keys:      keys,
+		PublicURL: cfg.Federation.PublicURL,
+		Peers:     peers,
+		Discover:  cfg.Federation.Discover,
+		MaxAge:    cfg.Federation.MaxAge.Std(),
+		Rate:      cfg.Federation.Rate,
+		Burst:     cfg.Federation.Burst,
+		Log:       log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("federation: %w", err)
+	}
+	return svc, nil
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/switchboard/switchboard/bridges/fed"
 	"github.com/switchboard/switchboard/bridges/irc"
 	httpapi "github.com/switchboard/switchboard/clientapi/http"
 	"github.com/switchboard/switchboard/clientapi/xmpp"
@@ -122,9 +121,9 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 		return err
 	}
 	fedDir := &fedDirectory{st: st}
-	fedSvc, err := fed.NewService(fed.Config{Domain: cfg.Domain, Directory: fedDir, Log: log.With("component", "fed")})
+	fedSvc, err := newFedService(cfg, st, fedDir, log.With("component", "fed"))
 	if err != nil {
-		return fmt.Errorf("domain: %w", err)
+		return err
 	}
 	hub := core.NewHub(core.HubConfig{
 		Store:            newMeteredStore(st),
@@ -157,6 +156,7 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 		},
 		ValidateNetwork: validateSettings,
 		Limiter:         limiter,
+		Federation:      fedSvc.Handler(),
 	})
 	httpSrv := &http.Server{
 		Handler:           api.Handler(),
@@ -211,6 +211,13 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 		defer close(done)
 		_ = hub.Run(ctx)
 	}()
+	fedDone := make(chan struct{})
+	go func() {
+		defer close(fedDone)
+		if err := fedSvc.Run(ctx); err != nil {
+			errc <- fmt.Errorf("federation: %w", err)
+		}
+	}()
 	go func() {
 		if err := httpSrv.ServeTLS(httpLn, "", ""); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("https port: %w", err)
@@ -242,6 +249,7 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	}
 	xmppSrv.Wait() // every XMPP stream got system-shutdown when ctx ended
 	<-done
+	<-fedDone
 	return runErr
 }
 

@@ -27,6 +27,8 @@ type Config struct {
 	Log     LogConfig     `toml:"log"`
 	History HistoryConfig `toml:"history"`
 	Auth    AuthConfig    `toml:"auth"`
+
+	Federation FederationConfig `toml:"federation"`
 }
 
 // XMPPConfig is the client (c2s) port that XMPP apps connect to.
@@ -74,6 +76,34 @@ type AuthConfig struct {
 	LoginLockout     Duration `toml:"login_lockout"`
 }
 
+// FederationConfig is how this server talks to other Switchboard servers
+// (docs/federation.md).
+type FederationConfig struct {
+	// PublicURL is the base URL (https://host[:port]) at which other
+	// servers reach the HTTPS port; empty means https://<domain>.
+	PublicURL string `toml:"public_url"`
+	// Discover lets the server reach any domain through its
+	// https://DOMAIN/.well-known/switchboard; false limits it to Peers.
+	Discover bool `toml:"discover"`
+	// MaxAge is how long an undelivered event is retried before its
+	// sender is told it failed.
+	MaxAge Duration `toml:"max_age"`
+	// Rate (requests per second) and Burst limit each peer's requests.
+	Rate  float64 `toml:"rate"`
+	Burst int     `toml:"burst"`
+	// Peers are reached without discovery: private networks and tests.
+	Peers map[string]PeerConfig `toml:"peers"`
+}
+
+// PeerConfig is one statically known peer server.
+type PeerConfig struct {
+	// URL is the base URL its discovery document is fetched from.
+	URL string `toml:"url"`
+	// CAFile is a PEM certificate to trust for it (e.g. its self-signed
+	// one), checked against the peer's domain; empty uses the system's.
+	CAFile string `toml:"ca_file"`
+}
+
 // Default returns the configuration used for every key the file leaves out.
 func Default() Config {
 	return Config{
@@ -94,6 +124,13 @@ func Default() Config {
 		Auth: AuthConfig{
 			MaxLoginFailures: 5,
 			LoginLockout:     Duration(5 * time.Minute),
+		},
+		Federation: FederationConfig{
+			Discover: true,
+			MaxAge:   Duration(72 * time.Hour),
+			Rate:     50,
+			Burst:    100,
+			Peers:    map[string]PeerConfig{},
 		},
 	}
 }

@@ -58,4 +58,23 @@ prune_interval = "1h"
 max_login_failures = 5
 # How long the lockout lasts.
 login_lockout = "5m"
+
+[federation]
+# Other Switchboard servers write to users here as user@<domain>, over
+# HTTPS (docs/federation.md). The base URL at which they reach the HTTPS
+# port; empty means https://<domain>.
+public_url = ""
+# Reach any domain through its https://DOMAIN/.well-known/switchboard;
+# false limits federation to the peers below.
+discover = true
+# How long an undelivered message is retried before its sender is told.
+max_age = "3d"
+# Requests per second, and burst, accepted from each peer server.
+rate = 50.0
+burst = 100
+# Peers reached without discovery, e.g.
+#   [federation.peers."b.example"]
+#   url = "https://10.0.0.2:8443"
+#   ca_file = "/etc/switchboard/b.example.pem"
+peers = {}
 `

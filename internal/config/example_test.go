@@ -17,7 +17,7 @@ func TestExampleLoadsToDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(Example()): %v", err)
 	}
-	if got != Default() {
+	if !reflect.DeepEqual(got, Default()) {
 		t.Errorf("Example() loads to\n%+v\nwant Default()\n%+v", got, Default())
 	}
 }

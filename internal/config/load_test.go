@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestLoadEmptyFileGivesDefaults(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Load(%q): %v", doc, err)
 		}
-		if got != Default() {
+		if !reflect.DeepEqual(got, Default()) {
 			t.Errorf("Load(%q) = %+v, want defaults %+v", doc, got, Default())
 		}
 	}
@@ -64,7 +65,7 @@ func TestLoadOverridesEachKey(t *testing.T) {
 			}
 			want := Default()
 			tt.want(&want)
-			if got != want {
+			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got  %+v\nwant %+v", got, want)
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
@@ -66,7 +67,36 @@ func (c *Config) Validate() error {
 		check("auth.login_lockout", fmt.Errorf("%q must be positive", c.Auth.LoginLockout))
 	}
 
+	if u := c.Federation.PublicURL; u != "" {
+		check("federation.public_url", checkHTTPSBase(u))
+	}
+	if c.Federation.MaxAge <= 0 {
+		check("federation.max_age", fmt.Errorf("%q must be positive", c.Federation.MaxAge))
+	}
+	if c.Federation.Rate <= 0 {
+		check("federation.rate", fmt.Errorf("%v must be positive", c.Federation.Rate))
+	}
+	if c.Federation.Burst <= 0 {
+		check("federation.burst", fmt.Errorf("%d must be positive", c.Federation.Burst))
+	}
+	for d, p := range c.Federation.Peers {
+		key := "federation.peers." + d
+		if d == "localhost" || checkDomain(d) != nil {
+			check(key, fmt.Errorf("%q is not a peer domain", d))
+		}
+		check(key+".url", checkHTTPSBase(p.URL))
+	}
+
 	return errors.Join(errs...)
+}
+
+// checkHTTPSBase accepts https://host[:port] with no path beyond "/".
+func checkHTTPSBase(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return fmt.Errorf("%q is not an https://HOST[:PORT] URL", s)
+	}
+	return nil
 }
 
 // checkDomain accepts "localhost" or a lowercase DNS name. Lowercase only,

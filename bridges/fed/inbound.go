@@ -1,0 +1,207 @@
+package fed
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/switchboard/switchboard/bridges/fed/httpsig"
+)
+
+// Time window of signatures (docs/federation.md, section 3.3).
+const (
+	maxSignatureAge = 5 * time.Minute
+	maxClockAhead   = 30 * time.Second
+)
+
+// Handler serves the discovery document and the federation API; the
+// daemon mounts it on its HTTPS listener at WellKnownPath and APIPath.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+WellKnownPath, s.serveDocument)
+	mux.HandleFunc("POST "+APIPath+"events", s.serveEvents)
+	mux.HandleFunc(APIPath, func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, refuse(http.StatusNotFound, "not-found", "no such federation endpoint"))
+	})
+	return mux
+}
+
+func (s *Service) serveDocument(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "max-age=3600")
+	_ = json.NewEncoder(w).Encode(s.document())
+}
+
+func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
+	origin, body, p := s.authenticate(r)
+	if p == nil {
+		var results []Result
+		results, p = s.acceptBatch(r.Context(), origin, body)
+		if p == nil {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(BatchResult{Results: results})
+			return
+		}
+	}
+	level := s.log.Info
+	if p.Status >= 500 {
+		level = s.log.Error
+	}
+	level("refused federation request", "origin", origin, "remote", r.RemoteAddr, "status", p.Status, "type", p.Type, "detail", p.Detail)
+	writeProblem(w, p)
+}
+
+// authenticate checks everything of section 3.3 and returns the origin
+// domain and the body.
+func (s *Service) authenticate(r *http.Request) (string, []byte, *problem) {
+	origin := r.Header.Get("Switchboard-Origin")
+	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
+		return origin, nil, refuse(http.StatusUnsupportedMediaType, "unsupported-media-type", "want application/json")
+	}
+	if err := ValidateDomain(origin); err != nil {
+		return origin, nil, refuse(http.StatusUnauthorized, "unsigned", "Switchboard-Origin: "+err.Error())
+	}
+	if r.Header.Get("Signature") == "" || r.Header.Get("Signature-Input") == "" {
+		return origin, nil, refuse(http.StatusUnauthorized, "unsigned", "no Signature and Signature-Input")
+	}
+	p, err := s.peer(origin)
+	if err != nil {
+		return origin, nil, refuse(http.StatusForbidden, "unknown-peer", err.Error())
+	}
+	if !p.limiter.Allow() {
+		pr := refuse(http.StatusTooManyRequests, "rate-limited", "too many requests from "+origin)
+		pr.retryAfter = time.Second
+		return origin, nil, pr
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxRequestBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return origin, nil, refuse(http.StatusRequestEntityTooLarge, "too-large", "body over 1 MiB")
+		}
+		return origin, nil, refuse(http.StatusBadRequest, "malformed", "reading the body: "+err.Error())
+	}
+	target, err := url.Parse(s.publicURL + r.URL.RequestURI())
+	if err != nil {
+		return origin, nil, refuse(http.StatusBadRequest, "malformed", "request URI")
+	}
+	msg := httpsig.Message{Method: r.Method, URL: target, Header: r.Header}
+	sig, err := httpsig.Parse(msg, sigLabel)
+	if errors.Is(err, httpsig.ErrNoSignature) {
+		return origin, nil, refuse(http.StatusUnauthorized, "unsigned", err.Error())
+	}
+	if err != nil {
+		return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", err.Error())
+	}
+	want := []string{"@method", "@target-uri", "content-digest", "switchboard-origin"}
+	if len(body) == 0 {
+		want = slices.Delete(want, 2, 3)
+	}
+	if !slices.Equal(sig.Components, want) {
+		return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", "covered components must be those of the profile")
+	}
+	now := s.now()
+	created, expires := sig.Params.Created, sig.Params.Expires
+	switch {
+	case created.IsZero() || expires.IsZero():
+		return origin, nil, refuse(http.StatusUnauthorized, "stale", "created and expires are required")
+	case created.After(now.Add(maxClockAhead)), now.Sub(created) > maxSignatureAge,
+		!expires.After(now), expires.Sub(created) > maxSignatureAge:
+		return origin, nil, refuse(http.StatusUnauthorized, "stale", "signature outside its time window")
+	}
+	if len(body) > 0 {
+		if err := httpsig.CheckContentDigest(r.Header.Get("Content-Digest"), body); err != nil {
+			return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", err.Error())
+		}
+	}
+	key, err := p.key(r.Context(), sig.Params.KeyID)
+	if err != nil {
+		return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", err.Error())
+	}
+	if err := sig.Verify(msg, key); err != nil {
+		return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", err.Error())
+	}
+	switch s.replays.add(sig.Sig, expires, now) {
+	case replaySeen:
+		return origin, nil, refuse(http.StatusUnauthorized, "replayed", "this signature was seen before")
+	case replayFull:
+		pr := refuse(http.StatusServiceUnavailable, "busy", "too many requests in the time window")
+		pr.retryAfter = 10 * time.Second
+		return origin, nil, pr
+	}
+	return origin, body, nil
+}
+
+// acceptBatch decodes and applies an authenticated batch from origin.
+func (s *Service) acceptBatch(ctx context.Context, origin string, body []byte) ([]Result, *problem) {
+	b, err := DecodeBatch(body)
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, "malformed", err.Error())
+	}
+	for _, ev := range b.Events {
+		from, _ := ParseAddress(ev.From)
+		to, _ := ParseAddress(ev.To)
+		if from.Domain != origin {
+			return nil, refuse(http.StatusForbidden, "wrong-domain", "event "+ev.ID+": "+ev.From+" is not a user of "+origin)
+		}
+		if to.Domain != s.domain {
+			return nil, refuse(http.StatusForbidden, "wrong-domain", "event "+ev.ID+": "+ev.To+" is not a user of "+s.domain)
+		}
+	}
+	results, err := s.receive(ctx, origin, b.Events)
+	if err != nil {
+		s.log.Error("storing federation events", "origin", origin, "err", err)
+		pr := refuse(http.StatusServiceUnavailable, "busy", "the events could not be stored; retry")
+		pr.retryAfter = 5 * time.Second
+		return nil, pr
+	}
+	return results, nil
+}
+
+// replayCache remembers the signatures seen within their time window.
+type replayCache struct {
+	mu   sync.Mutex
+	seen map[[32]byte]time.Time // signature hash -> expiry
+	max  int
+}
+
+type replayVerdict uint8
+
+const (
+	replayFresh replayVerdict = iota
+	replaySeen
+	replayFull
+)
+
+func newReplayCache(max int) *replayCache {
+	return &replayCache{seen: make(map[[32]byte]time.Time), max: max}
+}
+
+func (c *replayCache) add(sig []byte, expires, now time.Time) replayVerdict {
+	h := sha256.Sum256(sig)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if exp, ok := c.seen[h]; ok && exp.After(now) {
+		return replaySeen
+	}
+	if len(c.seen) >= c.max {
+		for k, exp := range c.seen {
+			if !exp.After(now) {
+				delete(c.seen, k)
+			}
+		}
+		if len(c.seen) >= c.max {
+			return replayFull
+		}
+	}
+	c.seen[h] = expires
+	return replayFresh
+}

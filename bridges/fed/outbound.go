@@ -1,0 +1,239 @@
+package fed
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// DefaultMaxAge is how long an event is retried before its sender is told
+// it failed.
+const DefaultMaxAge = 72 * time.Hour
+
+// enqueue puts an event for another domain in that peer's durable queue
+// and wakes the peer's worker.
+func (s *Service) enqueue(ctx context.Context, m *core.Message, ev Event, peerDomain string) error {
+	if s.queue == nil {
+		return core.Permanent(fmt.Errorf("%s: federation with other domains is not enabled on this server", peerDomain))
+	}
+	p, err := s.peer(peerDomain)
+	if err != nil {
+		return core.Permanent(err)
+	}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return core.Permanent(err)
+	}
+	if _, err := s.queue.EnqueueFed(ctx, core.FedQueued{Peer: peerDomain, EventID: ev.ID, User: m.User, Message: m.ID,
+		Payload: payload, Created: s.now()}); err != nil {
+		return err
+	}
+	s.kick(p)
+	return nil
+}
+
+// Run delivers the outbound queues until ctx ends: it starts a worker for
+// every peer with waiting events, and more as events are queued.
+func (s *Service) Run(ctx context.Context) error {
+	s.mu.Lock()
+	s.runCtx = ctx
+	s.mu.Unlock()
+	if s.queue != nil {
+		peers, err := s.queue.FedPeersPending(ctx)
+		if err != nil {
+			return fmt.Errorf("listing federation peers with waiting events: %w", err)
+		}
+		for _, d := range peers {
+			p, err := s.peer(d)
+			if err != nil {
+				s.log.Warn("events queued for a peer this server may no longer reach", "peer", d, "err", err)
+				continue
+			}
+			s.kick(p)
+		}
+	}
+	<-ctx.Done()
+	s.workers.Wait()
+	return nil
+}
+
+// kick wakes p's worker, starting it if needed (once Run has started).
+func (s *Service) kick(p *peer) {
+	s.mu.Lock()
+	ctx := s.runCtx
+	start := ctx != nil && ctx.Err() == nil && !p.running
+	if start {
+		p.running = true
+		s.workers.Add(1)
+	}
+	s.mu.Unlock()
+	if start {
+		go s.work(ctx, p)
+	}
+	select {
+	case p.kickc <- struct{}{}:
+	default:
+	}
+}
+
+// work delivers p's queue in order, in batches, until ctx ends.
+func (s *Service) work(ctx context.Context, p *peer) {
+	defer s.workers.Done()
+	limit := MaxBatch
+	for ctx.Err() == nil {
+		wait, single, err := s.deliverOnce(ctx, p, limit)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("federation queue", "peer", p.domain, "err", err)
+			wait = 5 * time.Second
+		}
+		// After a batch the peer refused as a whole, events go one at a
+		// time until the bad one is found; then batches again.
+		if single {
+			limit = 1
+		} else if err == nil && wait == 0 {
+			limit = MaxBatch
+		}
+		if wait == 0 {
+			continue
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		case <-p.kickc:
+		}
+		t.Stop()
+	}
+}
+
+// idle is how long a worker sleeps with nothing queued; a kick wakes it.
+const idle = time.Hour
+
+// deliverOnce sends the next batch. It returns how long to wait before
+// the next one (zero: go on at once), and single when the peer refused
+// the batch as a whole.
+func (s *Service) deliverOnce(ctx context.Context, p *peer, limit int) (wait time.Duration, single bool, err error) {
+	items, err := s.queue.PendingFed(ctx, p.domain, limit)
+	if err != nil || len(items) == 0 {
+		return idle, false, err
+	}
+	now := s.now()
+	if d := items[0].NextAttempt.Sub(now); d > 0 {
+		return d, false, nil
+	}
+	// Events past the age limit fail; the rest that are due go out.
+	var send, expired []core.FedQueued
+	for _, it := range items {
+		switch {
+		case now.Sub(it.Created) > s.maxAge:
+			expired = append(expired, it)
+		case it.NextAttempt.After(now):
+			// Only the events due now, so one batch shares one backoff.
+		default:
+			send = append(send, it)
+			continue
+		}
+		if len(send) > 0 {
+			break
+		}
+	}
+	if len(expired) > 0 {
+		reason := fmt.Sprintf("not delivered to %s within %s", p.domain, s.maxAge)
+		if err := s.fail(ctx, expired, reason); err != nil {
+			return 0, false, err
+		}
+	}
+	if len(send) == 0 {
+		return 0, false, nil
+	}
+	var body bytes.Buffer
+	body.WriteString(`{"events":[`)
+	for i, it := range send {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		body.Write(it.Payload)
+	}
+	body.WriteString(`]}`)
+	status, answer, retryAfter, err := p.post(ctx, "events", body.Bytes())
+	if ctx.Err() != nil {
+		return 0, false, nil
+	}
+	var res BatchResult
+	switch {
+	case err != nil:
+	case status == http.StatusOK:
+		if jerr := json.Unmarshal(answer, &res); jerr != nil || len(res.Results) != len(send) {
+			err = fmt.Errorf("%s answered %d results for %d events", p.domain, len(res.Results), len(send))
+		}
+	case (status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge) && len(send) > 1:
+		return 0, true, nil
+	case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge:
+		return 0, false, s.fail(ctx, send, fmt.Sprintf("%s refused the message (%d): %s", p.domain, status, answer))
+	default:
+		err = fmt.Errorf("%s answered %d: %.200s", p.domain, status, answer)
+	}
+	if err != nil {
+		next := max(retryDelay(send[0].Attempts+1), retryAfter)
+		ids := make([]int64, len(send))
+		for i, it := range send {
+			ids[i] = it.ID
+		}
+		s.log.Info("federation delivery failed; will retry", "peer", p.domain, "events", len(send), "in", next.Round(time.Millisecond), "err", err)
+		return 0, false, s.queue.RetryFed(ctx, ids, now.Add(next), err.Error())
+	}
+	var done []int64
+	for i, r := range res.Results {
+		switch r.Status {
+		case StatusAccepted, StatusDuplicate:
+			done = append(done, send[i].ID)
+		default:
+			if err := s.fail(ctx, send[i:i+1], fmt.Sprintf("%s refused the message: %s", p.domain, r.Error)); err != nil {
+				return 0, false, err
+			}
+		}
+	}
+	return 0, false, s.queue.CompleteFed(ctx, done)
+}
+
+// fail gives up on events and tells each sender's devices.
+func (s *Service) fail(ctx context.Context, items []core.FedQueued, reason string) error {
+	ids := make([]int64, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
+	}
+	if err := s.queue.FailFed(ctx, ids, reason); err != nil {
+		return err
+	}
+	for _, it := range items {
+		s.log.Warn("federation event failed", "peer", it.Peer, "event", it.EventID, "reason", reason)
+		s.mu.Lock()
+		b := s.byUser[it.User]
+		s.mu.Unlock()
+		if b == nil {
+			continue // the sender's network is gone; the failure stays in the queue table
+		}
+		ev := core.SendFailedEvent{Message: it.Message, Reason: reason}
+		if err := b.env.Inbound.Receive(ctx, ev); err != nil && ctx.Err() == nil {
+			s.log.Warn("telling the sender of a failed event", "event", it.EventID, "err", err)
+		}
+	}
+	return nil
+}
+
+// retryDelay is exponential backoff with full jitter: attempt n waits
+// between d/2 and d, d = min(1 s << n, 5 min).
+func retryDelay(attempt int) time.Duration {
+	const base, ceiling = time.Second, 5 * time.Minute
+	d := ceiling
+	if attempt < 20 {
+		d = min(base<<attempt, ceiling)
+	}
+	return d/2 + rand.N(d/2+1)
+}

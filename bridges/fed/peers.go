@@ -1,0 +1,339 @@
+package fed
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/switchboard/switchboard/bridges/fed/httpsig"
+)
+
+// WellKnownPath is where a server publishes its discovery document.
+const WellKnownPath = "/.well-known/switchboard"
+
+// APIPath is the federation API's path on the HTTP listener.
+const APIPath = "/_switchboard/fed/v1/"
+
+// Document is the discovery document (docs/federation.md, section 2).
+type Document struct {
+	Version  int         `json:"version"`
+	Domain   string      `json:"domain"`
+	Endpoint string      `json:"endpoint"`
+	Keys     []PublicKey `json:"keys"`
+}
+
+// PublicKey is a published verification key.
+type PublicKey struct {
+	ID     string `json:"id"`
+	Alg    string `json:"alg"`
+	Public string `json:"public"` // base64url, no padding
+}
+
+// StaticPeer is a peer reached without public discovery: the base URL its
+// discovery document is fetched from, and the certificate (PEM) to trust
+// for it, with the peer's domain as the TLS server name.
+type StaticPeer struct {
+	URL    string
+	CAFile string
+}
+
+// Timings of discovery.
+const (
+	documentTTL      = time.Hour
+	refetchInterval  = 30 * time.Second // at most one forced fetch per peer
+	fetchTimeout     = 10 * time.Second
+	requestTimeout   = 30 * time.Second
+	maxDocumentBytes = 64 << 10
+	maxAnswerBytes   = 1 << 20
+	// maxPeers bounds the peers remembered at once, so origins made up
+	// by a hostile sender cannot grow memory without end.
+	maxPeers = 10000
+)
+
+// peer is what the Service knows of another domain.
+type peer struct {
+	svc     *Service
+	domain  string
+	static  *StaticPeer
+	limiter *rate.Limiter // inbound requests from it
+
+	mu         sync.Mutex
+	client     *http.Client
+	doc        *Document
+	keys       map[string]ed25519.PublicKey
+	fetched    time.Time
+	lastForced time.Time
+
+	kickc   chan struct{}
+	running bool // a delivery worker runs
+}
+
+// peer returns the peer for domain, or an error when the Service may not
+// talk to it.
+func (s *Service) peer(domain string) (*peer, error) {
+	if domain == s.domain {
+		return nil, errors.New("a server does not federate with its own domain")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.peers[domain]; ok {
+		return p, nil
+	}
+	sp, static := s.static[domain]
+	if !static && !s.discover {
+		return nil, fmt.Errorf("%s is not in the federation peer map", domain)
+	}
+	if len(s.peers) >= maxPeers {
+		return nil, errors.New("too many federation peers")
+	}
+	p := &peer{svc: s, domain: domain, limiter: rate.NewLimiter(s.rate, s.burst), kickc: make(chan struct{}, 1)}
+	if static {
+		p.static = &sp
+	}
+	s.peers[domain] = p
+	return p, nil
+}
+
+// httpClient builds the peer's client on first use; a static peer's
+// certificate file is read then, so it may appear after the daemon starts.
+func (p *peer) httpClient() (*http.Client, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client != nil {
+		return p.client, nil
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if p.static != nil && p.static.CAFile != "" {
+		pem, err := os.ReadFile(p.static.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("peer %s: %w", p.domain, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("peer %s: %s holds no certificate", p.domain, p.static.CAFile)
+		}
+		tlsCfg.RootCAs = pool
+		tlsCfg.ServerName = p.domain
+	}
+	tr := &http.Transport{
+		TLSClientConfig:     tlsCfg,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   true,
+	}
+	p.client = &http.Client{Transport: tr, Timeout: requestTimeout,
+		// A redirect would send a signed request somewhere unsigned for.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return p.client, nil
+}
+
+// base is where the peer's discovery document lives.
+func (p *peer) base() string {
+	if p.static != nil {
+		return strings.TrimSuffix(p.static.URL, "/")
+	}
+	return "https://" + p.domain
+}
+
+// document returns the peer's discovery document, fetching it when the
+// cached one is old, or when force is set and no forced fetch happened in
+// the last refetchInterval.
+func (p *peer) document(ctx context.Context, force bool) (*Document, map[string]ed25519.PublicKey, error) {
+	now := p.svc.now()
+	p.mu.Lock()
+	doc, keys := p.doc, p.keys
+	fresh := doc != nil && now.Sub(p.fetched) < documentTTL
+	if force && now.Sub(p.lastForced) >= refetchInterval {
+		fresh = false
+		p.lastForced = now
+	}
+	p.mu.Unlock()
+	if fresh {
+		return doc, keys, nil
+	}
+	doc, keys, err := p.fetch(ctx)
+	if err != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.doc != nil {
+			// A peer whose document cannot be fetched keeps its last one
+			// until it can.
+			p.svc.log.Warn("fetching a federation peer's document; using the cached one", "peer", p.domain, "err", err)
+			return p.doc, p.keys, nil
+		}
+		return nil, nil, err
+	}
+	p.mu.Lock()
+	p.doc, p.keys, p.fetched = doc, keys, now
+	p.mu.Unlock()
+	return doc, keys, nil
+}
+
+func (p *peer) fetch(ctx context.Context) (*Document, map[string]ed25519.PublicKey, error) {
+	client, err := p.httpClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", p.base()+WellKnownPath, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("discovery of %s: %w", p.domain, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentBytes+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("discovery of %s: %w", p.domain, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("discovery of %s: %s", p.domain, resp.Status)
+	}
+	if len(body) > maxDocumentBytes {
+		return nil, nil, fmt.Errorf("discovery of %s: document over %d bytes", p.domain, maxDocumentBytes)
+	}
+	return parseDocument(p.domain, body)
+}
+
+// parseDocument checks a discovery document of domain.
+func parseDocument(domain string, body []byte) (*Document, map[string]ed25519.PublicKey, error) {
+	var doc Document
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, nil, fmt.Errorf("discovery document of %s: %w", domain, err)
+	}
+	if doc.Domain != domain {
+		return nil, nil, fmt.Errorf("discovery document of %s names domain %q", domain, doc.Domain)
+	}
+	u, err := url.Parse(doc.Endpoint)
+	if err != nil || u.Scheme != "https" || u.Host == "" || !strings.HasSuffix(u.Path, "/") {
+		return nil, nil, fmt.Errorf("discovery document of %s: endpoint %q is not an https URL ending in /", domain, doc.Endpoint)
+	}
+	keys := make(map[string]ed25519.PublicKey, len(doc.Keys))
+	for _, k := range doc.Keys {
+		raw, err := base64.RawURLEncoding.DecodeString(k.Public)
+		if k.Alg != "ed25519" || err != nil || len(raw) != ed25519.PublicKeySize || checkKeyID(k.ID) != nil {
+			continue // a key this server cannot use; others may do
+		}
+		keys[k.ID] = ed25519.PublicKey(raw)
+	}
+	if len(keys) == 0 {
+		return nil, nil, fmt.Errorf("discovery document of %s lists no usable ed25519 key", domain)
+	}
+	return &doc, keys, nil
+}
+
+// key returns the peer's key id, fetching the document again (within
+// limits) when the id is unknown: the peer may have rotated its keys.
+func (p *peer) key(ctx context.Context, id string) (ed25519.PublicKey, error) {
+	_, keys, err := p.document(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if k, ok := keys[id]; ok {
+		return k, nil
+	}
+	if _, keys, err = p.document(ctx, true); err != nil {
+		return nil, err
+	}
+	if k, ok := keys[id]; ok {
+		return k, nil
+	}
+	return nil, fmt.Errorf("%s publishes no key %q", p.domain, id)
+}
+
+// sigLifetime is how long a signature stays valid (expires - created).
+const sigLifetime = 5 * time.Minute
+
+// post sends a signed POST of body to the peer's endpoint + path and
+// returns the status, the answer's body and its Retry-After.
+func (p *peer) post(ctx context.Context, path string, body []byte) (int, []byte, time.Duration, error) {
+	doc, _, err := p.document(ctx, false)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	client, err := p.httpClient()
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", doc.Endpoint+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if err := p.svc.sign(req, body); err != nil {
+		return 0, nil, 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	var retryAfter time.Duration
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		if n, err := time.ParseDuration(ra + "s"); err == nil && n > 0 {
+			retryAfter = min(n, time.Hour)
+		}
+	}
+	return resp.StatusCode, answer, retryAfter, nil
+}
+
+// sign adds the Switchboard-Origin, Content-Digest and signature headers
+// of docs/federation.md, section 3.
+func (s *Service) sign(req *http.Request, body []byte) error {
+	req.Header.Set("Switchboard-Origin", s.domain)
+	comps := []string{"@method", "@target-uri"}
+	if len(body) > 0 {
+		req.Header.Set("Content-Digest", httpsig.ContentDigest(body))
+		comps = append(comps, "content-digest")
+	}
+	comps = append(comps, "switchboard-origin")
+	s.mu.Lock()
+	k := s.keys[len(s.keys)-1]
+	s.mu.Unlock()
+	now := s.now()
+	in, sig, err := httpsig.Sign(httpsig.Message{Method: req.Method, URL: req.URL, Header: req.Header}, sigLabel, comps,
+		httpsig.Params{Created: now, Expires: now.Add(sigLifetime), KeyID: k.ID, Alg: httpsig.AlgEd25519}, k.Private)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Signature-Input", in)
+	req.Header.Set("Signature", sig)
+	return nil
+}
+
+// sigLabel labels federation signatures.
+const sigLabel = "sb"
+
+// document is the Service's own discovery document.
+func (s *Service) document() Document {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := Document{Version: 1, Domain: s.domain, Endpoint: s.publicURL + APIPath}
+	for _, k := range s.keys {
+		pub := k.Private.Public().(ed25519.PublicKey)
+		d.Keys = append(d.Keys, PublicKey{ID: k.ID, Alg: "ed25519", Public: base64.RawURLEncoding.EncodeToString(pub)})
+	}
+	return d
+}
