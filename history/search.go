@@ -1,11 +1,14 @@
 package history
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -106,8 +109,6 @@ func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchRe
 	}
 	match := "{scope}: " + scope + " AND " + words
 
-	var where strings.Builder
-	var args []any
 	// Two plans; see fewMatches. With few matches of the words alone, the
 	// scope is checked on the messages table instead of in the index.
 	// A phrase that FTS5 checks costs a walk over every message with all
@@ -122,59 +123,137 @@ func (s *Store) Search(ctx context.Context, q core.SearchQuery) ([]core.SearchRe
 			return nil, err
 		}
 	}
-	if few {
-		args = append(args, words, q.User)
-		where.WriteString("messages_fts MATCH ? AND m.user_id = ?")
-		switch {
-		case q.Conversation != 0:
-			where.WriteString(" AND m.conversation_id = ?")
-			args = append(args, q.Conversation)
-		case q.Network != 0:
-			where.WriteString(" AND m.network_id = ?")
-			args = append(args, q.Network)
-		}
-	} else {
-		args = append(args, match, q.User)
-		where.WriteString("messages_fts MATCH ? AND m.user_id = ?")
-	}
-	// The phrases the index was asked for as ANDs of their words.
-	for _, p := range phrases {
-		where.WriteString(" AND " + phraseFunc + "(m.body, ?)")
-		args = append(args, p)
-	}
-	if q.Sender != "" {
-		where.WriteString(" AND (m.sender = ? COLLATE NOCASE OR m.sender_name = ? COLLATE NOCASE)")
-		args = append(args, q.Sender, q.Sender)
-	}
-	if !q.Since.IsZero() {
-		where.WriteString(" AND m.sent_at >= ?")
-		args = append(args, msOf(q.Since))
-	}
-	if !q.Until.IsZero() {
-		where.WriteString(" AND m.sent_at < ?")
-		args = append(args, msOf(q.Until))
-	}
-	// By time, FTS5 hands rows out in rowid order and the LIMIT stops it
-	// early. By relevance every match in the window must be ranked first;
-	// the body alone counts, scope and sender tokens would only add noise.
-	order := "messages_fts.rowid"
+	// By relevance, the newest relevanceWindow matches in scope are
+	// ranked; see relevanceWindowIDs for when the words alone are.
+	var window []int64
 	if q.Ranking == core.ByRelevance {
-		order = "bm25(messages_fts, 1.0, 0.0, 0.0), messages_fts.rowid"
-		floor, err := s.relevanceFloor(ctx, match, span)
+		var wspan idSpan
+		window, wspan, err = s.relevanceWindowIDs(ctx, match, words, span)
 		if err != nil {
 			return nil, err
 		}
-		span = span.within(idSpan{oldest: floor})
+		if wspan.empty() {
+			return nil, nil
+		}
+		span = wspan
 	}
-	args = span.appendWhere(&where, "messages_fts.rowid", args)
-	args = append(args, pageLimit(q.Limit))
+	// The clause on the index (messages_fts) and the one on the messages
+	// (m), each with its arguments.
+	var index, row strings.Builder
+	var indexArgs, rowArgs []any
+	index.WriteString("messages_fts MATCH ?")
+	row.WriteString("m.user_id = ?")
+	rowArgs = append(rowArgs, q.User)
+	if few || window != nil {
+		indexArgs = append(indexArgs, words)
+		switch {
+		case q.Conversation != 0:
+			row.WriteString(" AND m.conversation_id = ?")
+			rowArgs = append(rowArgs, q.Conversation)
+		case q.Network != 0:
+			row.WriteString(" AND m.network_id = ?")
+			rowArgs = append(rowArgs, q.Network)
+		}
+	} else {
+		indexArgs = append(indexArgs, match)
+	}
+	if window != nil {
+		// Unary +: a filter on the index's rows, not a lookup per id.
+		index.WriteString(" AND +messages_fts.rowid IN (SELECT value FROM json_each(?))")
+		indexArgs = append(indexArgs, jsonInts(window))
+	}
+	indexArgs = span.appendWhere(&index, "messages_fts.rowid", indexArgs)
+	// Filters only the messages' own columns can answer.
+	filtered := len(phrases) > 0 || q.Sender != "" || !q.Since.IsZero() || !q.Until.IsZero()
+	// The phrases the index was asked for as ANDs of their words.
+	for _, p := range phrases {
+		row.WriteString(" AND " + phraseFunc + "(m.body, ?)")
+		rowArgs = append(rowArgs, p)
+	}
+	if q.Sender != "" {
+		row.WriteString(" AND (m.sender = ? COLLATE NOCASE OR m.sender_name = ? COLLATE NOCASE)")
+		rowArgs = append(rowArgs, q.Sender, q.Sender)
+	}
+	if !q.Since.IsZero() {
+		row.WriteString(" AND m.sent_at >= ?")
+		rowArgs = append(rowArgs, msOf(q.Since))
+	}
+	if !q.Until.IsZero() {
+		row.WriteString(" AND m.sent_at < ?")
+		rowArgs = append(rowArgs, msOf(q.Until))
+	}
+	where := index.String() + " AND " + row.String()
+	args := append(append(indexArgs, rowArgs...), pageLimit(q.Limit))
+	if q.Ranking == core.ByRelevance {
+		// The index clause alone keeps to the scope, by the scope's
+		// token or the window's ids: without the other filters the
+		// ranking need not read each match's message.
+		if !filtered {
+			return s.ranked(ctx, "", index.String(), append(indexArgs, pageLimit(q.Limit)), q.User)
+		}
+		return s.ranked(ctx, "JOIN messages m ON m.id = -messages_fts.rowid", where, args, q.User)
+	}
+	// By time, FTS5 hands rows out in rowid order and the LIMIT stops it
+	// early.
+	return s.searchResults(ctx, where+" ORDER BY messages_fts.rowid LIMIT ?", args)
+}
+
+// ranked runs a relevance-ranked search, whose join (of messages as m, or
+// none), WHERE clause (on the index as messages_fts) and arguments, the
+// MATCH expression first and the limit last, Search built. Every match in
+// the window is scored first; the body alone counts, scope and sender
+// tokens would only add noise. The rows and snippets are read afterwards
+// for the page alone: in the ranking query SQLite computes its whole
+// select list for every row it sorts.
+func (s *Store) ranked(ctx context.Context, join, where string, args []any, user core.UserID) ([]core.SearchResult, error) {
+	rows, err := s.rq.query(ctx, `SELECT messages_fts.rowid FROM messages_fts `+join+`
+		WHERE `+where+` ORDER BY bm25(messages_fts, 1.0, 0.0, 0.0), messages_fts.rowid LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("searching: %w", err)
+	}
+	defer rows.Close()
+	var order []int64
+	for rows.Next() {
+		var rowid int64
+		if err := rows.Scan(&rowid); err != nil {
+			return nil, fmt.Errorf("searching: %w", err)
+		}
+		order = append(order, rowid)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("searching: %w", err)
+	}
+	if len(order) == 0 {
+		return nil, nil
+	}
+	top := slices.Clone(order)
+	slices.Sort(top) // newest first, the index's order
+	out, err := s.searchResults(ctx, `messages_fts MATCH ? AND m.user_id = ?
+		AND +messages_fts.rowid IN (SELECT value FROM json_each(?))
+		AND messages_fts.rowid >= ? AND messages_fts.rowid <= ?`,
+		[]any{args[0], user, jsonInts(top), top[0], top[len(top)-1]})
+	if err != nil {
+		return nil, err
+	}
+	rank := make(map[core.MessageID]int, len(order))
+	for i, rowid := range order {
+		rank[core.MessageID(-rowid)] = i
+	}
+	slices.SortFunc(out, func(a, b core.SearchResult) int {
+		return cmp.Compare(rank[a.Message.ID], rank[b.Message.ID])
+	})
+	return out, nil
+}
+
+// searchResults reads the messages and snippets of the index rows a
+// WHERE clause (and what follows it) picks.
+func (s *Store) searchResults(ctx context.Context, where string, args []any) ([]core.SearchResult, error) {
 	rows, err := s.rq.query(ctx, `SELECT `+messageColumns+`,
 			snippet(messages_fts, 0, '`+markOpen+`', '`+markClose+`', '…', `+fmt.Sprint(snippetTokens)+`)
 		FROM messages_fts
 		JOIN messages m ON m.id = -messages_fts.rowid
 		JOIN conversations c ON c.id = m.conversation_id
-		WHERE `+where.String()+`
-		ORDER BY `+order+` LIMIT ?`, args...)
+		WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("searching: %w", err)
 	}
@@ -215,15 +294,21 @@ const probeLimit = 1000
 // row lookup each. Reading up to probeLimit rowids to find out costs well
 // under a millisecond.
 func (s *Store) fewMatches(ctx context.Context, words string, span idSpan) (bool, error) {
+	n, err := s.countMatches(ctx, words, span, s.probeLimit)
+	return n < s.probeLimit, err
+}
+
+// countMatches counts the index matches of expr in span, up to limit.
+func (s *Store) countMatches(ctx context.Context, expr string, span idSpan, limit int) (int, error) {
 	var query strings.Builder
 	query.WriteString("SELECT count(*) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?")
-	args := span.appendWhere(&query, "rowid", []any{words})
+	args := span.appendWhere(&query, "rowid", []any{expr})
 	var n int
-	err := s.rq.queryRow(ctx, query.String()+" ORDER BY rowid LIMIT ?)", append(args, s.probeLimit)...).Scan(&n)
+	err := s.rq.queryRow(ctx, query.String()+" ORDER BY rowid LIMIT ?)", append(args, limit)...).Scan(&n)
 	if err != nil {
-		return false, fmt.Errorf("searching: %w", err)
+		return 0, fmt.Errorf("searching: %w", err)
 	}
-	return n < s.probeLimit, nil
+	return n, nil
 }
 
 // A word is dense when at least one in denseShare of the newest messages
@@ -263,23 +348,68 @@ func (s *Store) denseWord(ctx context.Context, word string) (bool, error) {
 // thousand is what people look for.
 const relevanceWindow = 5000
 
-// relevanceFloor returns the id of the oldest index match inside the
-// relevance window, or zero when all matches fit in it. It reads the index
-// alone: the sender and time filters apply after it, inside the window.
-func (s *Store) relevanceFloor(ctx context.Context, match string, span idSpan) (core.MessageID, error) {
+// relevanceSpread bounds, as a multiple of the window, the matches of the
+// words alone (everyone's) that the ranking may walk to rank the window.
+const relevanceSpread = 4
+
+// relevanceWindowIDs returns the rowids of the newest relevanceWindow
+// matches of match (words and scope) in span, newest first, and span
+// narrowed to them; an empty span when nothing matches. The sender and
+// time filters apply after it, inside the window.
+//
+// It returns the rowids themselves (else nil) when the ranking query is
+// to match the words alone and keep to these rows, which it does when the
+// words match at most relevanceSpread times as many rows in the narrowed
+// span. The ranking is the same either way: bm25 weighs the scope column
+// zero. But to weigh each phrase, bm25 first counts the rows it is in
+// across the whole index, and the scope token of a user is in all of the
+// user's messages: counting them took 100 of the 110 to 210 ms of a
+// ranked search at 10M. A conversation's token is short to count, and its
+// window spans many other conversations' matches; a user's spans about
+// as many as there are active users.
+func (s *Store) relevanceWindowIDs(ctx context.Context, match, words string, span idSpan) ([]int64, idSpan, error) {
 	var query strings.Builder
-	query.WriteString("SELECT -rowid FROM messages_fts WHERE messages_fts MATCH ?")
+	query.WriteString("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?")
 	args := span.appendWhere(&query, "rowid", []any{match})
-	var floor core.MessageID
-	err := s.rq.queryRow(ctx, query.String()+" ORDER BY rowid LIMIT 1 OFFSET ?",
-		append(args, s.relevanceWindow-1)...).Scan(&floor)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+	rows, err := s.rq.query(ctx, query.String()+" ORDER BY rowid LIMIT ?", append(args, s.relevanceWindow)...)
 	if err != nil {
-		return 0, fmt.Errorf("searching: %w", err)
+		return nil, span, fmt.Errorf("searching: %w", err)
 	}
-	return floor, nil
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, span, fmt.Errorf("searching: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, span, fmt.Errorf("searching: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, idSpan{oldest: 2, newest: 1}, nil
+	}
+	span = span.within(idSpan{oldest: core.MessageID(-ids[len(ids)-1]), newest: core.MessageID(-ids[0])})
+	limit := s.relevanceSpread * len(ids)
+	n, err := s.countMatches(ctx, words, span, limit)
+	if err != nil || n >= limit {
+		return nil, span, err
+	}
+	return ids, span, nil
+}
+
+// jsonInts encodes ids as a JSON array, for json_each.
+func jsonInts(ids []int64) string {
+	b := make([]byte, 0, len(ids)*20+2)
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(append(b, ']'))
 }
 
 // idSpan is an inclusive range of message ids; a zero end is unbounded.

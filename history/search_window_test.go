@@ -162,3 +162,43 @@ func TestSearchTimeWindows(t *testing.T) {
 		}
 	}
 }
+
+// Both plans of a relevance-ranked search (see relevanceWindowIDs) rank
+// the same rows the same way: the scope column weighs nothing in bm25.
+func TestSearchRelevancePlansAgree(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	alice := newFixture(t, s, "alice")
+	bob := newFixture(t, s, "bob")
+	all := windowCorpus(t, s, alice, bob)
+	goConv := all[0].Conversation
+	if all[1].Conversation != goConv {
+		goConv = all[1].Conversation
+	}
+	base := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	queries := []core.SearchQuery{
+		{Text: "bu*"}, {Text: "deploy OR coffee"}, {Text: "budget -build"},
+		{Text: "deploy", Conversation: goConv}, {Text: "bu*", Network: alice.net.ID},
+		{Text: "coffee", Since: base, Until: base.Add(30 * time.Hour)},
+		{Text: "deadline", Sender: "bob"},
+	}
+	for _, window := range []int{5, relevanceWindow} {
+		s.relevanceWindow = window
+		for _, q := range queries {
+			q.User, q.Ranking, q.Limit = alice.user.ID, core.ByRelevance, 10
+			s.relevanceSpread = relevanceSpread
+			scored, err := s.Search(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.relevanceSpread = 0 // the scope stays in the ranking query
+			scoped, err := s.Search(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(scored) == 0 || !equal(resultBodies(scored), resultBodies(scoped)) {
+				t.Errorf("window %d, %+v:\nwords alone %q\n with scope %q", window, q, resultBodies(scored), resultBodies(scoped))
+			}
+		}
+	}
+}

@@ -57,9 +57,11 @@ type Store struct {
 	adb   *sql.DB    // the appender's one connection, used by its goroutine only
 	stmts appendStmts
 	stats appendCounters
-	// relevanceWindow and probeLimit are the consts of those names;
+	// relevanceWindow, relevanceSpread and probeLimit are the consts of
+	// those names;
 	// tests change them to reach every plan on a small history.
 	relevanceWindow int
+	relevanceSpread int
 	probeLimit      int
 
 	appendc   chan *appendRequest
@@ -104,6 +106,7 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 		convByID: make(map[core.ConversationID]convInfo),
 
 		relevanceWindow: relevanceWindow,
+		relevanceSpread: relevanceSpread,
 		probeLimit:      probeLimit,
 	}
 	var err error
