@@ -86,9 +86,16 @@ var servingAddr = regexp.MustCompile(`\bmsg=serving\b.* https=(\S+) xmpp=(\S+)`)
 // 127.0.0.1 and waits until it serves.
 func startDaemon(t testing.TB, dataDir string) (*daemon, string) {
 	t.Helper()
+	return startDaemonWith(t, "--data-dir", dataDir, "--http-addr", "127.0.0.1:0")
+}
+
+// startDaemonWith runs serve with args and the XMPP ports on free ports of
+// 127.0.0.1, and waits until it serves.
+func startDaemonWith(t testing.TB, args ...string) (*daemon, string) {
+	t.Helper()
 	d := &daemon{t: t, serving: make(chan string, 1), exited: make(chan struct{})}
-	d.cmd = exec.Command(binary(t), "serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0",
-		"--xmpp-addr", "127.0.0.1:0", "--xmpp-tls-addr", "127.0.0.1:0")
+	d.cmd = exec.Command(binary(t), append(append([]string{"serve"}, args...),
+		"--xmpp-addr", "127.0.0.1:0", "--xmpp-tls-addr", "127.0.0.1:0")...)
 	d.cmd.Stdout = &d.stdout
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {

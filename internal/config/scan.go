@@ -109,7 +109,7 @@ func (s *scanner) table(path []string, header *unstable.Node) {
 	}
 	key := strings.Join(path, ".")
 	switch {
-	case want.Kind() != reflect.Struct:
+	case want.Kind() != reflect.Struct && want.Kind() != reflect.Map:
 		exp, _ := expect(want, unstable.Table)
 		s.fail(header, key, "expected %s, found a table", exp)
 	case header.Kind == unstable.ArrayTable:
@@ -124,6 +124,10 @@ func (s *scanner) table(path []string, header *unstable.Node) {
 func (s *scanner) walk(path []string, n *unstable.Node, what string) (t reflect.Type, ok bool) {
 	t = reflect.TypeFor[Config]()
 	for i, name := range path {
+		if t.Kind() == reflect.Map && t.Key().Kind() == reflect.String {
+			t = t.Elem() // any name is a key of the map (federation.peers."b.example")
+			continue
+		}
 		if t.Kind() != reflect.Struct {
 			exp, _ := expect(t, unstable.Table)
 			s.fail(n, strings.Join(path[:i], "."), "expected %s, found a table", exp)
@@ -193,7 +197,7 @@ func expect(want reflect.Type, k unstable.Kind) (expected string, accepted bool)
 		return "true or false", k == unstable.Bool
 	case want.Kind() == reflect.Int:
 		return "an integer", k == unstable.Integer
-	case want.Kind() == reflect.Struct:
+	case want.Kind() == reflect.Struct, want.Kind() == reflect.Map:
 		return "a table", k == unstable.InlineTable || k == unstable.Table
 	default:
 		// A field type this scanner does not know: let the decoder judge.

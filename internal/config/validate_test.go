@@ -92,3 +92,24 @@ func TestValidateReportsEveryField(t *testing.T) {
 		}
 	}
 }
+
+func TestFederationPeers(t *testing.T) {
+	cfg, err := parse("f.toml", []byte("[federation]\ndiscover = false\n[federation.peers.\"b.example\"]\nurl = \"https://10.0.0.2:8443\"\nca_file = \"/b.pem\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Federation.Peers["b.example"]; p.URL != "https://10.0.0.2:8443" || p.CAFile != "/b.pem" || cfg.Federation.Discover {
+		t.Fatalf("federation %+v", cfg.Federation)
+	}
+	for in, want := range map[string]string{
+		"[federation.peers.\"b.example\"]\nurl = \"http://x\"\n": `f.toml:2: federation.peers.b.example.url: "http://x" is not an https://HOST[:PORT] URL`,
+		"[federation.peers.\"B_x\"]\nurl = \"https://x\"\n":      `federation.peers.B_x: "B_x" is not a peer domain`,
+		"[federation.peers.\"b.example\"]\nport = 1\n":           `unknown key "federation.peers.b.example.port"`,
+		"[federation]\npublic_url = \"https://x/path\"\n":        `federation.public_url`,
+		"[federation]\npeers = 3\n":                              `federation.peers: expected a table`,
+	} {
+		if _, err := parse("f.toml", []byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %s", in, err, want)
+		}
+	}
+}
