@@ -22,9 +22,9 @@ import (
 // configuration file and HTTPS port.
 type fedNode struct {
 	domain, dir, config string
-	port               int
-	d                  *daemon
-	addr               string
+	port                int
+	d                   *daemon
+	addr                string
 }
 
 // fedNodes writes the configuration of one daemon per domain, each with
