@@ -63,6 +63,10 @@ type Bridge struct {
 	lastSeen time.Time
 
 	rooms wantedRooms // group chats: muc.go
+
+	sm           streamMgmt                        // stream management: sm.go
+	lastPresence map[string]map[string]core.Status // a lost stream's, for its resumption
+	gapOpen      atomic.Bool                       // an archive gap fill did not finish
 }
 
 // New builds the bridge for one account; it does not connect until Run.
@@ -161,10 +165,16 @@ func (b *Bridge) runSession(ctx context.Context) (up bool, err error) {
 		}
 		return false, err
 	}
-	defer s.close()
 	b.cur.Store(s)
-	defer b.cur.CompareAndSwap(s, nil)
-	return true, s.run(ctx)
+	err = s.run(ctx)
+	b.cur.CompareAndSwap(s, nil)
+	s.close()
+	b.sm.lost()
+	b.keepPresence(s.presence)
+	if ctx.Err() != nil {
+		b.sm.forget() // stopped: the stream was closed, not lost
+	}
+	return true, err
 }
 
 // Send writes m to the account's contact; see session.send.

@@ -33,6 +33,14 @@
 // bounded at 1 MiB on the wire (boundedConn), bodies at 64 KiB, and the
 // contacts and resources remembered for presence by count.
 //
-// Not done yet: stream management (XEP-0198) resumption, group chats
-// (XEP-0045), receipts, chat states, corrections, replies and file links.
+// Stream management (XEP-0198, sm.go) runs on the upstream link, done
+// around mellium, which has none: stanzas are counted and unacknowledged
+// ones kept (bounded) from copies of the stream's bytes, and a lost
+// connection resumes the stream, so what the dead link swallowed either
+// way is delivered once. When the server refuses to resume, a fresh
+// session sends the lost stream's unacknowledged messages again and the
+// archive gap fill brings what came in.
+//
+// Not done yet: group chats (XEP-0045), receipts, chat states,
+// corrections, replies and file links.
 package xmpp

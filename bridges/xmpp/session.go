@@ -48,6 +48,10 @@ type session struct {
 	mamPage  []core.Event // that page's messages, handed over when its <fin/> arrives
 
 	muc mucState // group chats: muc.go
+
+	// resumed says the stream continues a lost one (sm.go): the server
+	// kept the roster, presence and carbons, so setup skips them.
+	resumed bool
 }
 
 // Bounds on what a server can make the bridge remember.
@@ -117,7 +121,7 @@ func connect(ctx context.Context, b *Bridge) (*session, error) {
 	}
 	lctx, cancel := context.WithTimeout(ctx, loginTimeout)
 	defer cancel()
-	xs, err := xmpp.NewClientSession(lctx, origin, conn, features...)
+	xs, resumed, err := b.sm.newSession(lctx, origin, conn, features, b.log) // sm.go
 	if err != nil {
 		conn.Close()
 		if isAuthFailure(err) {
@@ -126,10 +130,14 @@ func connect(ctx context.Context, b *Bridge) (*session, error) {
 		return nil, fmt.Errorf("logging in as %s: %w", cfg.jid, err)
 	}
 	bounded.boundary()
+	presence := make(map[string]map[string]core.Status)
+	if resumed {
+		presence = b.takePresence()
+	}
 	return &session{
-		b: b, xs: xs, self: xs.LocalAddr(), bounded: bounded,
+		b: b, xs: xs, self: xs.LocalAddr(), bounded: bounded, resumed: resumed,
 		log:      b.log.With("jid", xs.LocalAddr().String()),
-		presence: make(map[string]map[string]core.Status),
+		presence: presence,
 	}, nil
 }
 
@@ -192,6 +200,9 @@ func (s *session) run(ctx context.Context) error {
 // roster, carbons and the user's presence; then it fills the gap since
 // the last stored message from the archive.
 func (s *session) setup(ctx context.Context) error {
+	if s.resumed {
+		return s.setupResumed(ctx) // sm.go
+	}
 	if err := s.fetchRoster(ctx); err != nil {
 		return fmt.Errorf("fetching the roster: %w", err)
 	}
@@ -208,12 +219,24 @@ func (s *session) setup(ctx context.Context) error {
 		return fmt.Errorf("sending presence: %w", err)
 	}
 	s.b.report().State(ctx, core.StateConnected, "")
-	if err := s.fillGap(ctx); err != nil && ctx.Err() == nil {
-		// The live stream is fine; the gap is asked for again next time.
-		s.log.Warn("filling the gap from the archive", "err", err)
-	}
+	s.fillGapLogged(ctx)
+	s.requestAck(ctx) // sm.go: what setup sent need not wait for the next message
 	s.startRooms(ctx) // group chats: muc.go
 	return nil
+}
+
+// fillGapLogged fills the archive gap and notes whether it finished, so
+// a resumed stream knows whether one is still open.
+func (s *session) fillGapLogged(ctx context.Context) {
+	s.b.gapOpen.Store(true)
+	if err := s.fillGap(ctx); err != nil {
+		if ctx.Err() == nil {
+			// The live stream is fine; the gap is asked for again next time.
+			s.log.Warn("filling the gap from the archive", "err", err)
+		}
+		return
+	}
+	s.b.gapOpen.Store(false)
 }
 
 // keepalive pings the server when the stream has been quiet, so a dead
@@ -227,6 +250,7 @@ func (s *session) keepalive(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		s.requestAck(ctx) // sm.go
 		pctx, cancel := context.WithTimeout(ctx, iqTimeout)
 		err := ping.Send(pctx, s.xs, s.self.Domain())
 		cancel()
@@ -266,6 +290,7 @@ func (s *session) send(ctx context.Context, to jid.JID, m *core.Message) (string
 		return "", fmt.Errorf("sending to %s: %w", to, err)
 	}
 	metricSent.Inc()
+	s.requestAck(ctx) // sm.go
 	return id, nil
 }
 
@@ -296,9 +321,12 @@ func randomID() string {
 // cannot parse is logged and dropped, and an iq it does not serve gets
 // mellium's service-unavailable answer.
 func (s *session) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-	metricStanzas.Inc()
 	s.bounded.boundary()
 	defer s.bounded.boundary()
+	if start.Name.Space == nsSM {
+		return s.onSM(t, start) // sm.go
+	}
+	metricStanzas.Inc()
 	switch start.Name.Local {
 	case "message":
 		var m stanzaMessage
