@@ -25,6 +25,35 @@ var serverFeatures = []string{
 
 var serverIdentity = identity{"server", "im", "Switchboard"}
 
+// serverDisco is the server address's disco#info: identities, features
+// and extended information forms (XEP-0128).
+type serverDisco struct {
+	ids      []identity
+	features []string
+	forms    []*element
+}
+
+// buildServerDisco adds what this server's configuration offers to what
+// every server has.
+func (srv *Server) buildServerDisco() serverDisco {
+	d := serverDisco{ids: []identity{serverIdentity}, features: serverFeatures}
+	if srv.uploads != nil {
+		id, form := srv.uploadDisco() // upload.go
+		d.ids = append(d.ids, id)
+		d.features = append(append([]string(nil), d.features...), nsUpload)
+		d.forms = append(d.forms, form)
+	}
+	return d
+}
+
+func (d serverDisco) query(node string) *element {
+	q := discoInfo(node, d.ids, d.features)
+	for _, f := range d.forms {
+		q.add(f)
+	}
+	return q
+}
+
 // gatewayType is the XEP-0030 registry's gateway type of a network kind.
 func gatewayType(k core.NetworkKind) string {
 	switch k {
@@ -55,11 +84,11 @@ func (s *session) handleDiscoInfo(ctx context.Context, iq, q *element) {
 	node := q.attr("node")
 	switch {
 	case to == "" || to == s.srv.domain || to == s.bare:
-		ids := []identity{serverIdentity}
 		if to == s.bare {
-			ids = []identity{{"account", "registered", ""}}
+			s.send(iqResult(iq).add(discoInfo(node, []identity{{"account", "registered", ""}}, serverFeatures)))
+			return
 		}
-		s.send(iqResult(iq).add(discoInfo(node, ids, serverFeatures)))
+		s.send(iqResult(iq).add(s.srv.disco.query(node)))
 		return
 	}
 	if label, ok := strings.CutSuffix(to, "."+s.srv.domain); ok && !strings.ContainsAny(label, ".@/") {
@@ -143,14 +172,41 @@ func (s *session) handleVCard(ctx context.Context, iq *element) {
 }
 
 // capsVer is the XEP-0115 verification string of the server's disco info,
-// advertised in the stream features so clients can cache it.
-func capsVer() string {
+// advertised in the stream features so clients can cache it (§5.1, with
+// the extended information forms of §5.4).
+func (d serverDisco) capsVer() string {
 	var b strings.Builder
-	b.WriteString(serverIdentity.category + "/" + serverIdentity.typ + "//" + serverIdentity.name + "<")
-	fs := append([]string(nil), serverFeatures...)
+	ids := make([]string, len(d.ids))
+	for i, id := range d.ids {
+		ids[i] = id.category + "/" + id.typ + "//" + id.name
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		b.WriteString(id + "<")
+	}
+	fs := append([]string(nil), d.features...)
 	sort.Strings(fs)
 	for _, f := range fs {
 		b.WriteString(f + "<")
+	}
+	for _, form := range d.forms { // one form each, so no form order to keep
+		values := parseForm(form)
+		b.WriteString(values.get("FORM_TYPE") + "<")
+		vars := make([]string, 0, len(values))
+		for v := range values {
+			if v != "FORM_TYPE" {
+				vars = append(vars, v)
+			}
+		}
+		sort.Strings(vars)
+		for _, v := range vars {
+			b.WriteString(v + "<")
+			vs := append([]string(nil), values[v]...)
+			sort.Strings(vs)
+			for _, x := range vs {
+				b.WriteString(x + "<")
+			}
+		}
 	}
 	sum := sha1.Sum([]byte(b.String()))
 	return base64.StdEncoding.EncodeToString(sum[:])

@@ -281,6 +281,11 @@ func (s *session) answerIQ(ctx context.Context, iq, payload *element) bool {
 		}
 		s.carbons.Store(payload.Name.Local == "enable")
 		s.send(iqResult(iq))
+	case nsUpload + " request":
+		if typ != "get" || (to != "" && to != s.srv.domain) || s.srv.uploads == nil {
+			return false
+		}
+		s.handleUploadRequest(ctx, iq, payload) // upload.go
 	case nsVersion + " query":
 		if typ != "get" || (to != "" && to != s.srv.domain) {
 			return false

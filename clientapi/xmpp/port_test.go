@@ -130,8 +130,8 @@ func selfSigned(t testing.TB) tls.Certificate {
 
 // startPort runs the port with user alice (password returned) who has one
 // IRC network, "libera", with no bridge running: messages to it are stored
-// and queued.
-func startPort(t testing.TB) *testPort {
+// and queued. mods change the port's configuration.
+func startPort(t testing.TB, mods ...func(*Config)) *testPort {
 	t.Helper()
 	ctx := context.Background()
 	st, err := history.Open(ctx, filepath.Join(t.TempDir(), "sb.db"), history.Options{Log: testLogger(t)})
@@ -168,8 +168,12 @@ func startPort(t testing.TB) *testPort {
 	cert := selfSigned(t)
 	p := &testPort{t: t, st: st, hub: hub, user: u, password: password, network: nw, cert: cert, bridge: bridges, sent: sent}
 	logger := slog.New(logCapture{Handler: testLogger(t).Handler(), mu: &p.logMu, lines: &p.logLines})
-	srv := New(Config{Domain: testDomain, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		Store: st, Hub: hub, Log: logger, MaxLoginFailures: 5, LoginLockout: time.Minute, Version: "test", Sessions: &p.sessions})
+	cfg := Config{Domain: testDomain, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Store: st, Hub: hub, Log: logger, MaxLoginFailures: 5, LoginLockout: time.Minute, Version: "test", Sessions: &p.sessions}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	srv := New(cfg)
 	p.srv = srv
 	for _, direct := range []bool{false, true} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

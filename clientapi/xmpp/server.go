@@ -56,6 +56,9 @@ type Config struct {
 	// account; guessing from one address is limited as well.
 	MaxLoginFailures int
 	LoginLockout     time.Duration
+	// Uploads, if set, is the HTTP File Upload service (XEP-0363)
+	// offered on the server's address.
+	Uploads core.Uploads
 	// Limiter, if set, replaces the two above with a limiter the
 	// daemon's other ports share, so guesses count on all of them
 	// together.
@@ -92,9 +95,14 @@ type Server struct {
 	log       *slog.Logger
 	limiter   *loginlimit.Limiter
 	version   string
-	validate  func(core.NetworkKind, core.Settings) error
-	gauge     Gauge
-	adhoc     adhocSessions // ad-hoc command executions (adhoc.go)
+	uploads   core.Uploads // nil: no uploads
+	// disco is the server address's disco#info, and capsVer its
+	// XEP-0115 hash, fixed for the server's life.
+	disco    serverDisco
+	capsVer  string
+	validate func(core.NetworkKind, core.Settings) error
+	gauge    Gauge
+	adhoc    adhocSessions // ad-hoc command executions (adhoc.go)
 
 	mu       sync.Mutex
 	sessions map[core.UserID]map[string]*session // by resource
@@ -121,10 +129,11 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{
+	srv := &Server{
 		domain: cfg.Domain, tlsConfig: cfg.TLSConfig, store: cfg.Store, creds: cfg.Store, hub: cfg.Hub, log: log,
 		limiter:    cfg.Limiter,
 		version:    cfg.Version,
+		uploads:    cfg.Uploads,
 		validate:   cfg.ValidateNetwork,
 		gauge:      cfg.Sessions,
 		sessions:   make(map[core.UserID]map[string]*session),
@@ -132,6 +141,9 @@ func New(cfg Config) *Server {
 		blocked:    make(map[core.UserID]map[string]bool),
 		conns:      make(map[*conn]struct{}),
 	}
+	srv.disco = srv.buildServerDisco() // disco.go
+	srv.capsVer = srv.disco.capsVer()
+	return srv
 }
 
 // Serve accepts connections on ln until ctx ends. directTLS listeners

@@ -88,11 +88,12 @@ type slixOpts struct {
 	JID, Password string // bare JID: user@domain
 	Host          string // "" means 127.0.0.1
 	Port          int
-	DirectTLS     bool   // TLS from the first byte (XEP-0368); otherwise STARTTLS, required
-	Resource      string // "" lets the server choose
-	SM            bool   // XEP-0198 with resumption
-	CSI           bool   // XEP-0352 (the csi command)
-	NoPresence    bool   // no initial presence after session start
+	DirectTLS     bool     // TLS from the first byte (XEP-0368); otherwise STARTTLS, required
+	Resource      string   // "" lets the server choose
+	SM            bool     // XEP-0198 with resumption
+	CSI           bool     // XEP-0352 (the csi command)
+	NoPresence    bool     // no initial presence after session start
+	Env           []string // added to the environment, e.g. SSL_CERT_FILE for HTTPS
 }
 
 // slixClient is one running slixclient.py.
@@ -170,7 +171,7 @@ func startSlix(t testing.TB, opts slixOpts) *slixClient {
 		wake: make(chan struct{}, 1),
 	}
 	c.cmd = exec.Command(slixPython, args...)
-	c.cmd.Env = slixEnv()
+	c.cmd.Env = append(slixEnv(), opts.Env...)
 	c.cmd.Stderr = &c.stderr
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)

@@ -374,7 +374,7 @@ func (c *conn) negotiate(ctx context.Context) error {
 		el(nsRosterVr, "ver"),
 		el(nsSM, "sm"),
 		el(nsCSI, "csi"),
-		el(nsCaps, "c", "hash", "sha-1", "node", capsNode, "ver", capsVer()),
+		el(nsCaps, "c", "hash", "sha-1", "node", capsNode, "ver", c.srv.capsVer),
 	)
 	return c.openStream(feats)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/switchboard/switchboard/bridges/irc"
 	httpapi "github.com/switchboard/switchboard/clientapi/http"
+	"github.com/switchboard/switchboard/clientapi/upload"
 	"github.com/switchboard/switchboard/clientapi/xmpp"
 	"github.com/switchboard/switchboard/core"
 	"github.com/switchboard/switchboard/history"
@@ -144,6 +146,23 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
 	}
+	// File sharing from XMPP apps (XEP-0363), served on the HTTPS port.
+	var uploads *upload.Service
+	var uploadSlots core.Uploads // stays a nil interface when uploads are off
+	if cfg.Upload.Enabled {
+		uploads, err = upload.New(upload.Config{
+			Dir:         filepath.Join(cfg.DataDir, "uploads"),
+			BaseURL:     cfg.PublicURL(httpLn.Addr().String()),
+			MaxFileSize: int64(cfg.Upload.MaxFileSizeMiB) << 20,
+			Quota:       int64(cfg.Upload.QuotaMiB) << 20,
+			Log:         log.With("component", "upload"),
+		})
+		if err != nil {
+			httpLn.Close()
+			return err
+		}
+		uploadSlots = uploads
+	}
 	api := httpapi.New(httpapi.Config{
 		Store:   meteredAPIStore{st},
 		Hub:     hub,
@@ -167,6 +186,7 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	}
 
 	xmppSrv := xmpp.New(xmpp.Config{
+		Uploads:   uploadSlots,
 		Domain:    cfg.Domain,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Store:     st,
@@ -183,6 +203,9 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	// HTTPS out.
 	web := http.NewServeMux()
 	web.Handle(xmpp.WebSocketPath, xmppSrv.WebSocketHandler(ctx))
+	if uploads != nil {
+		web.Handle(upload.Path, uploads.Handler())
+	}
 	web.Handle("/", httpSrv.Handler)
 	httpSrv.Handler = web
 

@@ -277,13 +277,25 @@ func TestServe(t *testing.T) {
 		t.Fatalf("user list while serving: %q, %v", out, err)
 	}
 
+	// File uploads are served on the HTTPS port, under the public
+	// address derived from the port the daemon listens on.
+	var missing map[string]any
+	api := newAPIClient(t, addr, dir)
+	api.do("GET", "/upload/aaaaaaaaaaaaaaaaaaaaaaaaaa/x.png", nil, http.StatusNotFound, &missing)
+	if missing["detail"] != "no such upload" {
+		t.Errorf("an unknown upload answered %v", missing)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "uploads")); err != nil {
+		t.Errorf("the upload directory: %v", err)
+	}
+	checkMode(t, filepath.Join(dir, "uploads"), 0o700)
+
 	// Guesses count on every port together: bob's account, locked by
 	// five wrong passwords over the HTTP API, refuses his right one on
 	// the XMPP port.
 	if _, _, err := runIn(t, dir, "bobpw\n", "user", "add", "bob", "--password-stdin"); err != nil {
 		t.Fatal(err)
 	}
-	api := newAPIClient(t, addr, dir)
 	for range 5 {
 		api.do("POST", "/api/v1/tokens", map[string]string{"username": "bob", "password": "guess"}, http.StatusUnauthorized, nil)
 	}

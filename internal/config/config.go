@@ -29,6 +29,7 @@ type Config struct {
 	Auth    AuthConfig    `toml:"auth"`
 
 	Federation FederationConfig `toml:"federation"`
+	Upload     UploadConfig     `toml:"upload"`
 }
 
 // XMPPConfig is the client (c2s) port that XMPP apps connect to.
@@ -44,6 +45,20 @@ type XMPPConfig struct {
 // WebSocket endpoint.
 type HTTPConfig struct {
 	Addr string `toml:"addr"`
+	// PublicURL is how devices, and the people they send links to,
+	// reach this port: https://host[:port]. Empty means
+	// https://DOMAIN:PORT with the port of Addr.
+	PublicURL string `toml:"public_url"`
+}
+
+// UploadConfig is HTTP File Upload (XEP-0363): files devices share,
+// kept in <data_dir>/uploads and served on the HTTPS port.
+type UploadConfig struct {
+	Enabled bool `toml:"enabled"`
+	// MaxFileSizeMiB bounds one file.
+	MaxFileSizeMiB int `toml:"max_file_size_mib"`
+	// QuotaMiB bounds what one user keeps; 0 is no bound.
+	QuotaMiB int `toml:"quota_mib"`
 }
 
 // TLSConfig names the certificate served on every port. Both empty means a
@@ -132,6 +147,7 @@ func Default() Config {
 			Burst:    100,
 			Peers:    map[string]PeerConfig{},
 		},
+		Upload: UploadConfig{Enabled: true, MaxFileSizeMiB: 100, QuotaMiB: 1024},
 	}
 }
 

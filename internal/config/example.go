@@ -32,8 +32,11 @@ addr = ":5222"
 direct_tls_addr = ":5223"
 
 [http]
-# HTTPS port: API, web page and XMPP over WebSocket.
+# HTTPS port: API, web page, XMPP over WebSocket and file uploads.
 addr = ":8443"
+# How devices, and the people they send file links to, reach this port:
+# https://host[:port]. Empty means https://<domain>:<port of addr>.
+public_url = ""
 
 [tls]
 # Certificate and key in PEM. Leave both empty to have a self-signed pair
@@ -77,4 +80,13 @@ burst = 100
 #   url = "https://10.0.0.2:8443"
 #   ca_file = "/etc/switchboard/b.example.pem"
 peers = {}
+
+[upload]
+# HTTP File Upload (XEP-0363): files shared from XMPP apps are kept in
+# <data_dir>/uploads and served on the HTTPS port to anyone given the link.
+enabled = true
+# The largest file, in MiB.
+max_file_size_mib = 100
+# What one user may keep, in MiB; 0 is no limit.
+quota_mib = 1024
 `

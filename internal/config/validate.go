@@ -40,6 +40,9 @@ func (c *Config) Validate() error {
 	check("xmpp.addr", checkAddr(c.XMPP.Addr))
 	check("xmpp.direct_tls_addr", checkAddr(c.XMPP.DirectTLSAddr))
 	check("http.addr", checkAddr(c.HTTP.Addr))
+	if u := c.HTTP.PublicURL; u != "" {
+		check("http.public_url", checkHTTPSBase(u))
+	}
 
 	// One file without the other is a half-finished edit; guessing would
 	// either serve the wrong key or silently fall back to self-signed.
@@ -86,6 +89,12 @@ func (c *Config) Validate() error {
 		}
 		check(key+".url", checkHTTPSBase(p.URL))
 	}
+	if c.Upload.MaxFileSizeMiB <= 0 {
+		check("upload.max_file_size_mib", fmt.Errorf("%d must be positive", c.Upload.MaxFileSizeMiB))
+	}
+	if c.Upload.QuotaMiB < 0 {
+		check("upload.quota_mib", fmt.Errorf("%d is negative (use 0 for no quota)", c.Upload.QuotaMiB))
+	}
 
 	return errors.Join(errs...)
 }
@@ -97,6 +106,20 @@ func checkHTTPSBase(s string) error {
 		return fmt.Errorf("%q is not an https://HOST[:PORT] URL", s)
 	}
 	return nil
+}
+
+// PublicURL is the HTTPS port's public address: http.public_url, or
+// https://DOMAIN:PORT with the port of listening, the address the port
+// listens on (http.addr, or what the system chose for port 0).
+func (c *Config) PublicURL(listening string) string {
+	if c.HTTP.PublicURL != "" {
+		return strings.TrimSuffix(c.HTTP.PublicURL, "/")
+	}
+	_, port, _ := net.SplitHostPort(listening)
+	if port == "443" {
+		return "https://" + c.Domain
+	}
+	return "https://" + net.JoinHostPort(c.Domain, port)
 }
 
 // checkDomain accepts "localhost" or a lowercase DNS name. Lowercase only,

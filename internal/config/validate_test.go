@@ -113,3 +113,32 @@ func TestFederationPeers(t *testing.T) {
 		}
 	}
 }
+
+func TestPublicURLAndUploads(t *testing.T) {
+	for _, u := range []string{"http://chat.example.org", "chat.example.org", "https://", "https://h/?q=1", "https://u:p@h"} {
+		c := Default()
+		c.HTTP.PublicURL = u
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "http.public_url:") {
+			t.Errorf("http.public_url %q: %v", u, err)
+		}
+	}
+	c := Default()
+	c.Domain = "example.org"
+	if got := c.PublicURL(c.HTTP.Addr); got != "https://example.org:8443" {
+		t.Errorf("derived public URL %q", got)
+	}
+	if got := c.PublicURL("[::]:443"); got != "https://example.org" {
+		t.Errorf("derived public URL on 443: %q", got)
+	}
+	c.HTTP.PublicURL = "https://chat.example.org/"
+	if got := c.PublicURL(c.HTTP.Addr); got != "https://chat.example.org" {
+		t.Errorf("configured public URL: %q", got)
+	}
+	c.Upload.MaxFileSizeMiB, c.Upload.QuotaMiB = 0, -1
+	err := c.Validate()
+	for _, key := range []string{"upload.max_file_size_mib", "upload.quota_mib"} {
+		if err == nil || !strings.Contains(err.Error(), key+":") {
+			t.Errorf("Validate() = %v; want an error naming %s", err, key)
+		}
+	}
+}
