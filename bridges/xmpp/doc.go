@@ -27,11 +27,33 @@
 // reaches devices as an offline core.PresenceEvent until the contact's
 // presence arrives.
 //
+// Group chats (XEP-0045, muc.go) are rooms on every device: the rooms in
+// the account's bookmarks (bookmarks.go: XEP-0402, and the XEP-0048
+// private storage form) with autojoin are joined on every connect, and
+// devices join and leave rooms through core.RoomJoiner. Occupants, their
+// roles (affiliation and role mapped to the IRC bridge's owner, admin,
+// op and voice), the subject and messages become the same core events
+// the IRC bridge emits, so the client port shows both alike. A room is
+// joined asking for no history; its own archive (MAM on the room's
+// address) fills the gap after every (re)join, and every copy of a room
+// message gets one network id (roomMessageID): the room's stanza-id, or
+// for the account's own messages the origin-id Send returned, so the
+// room's echo of a sent message is recognised and stored once. A nick
+// taken is retried with a suffix, a room password comes from the join
+// or the bookmark, a refusal is a permanent error with the reason, and
+// a self-ping (XEP-0410) every few minutes finds a silent drop and joins
+// again. An occupant's private messages are a direct conversation with
+// its full address (room@service/nick); parsePeer tells rooms from
+// contacts by the rooms the bridges have seen (bookmarks, joins, stored
+// room conversations) and, for a room not seen yet, by its service's
+// conventional domain (conference., muc., ...).
+//
 // Bad input: a stanza that does not parse is logged and dropped, an iq
 // the bridge does not serve gets service-unavailable, carbons and archive
 // results not from the account itself are ignored, and one stanza is
 // bounded at 1 MiB on the wire (boundedConn), bodies at 64 KiB, and the
-// contacts and resources remembered for presence by count.
+// contacts and resources remembered for presence by count, the rooms of
+// an account (256) and the occupants listed per room (5,000) too.
 //
 // Stream management (XEP-0198, sm.go) runs on the upstream link, done
 // around mellium, which has none: stanzas are counted and unacknowledged
@@ -41,6 +63,10 @@
 // session sends the lost stream's unacknowledged messages again and the
 // archive gap fill brings what came in.
 //
-// Not done yet: group chats (XEP-0045), receipts, chat states,
-// corrections, replies and file links.
+// Not done yet: receipts, chat states, corrections, replies and file
+// links. Of group chats: the user's status is not sent to rooms after the
+// join, a room a device joins is not written to the bookmarks,
+// invitations (mediated and XEP-0249) are stored as plain messages if
+// they have a body, and a room without an archive gets no gap fill (its
+// own history on join is not asked for).
 package xmpp

@@ -455,6 +455,11 @@ func (s *session) occupantHere(key string, r *mucRoom, m core.Member, self bool)
 	if !known && len(r.members) >= maxOccupants && !self {
 		return nil
 	}
+	if m.Addr == "" && known {
+		// Only some presences carry the real address (a moderator's
+		// view of a semi-anonymous room): keep what the first said.
+		m.Addr = old.Addr
+	}
 	r.members[m.Nick] = m
 	if self {
 		r.nick = m.Nick

@@ -146,6 +146,7 @@ func FuzzIncoming(f *testing.F) {
 		`<message><sent xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'><message from='alice@example.net/p' to='Bob@example.org' id='c'><body>x</body></message></forwarded></sent></message>`,
 		`<message><result xmlns='urn:xmpp:mam:2' queryid='q1' id='a'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='2020-01-01T00:00:00Z'/><message from='bob@example.org/x'><body> spaced&#xD;\n</body></message></forwarded></result></message>`,
 		`<presence from='bob@example.org/a'><show>away</show><status>lunch</status></presence>`,
+		`<message from='room@conference.example.org/bob' type='chat' id='pm'><body>psst</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -192,8 +193,11 @@ func FuzzIncoming(f *testing.F) {
 			t.Fatalf("body of %d bytes", len(msg.Body))
 		}
 		peer, err := jid.Parse(msg.Peer.Remote)
-		if err != nil || peer.String() != msg.Peer.Remote || !peer.Equal(peer.Bare()) || parsePeer(msg.Peer.Remote) != msg.Peer {
-			t.Fatalf("peer %q is not a canonical bare JID (%v)", msg.Peer.Remote, err)
+		// A room occupant's private messages are filed under its full
+		// address (directRemote); everyone else under a bare one.
+		occupant := peer.Resourcepart() != "" && isRoom(peer.Bare())
+		if err != nil || peer.String() != msg.Peer.Remote || !peer.Equal(peer.Bare()) && !occupant || parsePeer(msg.Peer.Remote) != msg.Peer {
+			t.Fatalf("peer %q is not a canonical bare JID nor a room occupant (%v)", msg.Peer.Remote, err)
 		}
 		if msg.Peer.Remote == testSelf.Domainpart() {
 			return // the server itself cannot be written back to as a contact
@@ -206,6 +210,9 @@ func FuzzIncoming(f *testing.F) {
 			t.Fatalf("own stanza %s does not parse: %v", out, err)
 		}
 		back.From = msg.Peer.Remote + "/r"
+		if occupant {
+			back.From = msg.Peer.Remote
+		}
 		again, _ := classify(testSelf, &back, "", testNow)
 		if again == nil || again.Body != msg.Body || again.Kind != msg.Kind || again.Peer != msg.Peer || again.OriginID != "rt" {
 			t.Fatalf("round trip of %+v through %s gave %+v", msg, out, again)

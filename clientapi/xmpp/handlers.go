@@ -88,9 +88,14 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 	if r.peer.Kind == core.Room {
 		switch {
 		case r.resource != "" && typ != "groupchat":
-			// A private message to an occupant is a direct message to
-			// that nick on the network; answers come from nick@network.
-			peer = s.nets.parsePeer(r.network.Kind, r.resource)
+			// A private message to an occupant is a direct message: to
+			// the occupant's own address where the network gives
+			// occupants one (XMPP: room@service/nick), else to that
+			// nick on the network (IRC); answers come from it.
+			peer = s.nets.parsePeer(r.network.Kind, r.peer.Remote+"/"+r.resource)
+			if peer.Kind != core.Direct {
+				peer = s.nets.parsePeer(r.network.Kind, r.resource)
+			}
 			if peer.Kind != core.Direct {
 				s.send(bounce(m, "modify", "bad-request", "not an occupant's nick"))
 				return

@@ -106,7 +106,20 @@ func TestXMPPRoomEndToEnd(t *testing.T) {
 		t.Errorf("B's history on join:\n%s\nwant:\n%s", strings.Join(history, "\n"), strings.Join(want, "\n"))
 	}
 
-	// 5. A leaves: its own unavailable presence comes back, the bridge
+	// 5. Private messages with the occupant bob: A's goes to bob's
+	// occupant address and comes to bob from alice's; bob's answer is a
+	// direct conversation with his occupant address.
+	a.Do(t, map[string]any{"cmd": "send", "to": room + "/bob", "type": "chat", "body": "psst", "id": "pm1"})
+	if pm := bob.Expect(t, e2eWait, slixEv("message", "body", "psst")); pm["from"] != upstream+"/alice" || pm["type"] != "chat" {
+		t.Errorf("A's private message reached bob as %v", pm)
+	}
+	bob.Do(t, map[string]any{"cmd": "send", "to": upstream + "/alice", "type": "chat", "body": "psst back", "id": "pm2"})
+	occupant := `lounge\40` + p.MUCDomain + `\2fbob@xmppnet.` + testDomain
+	if pm := a.Expect(t, e2eWait, slixEv("message", "body", "psst back")); pm["from"] != occupant && !strings.HasPrefix(fmt.Sprint(pm["from"]), occupant+"/") {
+		t.Errorf("bob's private answer reached A as %v, want from %s", pm, occupant)
+	}
+
+	// 6. A leaves: its own unavailable presence comes back, the bridge
 	// stays in the room for B, and bob sees no one leave before his next
 	// message comes back to him.
 	a.Do(t, map[string]any{"cmd": "presence", "type": "unavailable", "to": room + "/alice"})
