@@ -171,6 +171,7 @@ func (b *Bridge) runSession(ctx context.Context) (up bool, err error) {
 	s.close()
 	b.sm.lost()
 	b.keepPresence(s.presence)
+	b.keepRooms(s) // group chats: muc.go
 	if ctx.Err() != nil {
 		b.sm.forget() // stopped: the stream was closed, not lost
 	}

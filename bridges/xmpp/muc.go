@@ -128,6 +128,9 @@ type wantedRooms struct {
 	m      map[string]roomWant // by the room's bare address
 	seen   map[string]time.Time
 	loaded bool // the stored rooms were read (loadStoredRooms)
+	// lost is the rooms a lost stream was in, which a resumed stream is
+	// still in: the server kept the occupancy (sm.go).
+	lost map[string]*mucRoom
 }
 
 func (w *wantedRooms) want(room string, rw roomWant) bool {
@@ -283,11 +286,13 @@ func (r *mucRoom) finish(err error) {
 	r.waiters = nil
 }
 
-// release ends every wait on a room the session is no longer in.
+// release ends every wait on a room the session is no longer in. A
+// message sent is taken as sent: it went out, and whether the room took
+// it is not known; an error would make the Hub send it twice.
 func (r *mucRoom) release(err error) {
 	r.finish(err)
 	for id, ch := range r.echoes {
-		ch <- errors.New("out of the room before it reflected the message")
+		ch <- nil
 		delete(r.echoes, id)
 	}
 }
@@ -369,10 +374,55 @@ func (s *session) dropRoom(key string, r *mucRoom, err error) {
 	s.muc.mu.Unlock()
 }
 
+// keepRooms remembers the rooms of a session that ended, for a stream
+// that resumes it. Sends still waiting for a room's echo are let go as
+// sent: a resumed stream delivers them, and a fresh one sends the lost
+// stream's unacknowledged stanzas again (sm.go).
+func (b *Bridge) keepRooms(s *session) {
+	s.muc.mu.Lock()
+	kept := make(map[string]*mucRoom)
+	for key, r := range s.muc.rooms {
+		r.release(errors.New("the stream ended while the room was being joined"))
+		if r.joined && !r.leaving {
+			kept[key] = r
+		}
+	}
+	s.muc.rooms = nil
+	s.muc.mu.Unlock()
+	b.rooms.mu.Lock()
+	b.rooms.lost = kept
+	b.rooms.mu.Unlock()
+}
+
+// resumeRooms takes over the rooms of the stream this one resumed: the
+// server never took the account out of them, and joining again would
+// only echo its own presence back (no member list), which would look
+// like everyone else left.
+func (s *session) resumeRooms() {
+	s.b.rooms.mu.Lock()
+	lost := s.b.rooms.lost
+	s.b.rooms.lost = nil
+	s.b.rooms.mu.Unlock()
+	if !s.resumed || len(lost) == 0 {
+		return
+	}
+	s.muc.mu.Lock()
+	defer s.muc.mu.Unlock()
+	if s.muc.rooms == nil {
+		s.muc.rooms = make(map[string]*mucRoom)
+	}
+	for key, r := range lost {
+		if _, ok := s.muc.rooms[key]; !ok {
+			s.muc.rooms[key] = r
+		}
+	}
+}
+
 // startRooms joins the rooms the bookmarks ask for and those devices
 // joined before, then keeps checking that the account is still in them.
 // It runs once a stream is set up.
 func (s *session) startRooms(ctx context.Context) {
+	s.resumeRooms()
 	s.b.loadStoredRooms(ctx)
 	marks, err := s.fetchBookmarks(ctx)
 	if err != nil && ctx.Err() == nil {

@@ -438,3 +438,73 @@ func (s *stack) session() *session {
 	}
 	return nil
 }
+
+// TestProsodyRoomResumes: a stream resumed after a cut (XEP-0198) is
+// still in its rooms, as the server kept it there: it does not join them
+// again, no one seems to leave, what the room said during the cut
+// arrives once, and sending works on.
+func TestProsodyRoomResumes(t *testing.T) {
+	old := backoffUnit
+	backoffUnit = 50 * time.Millisecond
+	t.Cleanup(func() { backoffUnit = old })
+
+	p, _ := startMUC(t)
+	room := "steady@" + p.MUCDomain
+	bob := dialClient(t, p, "bob", "pw", "laptop")
+	bob.join(room, "bob")
+	proxy := startCutProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)))
+	resumed := counterValue(t, metricSMResumed)
+	s := newStack(t, core.Settings{keyJID: "alice@" + p.Domain, keyPassword: "pw", keyAddr: proxy.ln.Addr().String(), keyFingerprint: pin(t, p)})
+	s.waitState(20*time.Second, core.StateConnected)
+	if err := s.hub.JoinRoom(context.Background(), s.user.ID, s.net.ID, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.waitEvent(10*time.Second, "the join", membersOf(room))
+
+	for len(bob.pres) > 0 {
+		<-bob.pres // alice's join, and anything before it
+	}
+	proxy.frozen.Store(true)
+	bob.say(room, "cut-1", "during the cut")
+	time.Sleep(200 * time.Millisecond) // bob's message reaches the frozen link
+	proxy.cut()
+	var left []string
+	s.waitEvent(20*time.Second, "the reconnect", func(e core.Event) bool {
+		if me, ok := e.(core.MembershipEvent); ok && me.Change == core.MemberLeft {
+			left = append(left, me.Member.Nick)
+		}
+		ns, ok := e.(core.NetworkStateEvent)
+		return ok && ns.State == core.StateConnected
+	})
+	if counterValue(t, metricSMResumed) != resumed+1 {
+		t.Fatal("the stream was not resumed")
+	}
+	s.waitEvent(10*time.Second, "the message of the cut", roomMessage(room, "during the cut"))
+	if _, err := s.hub.Send(context.Background(), s.dev, &core.Message{Network: s.net.ID, Peer: core.Peer{Kind: core.Room, Remote: room}, Kind: core.KindChat, Body: "still here"}); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitGroupchat(10*time.Second, room, "still here")
+	bob.say(room, "after-1", "after the cut")
+	s.waitAll(10*time.Second, map[string]func(core.Event) bool{"the message after": func(e core.Event) bool {
+		if me, ok := e.(core.MembershipEvent); ok && me.Change == core.MemberLeft {
+			left = append(left, me.Member.Nick)
+		}
+		return roomMessage(room, "after the cut")(e)
+	}})
+	if len(left) > 0 {
+		t.Errorf("occupants seemed to leave over the resumption: %v", left)
+	}
+	// Nor did the bridge join again: the room never had it leave.
+	for len(bob.pres) > 0 {
+		if p := <-bob.pres; p.From == room+"/alice" {
+			t.Errorf("the resumed stream joined the room again: %+v", p)
+		}
+	}
+	if st, ok := s.hub.Room(s.user.ID, s.net.ID, room); !ok || len(st.Members) != 2 {
+		t.Errorf("the Hub's room after the resumption: %+v", st)
+	}
+	want := []string{"bob: during the cut", ": still here", "bob: after the cut"}
+	if got := s.roomBodies(room); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("stored %q, want %q", got, want)
+	}
+}
