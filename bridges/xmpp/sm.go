@@ -1,6 +1,7 @@
 package xmpp
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -255,13 +256,16 @@ func (m *streamMgmt) bindOrResume(bind xmpp.StreamFeature, out *smTap, log *slog
 		if err != nil {
 			return mask, rw, err
 		}
-		// What the lost stream did not get acknowledged: its messages
-		// go again (receivers match them by id); its iqs and presences
-		// are asked again by the new session's setup anyway.
+		// What the lost stream did not get acknowledged: its chat
+		// messages go again (the server may have had them, and the
+		// receivers and the store match copies by id); its iqs and
+		// presences are asked again by the new session's setup anyway.
+		// Group chat messages do not: a room would reflect and archive a
+		// second copy under a new id.
 		m.mu.Lock()
 		var again [][]byte
 		for _, raw := range m.unacked {
-			if isMessage(raw) {
+			if isMessage(raw) && !isGroupchat(raw) {
 				again = append(again, raw)
 			}
 		}
@@ -281,6 +285,16 @@ func (m *streamMgmt) bindOrResume(bind xmpp.StreamFeature, out *smTap, log *slog
 }
 
 func isMessage(raw []byte) bool { return len(raw) > 8 && string(raw[:8]) == "<message" }
+
+// isGroupchat looks for type="groupchat" in the stanza's start tag.
+func isGroupchat(raw []byte) bool {
+	end := bytes.IndexByte(raw, '>')
+	if end < 0 {
+		end = len(raw)
+	}
+	tag := raw[:end]
+	return bytes.Contains(tag, []byte(`type="groupchat"`)) || bytes.Contains(tag, []byte(`type='groupchat'`))
+}
 
 // writeRaw sends stanzas as they were serialized before.
 func writeRaw(session *xmpp.Session, stanzas [][]byte) error {

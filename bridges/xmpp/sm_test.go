@@ -98,6 +98,18 @@ func TestTapCountsAndQueues(t *testing.T) {
 	}
 }
 
+func TestGroupchatIsNotSentAgain(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`<message xmlns="jabber:client" type="groupchat" to="r@m"><body>type="chat"</body></message>`: true,
+		`<message type='groupchat'/>`:                                  true,
+		`<message type="chat"><body>type="groupchat"</body></message>`: false,
+	} {
+		if got := isMessage([]byte(raw)) && isGroupchat([]byte(raw)); got != want {
+			t.Errorf("%s: groupchat %v, want %v", raw, got, want)
+		}
+	}
+}
+
 // FuzzScanner: any bytes in any chunking give the same elements, never a
 // panic, and with capture every element's bytes are a well-formed
 // element of the name reported.
