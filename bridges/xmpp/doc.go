@@ -63,10 +63,18 @@
 // session sends the lost stream's unacknowledged messages again and the
 // archive gap fill brings what came in.
 //
-// Not done yet: receipts, chat states, corrections, replies and file
-// links. Of group chats: the user's status is not sent to rooms after the
-// join, a room a device joins is not written to the bookmarks,
-// invitations (mediated and XEP-0249) are stored as plain messages if
-// they have a body, and a room without an archive gets no gap fill (its
-// own history on join is not asked for).
+// With 1:1 messages go, both ways (receipts.go): chat states (XEP-0085)
+// as core.TypingEvents, corrections (XEP-0308) and replies (XEP-0461) as
+// Message.CorrectionOf and ReplyTo, out-of-band links (XEP-0066) as
+// attachments; a contact's receipt request (XEP-0184) is answered once
+// the message is stored, and outgoing messages ask for receipts, which
+// are only counted, since the model has no delivery state.
+//
+// Not done yet: a delivery state for the receipts contacts send; chat
+// states, corrections, replies and links in group chats. Of group chats:
+// the user's status is not sent to rooms after the join, a room a device
+// joins is not written to the bookmarks, invitations (mediated and
+// XEP-0249) are stored as plain messages if they have a body, and a room
+// without an archive gets no gap fill (its own history on join is not
+// asked for).
 package xmpp

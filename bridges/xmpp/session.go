@@ -286,7 +286,8 @@ func (s *session) send(ctx context.Context, to jid.JID, m *core.Message) (string
 	id := randomID()
 	ctx, cancel := context.WithTimeout(ctx, iqTimeout)
 	defer cancel()
-	if err := s.xs.Send(ctx, outgoingMessage(id, to, m)); err != nil {
+	extras := messageExtras(m, to, s.b.networkRef(ctx, m.CorrectionOf), s.b.networkRef(ctx, m.ReplyTo)) // receipts.go
+	if err := s.xs.Send(ctx, outgoingMessage(id, to, m, extras...)); err != nil {
 		return "", fmt.Errorf("sending to %s: %w", to, err)
 	}
 	metricSent.Inc()
@@ -295,15 +296,18 @@ func (s *session) send(ctx context.Context, to jid.JID, m *core.Message) (string
 }
 
 // outgoingMessage is the stanza for m; /me actions go as XEP-0245 says.
-func outgoingMessage(id string, to jid.JID, m *core.Message) xml.TokenReader {
+func outgoingMessage(id string, to jid.JID, m *core.Message, extras ...xml.TokenReader) xml.TokenReader {
 	body := m.Body
 	if m.Kind == core.KindAction {
 		body = "/me " + body
 	}
-	return stanza.Message{ID: id, To: to, Type: stanza.ChatMessage}.Wrap(xmlstream.MultiReader(
+	if body == "" && len(m.Attachments) > 0 {
+		body = m.Attachments[0].URL // XEP-0066: the body carries the link for clients without it
+	}
+	return stanza.Message{ID: id, To: to, Type: stanza.ChatMessage}.Wrap(xmlstream.MultiReader(append([]xml.TokenReader{
 		textElement("body", body),
 		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSID, Local: "origin-id"}, Attr: []xml.Attr{{Name: xml.Name{Local: "id"}, Value: id}}}),
-	))
+	}, extras...)...))
 }
 
 func textElement(local, text string) xml.TokenReader {
@@ -337,7 +341,7 @@ func (s *session) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) 
 		if s.onRoomMessage(&m) { // group chats: muc.go
 			return nil
 		}
-		s.onMessage(&m)
+		return s.onChatMessage(t, &m) // receipts.go
 	case "presence":
 		var p stanzaPresence
 		if err := decodeStanza(start, t, &p); err != nil {
@@ -424,13 +428,14 @@ func classify(self jid.JID, m *stanzaMessage, query string, now time.Time) (msg 
 	return msg, false
 }
 
-func (s *session) onMessage(m *stanzaMessage) {
+// onMessage stores a 1:1 message; true for a live one handed to the Hub.
+func (s *session) onMessage(m *stanzaMessage) bool {
 	s.mamMu.Lock()
 	query := s.mamQuery
 	s.mamMu.Unlock()
 	msg, archived := classify(s.self, m, query, time.Now())
 	if msg == nil {
-		return
+		return false
 	}
 	if archived {
 		s.mamMu.Lock()
@@ -440,27 +445,29 @@ func (s *session) onMessage(m *stanzaMessage) {
 			s.mamPage = append(s.mamPage, core.MessageEvent{Message: msg})
 		}
 		s.mamMu.Unlock()
-		return
+		return false
 	}
-	s.deliver(core.MessageEvent{Message: msg})
+	return s.deliver(core.MessageEvent{Message: msg})
 }
 
-// deliver hands events to the Hub and moves the gap fill's start.
-func (s *session) deliver(events ...core.Event) {
+// deliver hands events to the Hub and moves the gap fill's start; false
+// when the Hub did not take them.
+func (s *session) deliver(events ...core.Event) bool {
 	if len(events) == 0 {
-		return
+		return true
 	}
 	if err := s.b.env.Inbound.Receive(s.ctx, events...); err != nil {
 		if s.ctx.Err() == nil {
 			s.log.Warn("handing messages to the hub", "err", err)
 		}
-		return
+		return false
 	}
 	for _, e := range events {
 		if me, ok := e.(core.MessageEvent); ok && me.Message.OriginID != "" {
 			s.b.noteSeen(me.Message.Time)
 		}
 	}
+	return true
 }
 
 func (s *session) onPresence(p *stanzaPresence) {

@@ -43,6 +43,8 @@ type stanzaMessage struct {
 	// Group chats (muc.go): a room's subject, and why a room refused.
 	Subject *string       `xml:"subject"`
 	Error   *stanza.Error `xml:"error"`
+
+	extensions // receipts.go: receipts, chat states, corrections, replies, links
 }
 
 type sidElement struct {
@@ -195,6 +197,7 @@ func toMessage(self jid.JID, m *stanzaMessage, o origin, archiveID string, when,
 		msg.Kind, msg.Body = core.KindAction, rest
 	}
 	msg.OriginID = m.networkID(self, archiveID)
+	m.apply(msg) // receipts.go
 	switch {
 	case !when.IsZero():
 		msg.Time = when

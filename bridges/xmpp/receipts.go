@@ -1,0 +1,217 @@
+package xmpp
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// What rides along with a chat message, both ways, as far as the model
+// has a place for it:
+//
+//   - Receipts (XEP-0184): a contact's request is answered once the
+//     message is stored, which is when the user's account has it; the
+//     bridge asks for receipts on what it sends. The model has no
+//     delivery state, so a contact's receipts are only counted.
+//   - Chat states (XEP-0085) are core.TypingEvents both ways.
+//   - Corrections (XEP-0308) are Message.CorrectionOf, replies (XEP-0461)
+//     Message.ReplyTo: by the network id the store resolves; outgoing,
+//     the referenced message's network id is read back from the store.
+//   - Out-of-band links (XEP-0066) are Message.Attachments.
+
+const (
+	nsReceipts   = "urn:xmpp:receipts"
+	nsChatStates = "http://jabber.org/protocol/chatstates"
+	nsCorrect    = "urn:xmpp:message-correct:0"
+	nsReply      = "urn:xmpp:reply:0"
+	nsOOB        = "jabber:x:oob"
+	nsHints      = "urn:xmpp:hints"
+)
+
+// maxAttachments bounds the links kept of one message.
+const maxAttachments = 8
+
+var metricReceipts = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "switchboard_xmpp_receipts_received_total",
+	Help: "Delivery receipts (XEP-0184) from upstream contacts for messages the bridge sent.",
+})
+
+func init() { prometheus.MustRegister(metricReceipts) }
+
+// extensions are the parts of a <message/> this file reads; stanzaMessage
+// embeds it.
+type extensions struct {
+	ReceiptRequest *struct{}    `xml:"urn:xmpp:receipts request"`
+	Receipt        *idRef       `xml:"urn:xmpp:receipts received"`
+	Replace        *idRef       `xml:"urn:xmpp:message-correct:0 replace"`
+	Reply          *replyRef    `xml:"urn:xmpp:reply:0 reply"`
+	Links          []oobElement `xml:"jabber:x:oob x"`
+	Active         *struct{}    `xml:"http://jabber.org/protocol/chatstates active"`
+	Composing      *struct{}    `xml:"http://jabber.org/protocol/chatstates composing"`
+	Paused         *struct{}    `xml:"http://jabber.org/protocol/chatstates paused"`
+	Inactive       *struct{}    `xml:"http://jabber.org/protocol/chatstates inactive"`
+	Gone           *struct{}    `xml:"http://jabber.org/protocol/chatstates gone"`
+}
+
+type idRef struct {
+	ID string `xml:"id,attr"`
+}
+
+type replyRef struct {
+	To string `xml:"to,attr"`
+	ID string `xml:"id,attr"`
+}
+
+type oobElement struct {
+	URL  string `xml:"url"`
+	Desc string `xml:"desc"`
+}
+
+// chatState is the message's chat state, "" for none.
+func (e *extensions) chatState() core.ChatState {
+	switch {
+	case e.Composing != nil:
+		return core.StateComposing
+	case e.Paused != nil:
+		return core.StatePaused
+	case e.Active != nil:
+		return core.StateActive
+	case e.Inactive != nil:
+		return core.StateInactive
+	case e.Gone != nil:
+		return core.StateGone
+	}
+	return ""
+}
+
+// apply copies corrections, replies and links onto msg.
+func (e *extensions) apply(msg *core.Message) {
+	if e.Replace != nil && e.Replace.ID != "" {
+		msg.CorrectionOf = core.MessageRef{OriginID: cut(e.Replace.ID, 256)}
+	}
+	if e.Reply != nil && e.Reply.ID != "" {
+		msg.ReplyTo = core.MessageRef{OriginID: cut(e.Reply.ID, 256)}
+	}
+	for _, l := range e.Links {
+		if len(msg.Attachments) == maxAttachments {
+			break
+		}
+		u := strings.TrimSpace(l.URL)
+		if u == "" || len(u) > 4096 {
+			continue
+		}
+		msg.Attachments = append(msg.Attachments, core.Attachment{URL: u, Name: cut(l.Desc, maxNameLength)})
+	}
+}
+
+// onChatMessage takes a 1:1 message stanza: its chat state and receipt,
+// then the message itself, whose receipt request is answered once it is
+// stored. It runs on the Serve goroutine, so it answers through t.
+func (s *session) onChatMessage(t xmlstream.TokenReadEncoder, m *stanzaMessage) error {
+	live := m.Result == nil && m.Received == nil && m.Sent == nil && m.Type != "error"
+	from, ok := bareOf(m.From)
+	if live && ok && m.From != "" && !from.Equal(s.self.Bare()) {
+		if st := m.chatState(); st != "" {
+			s.deliver(core.TypingEvent{Peer: core.Peer{Kind: core.Direct, Remote: from.String()}, Sender: from.String(), Direction: core.Incoming, State: st})
+		}
+		if m.Receipt != nil {
+			metricReceipts.Inc()
+		}
+	}
+	if !s.onMessage(m) || !live || m.ReceiptRequest == nil || m.ID == "" || m.From == "" {
+		return nil
+	}
+	to, err := jid.Parse(m.From)
+	if err != nil {
+		return nil
+	}
+	_, err = xmlstream.Copy(t, stanza.Message{To: to, Type: stanza.ChatMessage}.Wrap(
+		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsReceipts, Local: "received"}, Attr: []xml.Attr{{Name: xml.Name{Local: "id"}, Value: m.ID}}})))
+	return err
+}
+
+func emptyElement(space, local string, attrs ...string) xml.TokenReader {
+	return xmlstream.Wrap(nil, element(space, local, attrs...))
+}
+
+func element(space, local string, attrs ...string) xml.StartElement {
+	s := xml.StartElement{Name: xml.Name{Space: space, Local: local}}
+	for i := 0; i+1 < len(attrs); i += 2 {
+		s.Attr = append(s.Attr, xml.Attr{Name: xml.Name{Local: attrs[i]}, Value: attrs[i+1]})
+	}
+	return s
+}
+
+// messageExtras is what goes with an outgoing message: a receipt request,
+// the active chat state, and its correction, reply and links. refs are
+// the network ids of the messages it corrects and answers ("" for none).
+func messageExtras(m *core.Message, to jid.JID, correctionOf, replyTo string) []xml.TokenReader {
+	out := []xml.TokenReader{emptyElement(nsReceipts, "request"), emptyElement(nsChatStates, "active")}
+	if correctionOf != "" {
+		out = append(out, emptyElement(nsCorrect, "replace", "id", correctionOf))
+	}
+	if replyTo != "" {
+		out = append(out, emptyElement(nsReply, "reply", "to", to.String(), "id", replyTo))
+	}
+	for _, a := range m.Attachments {
+		parts := []xml.TokenReader{textElement("url", a.URL)}
+		if a.Name != "" {
+			parts = append(parts, textElement("desc", a.Name))
+		}
+		out = append(out, xmlstream.Wrap(xmlstream.MultiReader(parts...), element(nsOOB, "x")))
+	}
+	return out
+}
+
+// networkRef is the network id of the message r points at: the id the
+// network knows it by, read back from the store when r names a stored
+// message. A device's own ids (the port's "xmpp-origin:") mean nothing
+// upstream.
+func (b *Bridge) networkRef(ctx context.Context, r core.MessageRef) string {
+	if r.ID != 0 {
+		if mr, ok := b.env.History.(core.MessageReader); ok {
+			if m, err := mr.Message(ctx, b.env.User.ID, r.ID); err == nil && m.OriginID != "" && !strings.HasPrefix(m.OriginID, "xmpp-origin:") {
+				return m.OriginID
+			}
+		}
+	}
+	if r.OriginID != "" && !strings.HasPrefix(r.OriginID, "xmpp-origin:") {
+		return r.OriginID
+	}
+	return ""
+}
+
+var _ core.TypingSender = (*Bridge)(nil)
+
+// SendTyping sends the user's chat state to a contact (XEP-0085), with a
+// hint that servers need not archive it.
+func (b *Bridge) SendTyping(ctx context.Context, e core.TypingEvent) error {
+	if e.Peer.Kind != core.Direct {
+		return nil // group chat states: left to the group chat code
+	}
+	to, err := jid.Parse(e.Peer.Remote)
+	if err != nil {
+		return core.Permanent(errors.New("xmpp: not an XMPP address"))
+	}
+	s := b.cur.Load()
+	if s == nil {
+		return core.ErrNotConnected
+	}
+	switch e.State {
+	case core.StateActive, core.StateComposing, core.StatePaused, core.StateInactive, core.StateGone:
+	default:
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, iqTimeout)
+	defer cancel()
+	return s.xs.Send(ctx, stanza.Message{To: directTarget(to), Type: stanza.ChatMessage}.Wrap(xmlstream.MultiReader(
+		emptyElement(nsChatStates, string(e.State)), emptyElement(nsHints, "no-store"))))
+}
