@@ -201,6 +201,7 @@ func (b *Bridge) SetStatus(ctx context.Context, st core.Status) error {
 	b.status = st
 	b.mu.Unlock()
 	if s := b.cur.Load(); s != nil {
+		s.sendRoomsPresence(ctx, st) // group chats: muc.go
 		return s.sendPresence(ctx, st)
 	}
 	return nil

@@ -33,9 +33,10 @@
 // devices join and leave rooms through core.RoomJoiner. Occupants, their
 // roles (affiliation and role mapped to the IRC bridge's owner, admin,
 // op and voice), the subject and messages become the same core events
-// the IRC bridge emits, so the client port shows both alike. A room is
-// joined asking for no history; its own archive (MAM on the room's
-// address) fills the gap after every (re)join, and every copy of a room
+// the IRC bridge emits, so the client port shows both alike; the user's
+// status goes to every room the account is in. A room is joined asking
+// for no history; its own archive (MAM on the room's address) fills the
+// gap after every (re)join, and every copy of a room
 // message gets one network id (roomMessageID): the room's stanza-id, or
 // for the account's own messages the origin-id Send returned, so the
 // room's echo of a sent message is recognised and stored once. A nick
@@ -72,9 +73,8 @@
 //
 // Not done yet: a delivery state for the receipts contacts send; chat
 // states, corrections, replies and links in group chats. Of group chats:
-// the user's status is not sent to rooms after the join, a room a device
-// joins is not written to the bookmarks, invitations (mediated and
-// XEP-0249) are stored as plain messages if they have a body, and a room
-// without an archive gets no gap fill (its own history on join is not
-// asked for).
+// a room a device joins is not written to the bookmarks, invitations
+// (mediated and XEP-0249) are stored as plain messages if they have a
+// body, and a room without an archive gets no gap fill (its own history
+// on join is not asked for).
 package xmpp

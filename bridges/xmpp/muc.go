@@ -354,13 +354,32 @@ func (s *session) sendJoin(ctx context.Context, room jid.JID, nick, password str
 		x = append(x, textElement("password", password))
 	}
 	payload := []xml.TokenReader{xmlstream.Wrap(xmlstream.MultiReader(x...), xml.StartElement{Name: xml.Name{Space: nsMUC, Local: "x"}})}
-	st := s.b.currentStatus()
-	if show := showText(st.Show); show != "" {
-		payload = append(payload, textElement("show", show))
-	}
+	payload = append(payload, statusPayload(s.b.currentStatus())...)
 	ctx, cancel := context.WithTimeout(ctx, iqTimeout)
 	defer cancel()
 	return s.xs.Send(ctx, stanza.Presence{To: to}.Wrap(xmlstream.MultiReader(payload...)))
+}
+
+// sendRoomsPresence tells every room the account is in of the user's
+// new status: presence to a room is directed, so the server's broadcast
+// of the account's presence does not reach it.
+func (s *session) sendRoomsPresence(ctx context.Context, st core.Status) {
+	s.muc.mu.Lock()
+	var to []jid.JID
+	for _, r := range s.muc.rooms {
+		if occupant, err := r.addr.WithResource(r.nick); err == nil && r.joined && !r.leaving {
+			to = append(to, occupant)
+		}
+	}
+	s.muc.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, iqTimeout)
+	defer cancel()
+	for _, occupant := range to {
+		if err := s.xs.Send(ctx, stanza.Presence{To: occupant}.Wrap(xmlstream.MultiReader(statusPayload(st)...))); err != nil {
+			s.log.Info("sending the status to a room", "room", occupant.Bare(), "err", err)
+			return
+		}
+	}
 }
 
 // dropRoom forgets a room the session is no longer in or joining, and

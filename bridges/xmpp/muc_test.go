@@ -192,7 +192,7 @@ func startMUC(t *testing.T) (*testpeer.Prosody, func(settings ...string) *stack)
 // joined on connect with the bookmarked nick; occupants, the subject,
 // messages both ways (the room's echo of the bridge's own message stored
 // once), a subject change and an occupant coming and going all reach
-// the device as core events.
+// the device as core events, and the user's status reaches the room.
 func TestProsodyRoomsFromBookmarks(t *testing.T) {
 	p, start := startMUC(t)
 	oldRoom, newRoom := "lounge@"+p.MUCDomain, "dev@"+p.MUCDomain
@@ -253,6 +253,15 @@ func TestProsodyRoomsFromBookmarks(t *testing.T) {
 	bob.setSubject(oldRoom, "Now with tea")
 	s.waitEvent(10*time.Second, "the new subject", func(e core.Event) bool {
 		return topicOf(oldRoom, "Now with tea")(e) && e.(core.TopicEvent).SetBy == "bob"
+	})
+
+	// The user's status reaches the rooms too: presence to a room is
+	// directed, the server's broadcast does not reach it.
+	if err := s.hub.SetStatus(context.Background(), s.dev, core.Status{Show: core.ShowAway, Text: "lunch"}); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitPresence(10*time.Second, "Alice away in the lounge", func(p stanzaPresence) bool {
+		return p.From == oldRoom+"/Alice" && p.Show == "away" && len(p.Statuses) == 1 && p.Statuses[0] == "lunch"
 	})
 
 	carol := dialClient(t, p, "carol", "pw", "tablet")

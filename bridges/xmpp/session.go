@@ -267,6 +267,13 @@ func (s *session) keepalive(ctx context.Context) {
 
 // sendPresence applies the user's status as the account's presence.
 func (s *session) sendPresence(ctx context.Context, st core.Status) error {
+	ctx, cancel := context.WithTimeout(ctx, iqTimeout)
+	defer cancel()
+	return s.xs.Send(ctx, stanza.Presence{}.Wrap(xmlstream.MultiReader(statusPayload(st)...)))
+}
+
+// statusPayload is the <show/> and <status/> of the user's status.
+func statusPayload(st core.Status) []xml.TokenReader {
 	var payload []xml.TokenReader
 	if show := showText(st.Show); show != "" {
 		payload = append(payload, textElement("show", show))
@@ -274,9 +281,7 @@ func (s *session) sendPresence(ctx context.Context, st core.Status) error {
 	if st.Text != "" {
 		payload = append(payload, textElement("status", st.Text))
 	}
-	ctx, cancel := context.WithTimeout(ctx, iqTimeout)
-	defer cancel()
-	return s.xs.Send(ctx, stanza.Presence{}.Wrap(xmlstream.MultiReader(payload...)))
+	return payload
 }
 
 // send writes a chat message to its contact, with an origin-id equal to

@@ -318,6 +318,30 @@ func mucUser(raw any) (role string, codes []string) {
 	}
 }
 
+// joinHistory reads what a join sends after the occupants: the history,
+// each message delayed ("from: body"), then the subject, which must be
+// subject.
+func joinHistory(t *testing.T, c *slixClient, room, subject string) []string {
+	t.Helper()
+	var history []string
+	for {
+		m := c.Expect(t, e2eWait, func(ev map[string]any) bool {
+			from, _ := ev["from"].(string)
+			return ev["event"] == "message" && (from == room || strings.HasPrefix(from, room+"/"))
+		})
+		if m["subject"] != nil {
+			if m["subject"] != subject {
+				t.Errorf("the subject on join: %v, want %q", m, subject)
+			}
+			return history
+		}
+		if m["delay"] == nil || m["type"] != "groupchat" {
+			t.Errorf("history message without a delay: %v", m)
+		}
+		history = append(history, fmt.Sprint(m["from"], ": ", m["body"]))
+	}
+}
+
 // joinRoom sends a MUC join and returns the other occupants' presences
 // (nick → role) and the device's own presence event, which XEP-0045
 // orders after the others.
@@ -409,23 +433,7 @@ func TestIRCRoomEndToEnd(t *testing.T) {
 	if others["bob"] != "moderator" {
 		t.Errorf("B sees occupants %v", others)
 	}
-	var history []string
-	for {
-		m := b.Expect(t, e2eWait, func(ev map[string]any) bool {
-			from, _ := ev["from"].(string)
-			return ev["event"] == "message" && (from == room || strings.HasPrefix(from, room+"/"))
-		})
-		if m["subject"] != nil {
-			if m["subject"] != "release on friday" {
-				t.Errorf("B's subject %v", m)
-			}
-			break
-		}
-		if m["delay"] == nil || m["type"] != "groupchat" {
-			t.Errorf("history message without a delay: %v", m)
-		}
-		history = append(history, fmt.Sprint(m["from"], ": ", m["body"]))
-	}
+	history := joinHistory(t, b, room, "release on friday")
 	if want := []string{room + "/bob: hello from IRC", room + "/alice: hello from XMPP"}; strings.Join(history, "\n") != strings.Join(want, "\n") {
 		t.Errorf("B's history on join:\n%s\nwant:\n%s", strings.Join(history, "\n"), strings.Join(want, "\n"))
 	}

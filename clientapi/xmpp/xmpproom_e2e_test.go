@@ -85,23 +85,7 @@ func TestXMPPRoomEndToEnd(t *testing.T) {
 	if others, _ = joinRoom(t, b, room, "alice", 10); others["bob"] != "moderator" {
 		t.Errorf("B sees occupants %v", others)
 	}
-	var history []string
-	for {
-		m := b.Expect(t, e2eWait, func(ev map[string]any) bool {
-			from, _ := ev["from"].(string)
-			return ev["event"] == "message" && (from == room || strings.HasPrefix(from, room+"/"))
-		})
-		if m["subject"] != nil {
-			if m["subject"] != "release on friday" {
-				t.Errorf("B's subject %v", m)
-			}
-			break
-		}
-		if m["delay"] == nil || m["type"] != "groupchat" {
-			t.Errorf("history message without a delay: %v", m)
-		}
-		history = append(history, fmt.Sprint(m["from"], ": ", m["body"]))
-	}
+	history := joinHistory(t, b, room, "release on friday")
 	if want := []string{room + "/bob: hello from Prosody", room + "/alice: hello from the port"}; strings.Join(history, "\n") != strings.Join(want, "\n") {
 		t.Errorf("B's history on join:\n%s\nwant:\n%s", strings.Join(history, "\n"), strings.Join(want, "\n"))
 	}
