@@ -395,8 +395,9 @@ func (s *session) dropRoom(key string, r *mucRoom, err error) {
 
 // keepRooms remembers the rooms of a session that ended, for a stream
 // that resumes it. Sends still waiting for a room's echo are let go as
-// sent: a resumed stream delivers them, and a fresh one sends the lost
-// stream's unacknowledged stanzas again (sm.go).
+// sent: a resumed stream delivers them; a fresh one does not send group
+// chat messages again (sm.go), since a room would show a second copy, so
+// one the server never got is lost rather than doubled.
 func (b *Bridge) keepRooms(s *session) {
 	s.muc.mu.Lock()
 	kept := make(map[string]*mucRoom)
