@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/clientapi/upload"
 	"github.com/switchboard/switchboard/core"
 	"github.com/switchboard/switchboard/history"
 	"github.com/switchboard/switchboard/history/ftsquery"
@@ -128,8 +129,16 @@ func newEnvOn(t testing.TB, st *history.Store) *env {
 		defer close(hubDone)
 		_ = e.hub.Run(ctx)
 	}()
+	// The daemon's upload service, on the same listener as the API.
+	e.ts = httptest.NewUnstartedServer(nil)
+	e.ts.StartTLS()
+	uploads, err := upload.New(upload.Config{Dir: filepath.Join(t.TempDir(), "uploads"), BaseURL: e.ts.URL,
+		MaxFileSize: 1 << 20, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.srv = New(Config{
-		Store: st, Hub: e.hub, Log: log, Version: "v-test",
+		Store: st, Hub: e.hub, Log: log, Version: "v-test", Uploads: uploads,
 		Errors: StoreErrors{
 			NotFound: func(err error) bool { return errors.Is(err, history.ErrNotFound) },
 			Exists:   func(err error) bool { return errors.Is(err, history.ErrExists) },
@@ -145,7 +154,10 @@ func newEnvOn(t testing.TB, st *history.Store) *env {
 		MaxLoginFailures: 3, LoginLockout: time.Minute,
 	})
 	go e.srv.Run(ctx)
-	e.ts = httptest.NewTLSServer(e.srv.Handler())
+	mux := http.NewServeMux()
+	mux.Handle(upload.Path, uploads.Handler())
+	mux.Handle("/", e.srv.Handler())
+	e.ts.Config.Handler = mux
 	t.Cleanup(func() {
 		e.ts.CloseClientConnections()
 		e.ts.Close()

@@ -70,6 +70,9 @@ type Config struct {
 	// account; guessing from one address is limited as well.
 	MaxLoginFailures int
 	LoginLockout     time.Duration
+	// Uploads, if set, grants room for files (uploads.go); nil turns
+	// POST /api/v1/uploads off.
+	Uploads core.Uploads
 	// Limiter, if set, replaces the two above with a limiter the
 	// daemon's other ports share, so guesses count on all of them
 	// together.
@@ -160,6 +163,7 @@ func New(cfg Config) *Server {
 		{"PUT", "/api/v1/presence", false, s.authed(s.setPresence)},
 		{"DELETE", "/api/v1/presence", false, s.authed(s.clearPresence)},
 		{"GET", "/api/v1/events", false, s.authed(s.events)},
+		{"POST", "/api/v1/uploads", false, s.authed(s.createUpload)},
 	}
 	return s
 }

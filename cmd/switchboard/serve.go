@@ -176,6 +176,7 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 		ValidateNetwork: validateSettings,
 		Limiter:         limiter,
 		Federation:      fedSvc.Handler(),
+		Uploads:         uploadSlots,
 	})
 	httpSrv := &http.Server{
 		Handler:           api.Handler(),

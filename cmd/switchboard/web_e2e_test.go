@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -244,6 +245,26 @@ func TestWebPage(t *testing.T) {
 	// composer is empty for the next line.
 	p.until("the open conversation read", `!document.querySelector('#conv-list a.conv.current .unread') && document.getElementById('composer-text').value === ''`)
 	p.shot("3-chat")
+
+	// Attach a file: it is uploaded to the daemon and its address sent,
+	// which bob gets on IRC and can fetch.
+	notes := filepath.Join(t.TempDir(), "meeting notes.txt")
+	if err := os.WriteFile(notes, []byte("agenda: flux capacitor"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.do(chromedp.SetUploadFiles(chromedp.ID("composer-file"), []string{notes}, chromedp.NodeReady))
+	link := bob.waitFor("/upload/")
+	link = link[strings.Index(link, "https://"):]
+	p.until("the link on screen", `[...document.querySelectorAll('#messages li.msg.out a')].some((a) => a.href.includes('/upload/') && a.href.endsWith('/meeting%20notes.txt'))`)
+	resp, err := api.http.Get(strings.TrimSpace(link))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(got) != "agenda: flux capacitor" {
+		t.Errorf("the uploaded file at %s reads %d %q", link, resp.StatusCode, got)
+	}
 
 	// Sixty more lines, so that the found message is far from the newest
 	// page and opening it must load the page around it.

@@ -252,6 +252,38 @@ async function send(ev) {
   }
 }
 
+// attach uploads the files picked and sends each one's address, as XMPP
+// apps do with the same upload service (XEP-0363). The PUT goes to the
+// server the page came from: the slot's address names the daemon's public
+// URL, which may be another name for it, and the page may connect only
+// to its own origin (CSP connect-src 'self').
+async function attach() {
+  const input = $('composer-file');
+  const files = [...input.files];
+  input.value = '';
+  const conv = chat.conv;
+  if (!conv) return;
+  $('composer-error').textContent = '';
+  for (const f of files) {
+    $('composer-status').textContent = `Uploading ${f.name}…`;
+    try {
+      const slot = await api('POST', '/uploads', f.type ? { name: f.name, size: f.size, type: f.type } : { name: f.name, size: f.size });
+      const put = new URL(slot.put_url);
+      const headers = { ...slot.headers };
+      if (f.type) headers['Content-Type'] = f.type;
+      const resp = await fetch(location.origin + put.pathname, { method: 'PUT', body: f, headers, credentials: 'omit', cache: 'no-store' });
+      if (!resp.ok) throw new Error(`${f.name}: the upload failed (HTTP ${resp.status})`);
+      const m = await api('POST', `/conversations/${conv}/messages`, { body: slot.get_url }, { 'Idempotency-Key': idempotencyKey() });
+      if (conv === chat.conv && !chat.moreAfter) onMessage(m);
+    } catch (e) {
+      $('composer-error').textContent = e instanceof ApiError ? `${f.name}: ${e.message}` : e.message;
+      break;
+    }
+  }
+  $('composer-status').textContent = '';
+  renderList();
+}
+
 function autosize() {
   const t = $('composer-text');
   t.style.height = 'auto';
@@ -260,6 +292,7 @@ function autosize() {
 
 export function initChat() {
   $('composer').addEventListener('submit', send);
+  $('composer-file').addEventListener('change', attach);
   $('composer-text').addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
