@@ -517,3 +517,34 @@ func TestProsodyRoomResumes(t *testing.T) {
 		t.Fatalf("stored %q, want %q", got, want)
 	}
 }
+
+// TestProsodyRoomArchivePages: a gap longer than one archive page (the
+// room's archive gives 50 results a page at most) comes whole, in order.
+func TestProsodyRoomArchivePages(t *testing.T) {
+	p, start := startMUC(t)
+	room := "busy@" + p.MUCDomain
+	bob := dialClient(t, p, "bob", "pw", "laptop")
+	bob.join(room, "bob")
+	const n = 130
+	var want []string
+	for i := range n {
+		body := fmt.Sprintf("line %03d", i)
+		bob.say(room, fmt.Sprintf("l%d", i), body)
+		want = append(want, "bob: "+body)
+	}
+	bob.waitGroupchat(10*time.Second, room, want[n-1][len("bob: "):])
+
+	s := start()
+	s.waitState(20*time.Second, core.StateConnected)
+	archived := counterValue(t, metricArchived)
+	if err := s.hub.JoinRoom(context.Background(), s.user.ID, s.net.ID, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.waitEvent(20*time.Second, "the last line", roomMessage(room, want[n-1][len("bob: "):]))
+	if got := s.roomBodies(room); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("stored %d messages, want the %d of the archive in order; first %q", len(got), n, got[:min(3, len(got))])
+	}
+	if got := counterValue(t, metricArchived) - archived; got != n {
+		t.Errorf("%v messages read from the archive, want %d", got, n)
+	}
+}
