@@ -61,11 +61,14 @@ type FanoutResult struct {
 // FanoutStep is one rate's latency, for the XMPP devices, the SSE
 // subscribers and both; the run with the median p99 of the repeats.
 type FanoutStep struct {
-	Rate     int     `json:"messages_per_sec"`
-	XMPP     Latency `json:"xmpp"`
-	SSE      Latency `json:"sse"`
-	All      Latency `json:"all"`
-	Lost     int     `json:"lost"`
+	Rate int     `json:"messages_per_sec"`
+	XMPP Latency `json:"xmpp"`
+	SSE  Latency `json:"sse"`
+	All  Latency `json:"all"`
+	Lost int     `json:"lost"`
+	// Dropped counts the devices the daemon disconnected for falling
+	// behind; the step ends there.
+	Dropped  int     `json:"dropped_devices"`
 	CPUPer1k float64 `json:"daemon_cpu_ms_per_1000_deliveries"`
 	Runs     int     `json:"runs"`
 }
@@ -237,28 +240,30 @@ func fanoutDevices(ctx context.Context, out io.Writer, o *fanoutOptions, r *rig,
 
 	// send posts count lines at rate and waits until every receiver has
 	// them all, or 10 s after the last was sent.
-	send := func(rate, count int) (lost int, err error) {
+	// A device the daemon dropped (it fell too far behind) counts every
+	// line it did not get as lost.
+	send := func(rate, count int, wait time.Duration) (lost, dropped int, err error) {
 		start := time.Now()
 		for i := range count {
 			if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
 				time.Sleep(d)
 			}
 			if err := r.load.send("PRIVMSG " + rigChannel + " :" + marker(*seq, time.Now()) + " a line of chat in a busy channel, about as long as most"); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			*seq++
 		}
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(wait)
 		for {
-			lost = 0
+			lost, dropped = 0, 0
 			for _, rc := range rcs {
-				if e := rc.err.Load(); e != nil {
-					return 0, fmt.Errorf("a device's stream ended: %v", *e)
+				if rc.err.Load() != nil {
+					dropped++
 				}
 				lost += max(0, *seq-int(rc.count.Load()))
 			}
-			if lost == 0 || time.Now().After(deadline) || ctx.Err() != nil {
-				return lost, ctx.Err()
+			if lost == 0 || dropped > 0 || time.Now().After(deadline) || ctx.Err() != nil {
+				return lost, dropped, ctx.Err()
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -274,22 +279,23 @@ func fanoutDevices(ctx context.Context, out io.Writer, o *fanoutOptions, r *rig,
 		rc.count.Store(int64(*seq))
 		rc.mu.Unlock()
 	}
-	// Warm-up, not measured.
-	if _, err := send(50, 50); err != nil {
-		return res, err
+	// Warm-up, not measured; it also waits out what an overloaded step
+	// of the last device count may have left queued.
+	if lost, dropped, err := send(50, 50, time.Minute); err != nil || lost > 0 {
+		return res, fmt.Errorf("warm-up: %d lines lost, %d devices dropped, %v", lost, dropped, err)
 	}
 	for _, rc := range rcs {
 		rc.take()
 	}
 
 	tw := newTable(out)
-	fmt.Fprintf(tw, "N=%d  msgs/s\tdevice\tp50 ms\tp95 ms\tp99 ms\tmax ms\tlost\tdaemon CPU ms/1000 deliveries\t\n", n)
+	fmt.Fprintf(tw, "N=%d  msgs/s\tdevice\tp50 ms\tp95 ms\tp99 ms\tmax ms\tlost\tdropped\tdaemon CPU ms/1000 deliveries\t\n", n)
 	for _, rate := range o.rates {
 		var runs []FanoutStep
 		for range o.repeats {
 			count := max(10, int(o.step.Seconds()*float64(rate)))
 			cpu0, _ := r.d.cpuTime()
-			lost, err := send(rate, count)
+			lost, dropped, err := send(rate, count, 10*time.Second)
 			if err != nil {
 				return res, err
 			}
@@ -303,7 +309,7 @@ func fanoutDevices(ctx context.Context, out io.Writer, o *fanoutOptions, r *rig,
 				}
 			}
 			all := append(slices.Clone(xl), sl...)
-			st := FanoutStep{Rate: rate, XMPP: summarise(xl), SSE: summarise(sl), All: summarise(all), Lost: lost, Runs: o.repeats}
+			st := FanoutStep{Rate: rate, XMPP: summarise(xl), SSE: summarise(sl), All: summarise(all), Lost: lost, Dropped: dropped, Runs: o.repeats}
 			if len(all) > 0 {
 				st.CPUPer1k = ms(cpu1-cpu0) / float64(len(all)) * 1000
 			}
@@ -321,7 +327,7 @@ func fanoutDevices(ctx context.Context, out io.Writer, o *fanoutOptions, r *rig,
 			name string
 			l    Latency
 		}{{"xmpp", st.XMPP}, {"sse", st.SSE}} {
-			fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%.1f\t\n", rate, row.name, row.l.P50, row.l.P95, row.l.P99, row.l.Max, st.Lost, st.CPUPer1k)
+			fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%.1f\t\n", rate, row.name, row.l.P50, row.l.P95, row.l.P99, row.l.Max, st.Lost, st.Dropped, st.CPUPer1k)
 		}
 		if st.Lost > 0 || st.All.P99 > ms(o.limit) {
 			break
