@@ -35,6 +35,7 @@ import (
 	"github.com/xdg-go/scram"
 
 	"github.com/switchboard/switchboard/core"
+	"github.com/switchboard/switchboard/internal/loopback"
 	"github.com/switchboard/switchboard/internal/testpeer"
 	"github.com/switchboard/switchboard/internal/xmppload"
 )
@@ -612,7 +613,7 @@ type cpuWatch struct {
 }
 
 func startCPUWatch() cpuWatch {
-	busy, total := machineCPU()
+	busy, total := loopback.MachineCPU()
 	return cpuWatch{self: cpuTime(), busy: busy, total: total, wall: time.Now()}
 }
 
@@ -621,31 +622,13 @@ func startCPUWatch() cpuWatch {
 func (w cpuWatch) report(b *testing.B) time.Duration {
 	self := cpuTime() - w.self
 	wall := time.Since(w.wall)
-	busy, total := machineCPU()
+	busy, total := loopback.MachineCPU()
 	if total > w.total {
 		// Jiffies are 1/100 s on Linux (USER_HZ).
 		others := time.Duration(busy-w.busy)*10*time.Millisecond - self
 		b.ReportMetric(max(0, 100*others.Seconds()/(wall.Seconds()*float64(runtime.NumCPU()))), "others-cpu-%")
 	}
 	return self
-}
-
-// machineCPU reads the busy and total jiffies of all CPUs.
-func machineCPU() (busy, total uint64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	for i := 1; i < len(f) && i <= 8; i++ {
-		v, _ := strconv.ParseUint(f[i], 10, 64)
-		total += v
-		if i != 4 && i != 5 { // idle, iowait
-			busy += v
-		}
-	}
-	return busy, total
 }
 
 // benchChild is a benchmark's client process: this test binary running

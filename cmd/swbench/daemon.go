@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -178,4 +179,33 @@ func (d *daemon) cpuTime() (time.Duration, error) {
 		return 0, err
 	}
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// othersWatch measures the CPU that processes other than the daemon and
+// this tool use meanwhile: on a shared machine the figures are read
+// against it.
+type othersWatch struct {
+	d           *daemon
+	self, dcpu  time.Duration
+	busy, total uint64
+	wall        time.Time
+}
+
+func startOthersWatch(d *daemon) othersWatch {
+	busy, total := loopback.MachineCPU()
+	dcpu, _ := d.cpuTime()
+	return othersWatch{d: d, self: cpuTime(), dcpu: dcpu, busy: busy, total: total, wall: time.Now()}
+}
+
+// percent is the others' share of all cores since the start.
+func (w othersWatch) percent() float64 {
+	busy, _ := loopback.MachineCPU()
+	dcpu, _ := w.d.cpuTime()
+	wall := time.Since(w.wall)
+	// Jiffies are 1/100 s on Linux (USER_HZ).
+	others := time.Duration(busy-w.busy)*10*time.Millisecond - (cpuTime() - w.self) - (dcpu - w.dcpu)
+	if wall <= 0 || busy < w.busy {
+		return 0
+	}
+	return max(0, 100*others.Seconds()/(wall.Seconds()*float64(runtime.NumCPU())))
 }

@@ -22,6 +22,11 @@ type fanoutOptions struct {
 	rates   []int
 	step    time.Duration
 	limit   time.Duration
+	// noXMPP and noSSE leave out one kind of device, to tell which one
+	// the latency comes from.
+	noXMPP, noSSE bool
+	retry         bool
+	warmup        int // lines sent at 50/s before any figure, not counted
 }
 
 func newFanoutCommand() *cobra.Command {
@@ -46,6 +51,10 @@ rate whose median p99 over the repeats stays within --limit.`,
 	fl.IntSliceVar(&o.rates, "rates", []int{25, 50, 100, 200, 400, 800, 1600, 3200}, "channel messages/s, in rising steps")
 	fl.DurationVar(&o.step, "step", 4*time.Second, "how long each rate is held in each run")
 	fl.DurationVar(&o.limit, "limit", 100*time.Millisecond, "the p99 latency a sustained rate stays within")
+	fl.BoolVar(&o.noXMPP, "no-xmpp", false, "SSE subscribers only")
+	fl.BoolVar(&o.noSSE, "no-sse", false, "XMPP devices only")
+	fl.IntVar(&o.warmup, "warmup", 50, "lines sent at 50/s after the devices connect, not counted")
+	fl.BoolVar(&o.retry, "retry", true, "measure a rate that fails once more before stopping (a shared machine's neighbours cause bursts)")
 	return cmd
 }
 
@@ -71,11 +80,35 @@ type FanoutStep struct {
 	Dropped  int     `json:"dropped_devices"`
 	CPUPer1k float64 `json:"daemon_cpu_ms_per_1000_deliveries"`
 	Runs     int     `json:"runs"`
+	// OthersCPU is the share of the machine's CPU that processes other
+	// than the daemon and this tool used during the run.
+	OthersCPU float64 `json:"others_cpu_percent"`
+	// Retried: the rate failed once and this is its second measurement.
+	Retried bool `json:"retried,omitempty"`
+}
+
+func printFanoutRow(tw io.Writer, st FanoutStep, note string) {
+	for _, row := range []struct {
+		name string
+		l    Latency
+	}{{"xmpp", st.XMPP}, {"sse", st.SSE}} {
+		if row.l.N == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "%d%s\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%.1f\t%.0f\t\n", st.Rate, note, row.name, row.l.P50, row.l.P95, row.l.P99,
+			row.l.Max, st.Lost, st.Dropped, st.CPUPer1k, st.OthersCPU)
+	}
 }
 
 func runFanout(ctx context.Context, out io.Writer, o *fanoutOptions) ([]FanoutResult, error) {
 	if len(o.devices) == 0 || slices.Min(o.devices) < 1 || len(o.rates) == 0 || slices.Min(o.rates) < 1 || o.step <= 0 {
 		return nil, fmt.Errorf("--devices and --rates must be positive, --step more than zero")
+	}
+	if o.warmup < 1 {
+		return nil, fmt.Errorf("--warmup must be at least 1")
+	}
+	if o.noXMPP && o.noSSE {
+		return nil, fmt.Errorf("--no-xmpp and --no-sse leave no devices")
 	}
 	loopback.RaiseFileLimit(uint64(4*slices.Max(o.devices)) + 512)
 	r, err := startRig(ctx, out, &o.e2eOptions, "fanout", true)
@@ -215,28 +248,38 @@ func fanoutDevices(ctx context.Context, out io.Writer, o *fanoutOptions, r *rig,
 	closers = append(closers, api.close)
 	connectStart := time.Now()
 	for i := range n {
-		c, err := r.device(fmt.Sprintf("fanout-%d-%d", n, i))
-		if err != nil {
-			return res, err
+		if !o.noXMPP {
+			c, err := r.device(fmt.Sprintf("fanout-%d-%d", n, i))
+			if err != nil {
+				return res, err
+			}
+			closers = append(closers, c.Close)
+			if err := c.JoinRoom(rigRoom + "/" + rigUser); err != nil {
+				return res, err
+			}
+			rc := &receiver{}
+			rcs = append(rcs, rc)
+			go rc.run(c.Raw())
 		}
-		closers = append(closers, c.Close)
-		if err := c.JoinRoom(rigRoom + "/" + rigUser); err != nil {
-			return res, err
+		if !o.noSSE {
+			body, rd, err := api.subscribe()
+			if err != nil {
+				return res, err
+			}
+			closers = append(closers, func() { body.Close() })
+			rc := &receiver{sse: true}
+			rcs = append(rcs, rc)
+			go rc.run(rd)
 		}
-		rc := &receiver{}
-		rcs = append(rcs, rc)
-		go rc.run(c.Raw())
-
-		body, rd, err := api.subscribe()
-		if err != nil {
-			return res, err
-		}
-		closers = append(closers, func() { body.Close() })
-		rc = &receiver{sse: true}
-		rcs = append(rcs, rc)
-		go rc.run(rd)
 	}
-	fmt.Fprintf(out, "\nfanout: %d XMPP devices in the room and %d SSE subscribers connected in %.1f s — %s\n", n, n, time.Since(connectStart).Seconds(), res.Env)
+	kinds := fmt.Sprintf("%d XMPP devices in the room and %d SSE subscribers", n, n)
+	switch {
+	case o.noXMPP:
+		kinds = fmt.Sprintf("%d SSE subscribers", n)
+	case o.noSSE:
+		kinds = fmt.Sprintf("%d XMPP devices in the room", n)
+	}
+	fmt.Fprintf(out, "\nfanout: %s connected in %.1f s — %s\n", kinds, time.Since(connectStart).Seconds(), res.Env)
 
 	// send posts count lines at rate and waits until every receiver has
 	// them all, or 10 s after the last was sent.
@@ -281,7 +324,7 @@ func fanoutDevices(ctx context.Context, out io.Writer, o *fanoutOptions, r *rig,
 	}
 	// Warm-up, not measured; it also waits out what an overloaded step
 	// of the last device count may have left queued.
-	if lost, dropped, err := send(50, 50, time.Minute); err != nil || lost > 0 {
+	if lost, dropped, err := send(50, o.warmup, time.Minute); err != nil || lost > 0 {
 		return res, fmt.Errorf("warm-up: %d lines lost, %d devices dropped, %v", lost, dropped, err)
 	}
 	for _, rc := range rcs {
@@ -289,15 +332,18 @@ func fanoutDevices(ctx context.Context, out io.Writer, o *fanoutOptions, r *rig,
 	}
 
 	tw := newTable(out)
-	fmt.Fprintf(tw, "N=%d  msgs/s\tdevice\tp50 ms\tp95 ms\tp99 ms\tmax ms\tlost\tdropped\tdaemon CPU ms/1000 deliveries\t\n", n)
-	for _, rate := range o.rates {
+	fmt.Fprintf(tw, "N=%d  msgs/s\tdevice\tp50 ms\tp95 ms\tp99 ms\tmax ms\tlost\tdropped\tdaemon CPU ms/1000 deliveries\tothers' CPU %%\t\n", n)
+	// measure runs one rate o.repeats times and returns the run with the
+	// median p99 (a run that lost lines counts as the slowest).
+	measure := func(rate int) (FanoutStep, error) {
 		var runs []FanoutStep
 		for range o.repeats {
 			count := max(10, int(o.step.Seconds()*float64(rate)))
 			cpu0, _ := r.d.cpuTime()
+			others := startOthersWatch(r.d)
 			lost, dropped, err := send(rate, count, 10*time.Second)
 			if err != nil {
-				return res, err
+				return FanoutStep{}, err
 			}
 			cpu1, _ := r.d.cpuTime()
 			var xl, sl []time.Duration
@@ -309,7 +355,8 @@ func fanoutDevices(ctx context.Context, out io.Writer, o *fanoutOptions, r *rig,
 				}
 			}
 			all := append(slices.Clone(xl), sl...)
-			st := FanoutStep{Rate: rate, XMPP: summarise(xl), SSE: summarise(sl), All: summarise(all), Lost: lost, Dropped: dropped, Runs: o.repeats}
+			st := FanoutStep{Rate: rate, XMPP: summarise(xl), SSE: summarise(sl), All: summarise(all), Lost: lost, Dropped: dropped,
+				Runs: o.repeats, OthersCPU: others.percent()}
 			if len(all) > 0 {
 				st.CPUPer1k = ms(cpu1-cpu0) / float64(len(all)) * 1000
 			}
@@ -321,15 +368,32 @@ func fanoutDevices(ctx context.Context, out io.Writer, o *fanoutOptions, r *rig,
 		slices.SortFunc(runs, func(a, b FanoutStep) int {
 			return cmp.Compare(a.All.P99+float64(a.Lost)*1e9, b.All.P99+float64(b.Lost)*1e9)
 		})
-		st := runs[len(runs)/2]
-		res.Steps = append(res.Steps, st)
-		for _, row := range []struct {
-			name string
-			l    Latency
-		}{{"xmpp", st.XMPP}, {"sse", st.SSE}} {
-			fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%.1f\t\n", rate, row.name, row.l.P50, row.l.P95, row.l.P99, row.l.Max, st.Lost, st.Dropped, st.CPUPer1k)
+		return runs[len(runs)/2], nil
+	}
+	for _, rate := range o.rates {
+		st, err := measure(rate)
+		if err != nil {
+			return res, err
 		}
-		if st.Lost > 0 || st.All.P99 > ms(o.limit) {
+		// On a machine shared with other work a neighbour's burst can
+		// hold up a whole step: a rate that fails is measured once more
+		// after a pause, and fails only if it fails again (both shown).
+		failed := func(st FanoutStep) bool { return st.Lost > 0 || st.All.P99 > ms(o.limit) }
+		if failed(st) && o.retry && st.Lost == 0 {
+			printFanoutRow(tw, st, "")
+			time.Sleep(2 * time.Second)
+			if st, err = measure(rate); err != nil {
+				return res, err
+			}
+			st.Retried = true
+		}
+		res.Steps = append(res.Steps, st)
+		retried := ""
+		if st.Retried {
+			retried = " (again)"
+		}
+		printFanoutRow(tw, st, retried)
+		if failed(st) {
 			break
 		}
 		res.Sustained = rate

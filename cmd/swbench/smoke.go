@@ -78,7 +78,7 @@ func runSmoke(ctx context.Context, out io.Writer, o *e2eOptions) (SmokeResult, e
 		return res, err
 	}
 	defer r.stop()
-	fanout := &fanoutOptions{e2eOptions: *o, devices: []int{1, 3}, rates: []int{50, 200}, step: 500 * time.Millisecond, limit: time.Second}
+	fanout := &fanoutOptions{e2eOptions: *o, devices: []int{2}, rates: []int{50, 200}, step: 300 * time.Millisecond, limit: time.Second, warmup: 10}
 	if res.Fanout, err = fanoutOn(ctx, out, fanout, r); err != nil {
 		return res, fmt.Errorf("fanout: %w", err)
 	}

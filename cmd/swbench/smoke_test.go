@@ -65,7 +65,7 @@ func TestSmoke(t *testing.T) {
 		t.Logf("skipped: %v (ngircd is not installed)", back.Skipped)
 		return
 	}
-	if len(back.Fanout) != 2 {
+	if len(back.Fanout) != 1 {
 		t.Fatalf("fanout: %+v", back.Fanout)
 	}
 	for _, f := range back.Fanout {

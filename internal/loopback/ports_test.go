@@ -57,3 +57,15 @@ func TestWaitListening(t *testing.T) {
 		t.Fatalf("with nothing listening: %v, want a timeout", err)
 	}
 }
+
+// TestMachineCPU: the counters move forward and busy never exceeds total.
+func TestMachineCPU(t *testing.T) {
+	busy0, total0 := MachineCPU()
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for time.Now().Before(deadline) {
+	}
+	busy1, total1 := MachineCPU()
+	if total0 == 0 || busy1 < busy0 || total1 < total0 || busy1 > total1 {
+		t.Fatalf("busy %d → %d, total %d → %d", busy0, busy1, total0, total1)
+	}
+}
