@@ -645,6 +645,11 @@ func (s *session) onJoinError(key string, r *mucRoom, se *stanza.Error) {
 	s.muc.mu.Unlock()
 	err := joinRefusal(cond, se)
 	s.log.Info("room join refused", "room", key, "err", err)
+	if core.IsPermanent(err) {
+		// Not asked again on every self-ping; a bookmark asks again on
+		// the next connect, a device when it joins.
+		s.b.rooms.unwant(key)
+	}
 	s.dropRoom(key, r, err)
 }
 

@@ -193,6 +193,9 @@ func TestRoomJoinOutcome(t *testing.T) {
 		if s.muc.get(testRoom) != nil {
 			t.Errorf("%s: the refused room is still held", cond)
 		}
+		if _, wanted := s.b.rooms.get(testRoom); wanted {
+			t.Errorf("%s: the refused room is still joined on every self-ping", cond)
+		}
 	}
 }
 
