@@ -232,6 +232,10 @@ type Message struct {
 	ReplyTo      MessageRef
 	CorrectionOf MessageRef
 	Attachments  []Attachment
+	// NoCopies asks that the user's other devices not be sent a copy of
+	// this outgoing message as it goes (XEP-0280 <private/>); they find
+	// it in the archive. It is not stored.
+	NoCopies bool
 }
 
 // Validate checks what the store and every port rely on.

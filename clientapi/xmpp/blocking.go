@@ -14,7 +14,9 @@ import (
 // Blocking (XEP-0191) applied to bridged contacts: nothing from a blocked
 // address reaches the user's devices (their messages in rooms included,
 // blocking nick@network), and nothing is sent to it. The list is stored,
-// so it holds on every device and across restarts.
+// so it holds on every device and across restarts. An item that is a
+// domain alone blocks every address on it (XEP-0016's matching order, which
+// XEP-0191 follows): blocking libera.example.org silences the network.
 
 const (
 	nsBlocking       = "urn:xmpp:blocking"
@@ -70,7 +72,18 @@ func (s *session) isBlocked(ctx context.Context, address string) bool {
 		return false
 	}
 	a, ok := normalizeBlocked(address)
-	return ok && set[a]
+	if !ok {
+		return false
+	}
+	if set[a] {
+		return true
+	}
+	// An escaped localpart (XEP-0106) holds no '@', so the last one
+	// starts the domain.
+	if at := strings.LastIndexByte(a, '@'); at >= 0 {
+		return set[a[at+1:]]
+	}
+	return false
 }
 
 func (s *session) handleBlocking(ctx context.Context, iq, payload *element) {

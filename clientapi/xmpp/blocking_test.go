@@ -46,3 +46,24 @@ func TestBlocking(t *testing.T) {
 	p.receive(t, p.incoming(bob, "bob", "bob again"))
 	a.expect("bob's message after unblocking", func(e *element) bool { return body(e) == "bob again" })
 }
+
+// TestBlockingADomain: a domain item blocks every address on it (XEP-0016
+// order): the network's contacts and its rooms' lines, not another
+// network's.
+func TestBlockingADomain(t *testing.T) {
+	p := startPort(t)
+	a := loginRaw(t, p, "desktop")
+	a.send("<iq type='set' id='bl1'><block xmlns='urn:xmpp:blocking'><item jid='libera.example.org'/></block></iq>")
+	a.expect("the block result", func(e *element) bool { return e.attr("id") == "bl1" && e.attr("type") == "result" })
+	bob, room := core.Peer{Kind: core.Direct, Remote: "bob"}, core.Peer{Kind: core.Room, Remote: "#go"}
+	p.receive(t, p.incoming(bob, "bob", "from bob"), p.incoming(room, "carol", "carol in a room"))
+	a.send("<message to='bob@libera.example.org' type='chat' id='x1'><body>hi</body></message>")
+	m := a.expect("a message", func(e *element) bool { return e.Name.Local == "message" })
+	if m.attr("id") != "x1" || m.child(nsClient, "error").child(nsBlockingErrors, "blocked") == nil {
+		t.Errorf("with the network's domain blocked the device got %v first, want the refusal of its own send", m)
+	}
+	a.send("<iq type='set' id='bl2'><unblock xmlns='urn:xmpp:blocking'><item jid='libera.example.org'/></unblock></iq>")
+	a.expect("the unblock result", func(e *element) bool { return e.attr("id") == "bl2" && e.attr("type") == "result" })
+	p.receive(t, p.incoming(bob, "bob", "bob again"))
+	a.expect("bob's message after unblocking", func(e *element) bool { return body(e) == "bob again" })
+}

@@ -124,6 +124,9 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 		s.send(bounce(m, "modify", "bad-request", "empty message"))
 		return
 	}
+	// XEP-0280 §6: a message with <private/> and the <no-copy/> hint is
+	// not carbon-copied.
+	cm.NoCopies = m.child(nsCarbons, "private") != nil && m.child(nsHints, "no-copy") != nil
 	stored, err := s.srv.hub.Send(ctx, s.hs, cm)
 	if err != nil {
 		s.log.Warn("storing a sent message", "err", err)
@@ -446,7 +449,7 @@ func (s *session) deliverMessage(ctx context.Context, e core.MessageEvent) {
 		return
 	}
 	if m.Direction == core.Outgoing && m.Peer.Kind == core.Direct {
-		if !s.carbons.Load() {
+		if !s.carbons.Load() || (m.NoCopies && e.From != 0) {
 			return
 		}
 		st.setAttr("from", s.bare)

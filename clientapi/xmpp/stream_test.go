@@ -230,3 +230,31 @@ func TestBoundStreamHasNoReadDeadline(t *testing.T) {
 	c.send("<iq type='get' id='late'><ping xmlns='urn:xmpp:ping'/></iq>")
 	c.expect("the ping result", func(e *element) bool { return e.attr("id") == "late" && e.attr("type") == "result" })
 }
+
+// TestPrivateMessageHasNoCarbons: XEP-0280 §6, a message with <private/>
+// and <no-copy/> reaches the network but no other device as a carbon;
+// the next ordinary message does.
+func TestPrivateMessageHasNoCarbons(t *testing.T) {
+	p := startPort(t)
+	a := loginRaw(t, p, "desktop")
+	b := loginRaw(t, p, "phone")
+	b.send("<iq type='set' id='c1'><enable xmlns='" + nsCarbons + "'/></iq>")
+	b.expect("carbons enabled", func(e *element) bool { return e.attr("id") == "c1" && e.attr("type") == "result" })
+	a.send("<message to='bob@libera." + testDomain + "' type='chat' id='m1'><body>just from here</body>" +
+		"<private xmlns='" + nsCarbons + "'/><no-copy xmlns='" + nsHints + "'/></message>")
+	a.send("<message to='bob@libera." + testDomain + "' type='chat' id='m2'><body>for every device</body></message>")
+	for _, want := range []string{"just from here", "for every device"} {
+		select {
+		case m := <-p.sent:
+			if m.Body != want {
+				t.Errorf("the network got %q, want %q", m.Body, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q never reached the network", want)
+		}
+	}
+	carbon := b.expect("a sent carbon", func(e *element) bool { return e.child(nsCarbons, "sent") != nil })
+	if got := carbon.child(nsCarbons, "sent").child(nsForward, "forwarded").child(nsClient, "message").childText(nsClient, "body"); got != "for every device" {
+		t.Errorf("the first carbon is of %q; the private message must have none", got)
+	}
+}
