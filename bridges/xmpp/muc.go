@@ -417,7 +417,10 @@ func (b *Bridge) keepRooms(s *session) {
 // resumeRooms takes over the rooms of the stream this one resumed: the
 // server never took the account out of them, and joining again would
 // only echo its own presence back (no member list), which would look
-// like everyone else left.
+// like everyone else left. It runs before the stream is served, since
+// the server replays what the lost stream missed at once, and a room
+// message for a room the session is not in is dropped. A stream that is
+// not resumed forgets the lost rooms and joins afresh.
 func (s *session) resumeRooms() {
 	s.b.rooms.mu.Lock()
 	lost := s.b.rooms.lost
@@ -442,7 +445,6 @@ func (s *session) resumeRooms() {
 // joined before, then keeps checking that the account is still in them.
 // It runs once a stream is set up.
 func (s *session) startRooms(ctx context.Context) {
-	s.resumeRooms()
 	s.b.loadStoredRooms(ctx)
 	marks, err := s.fetchBookmarks(ctx)
 	if err != nil && ctx.Err() == nil {
@@ -458,7 +460,7 @@ func (s *session) startRooms(ctx context.Context) {
 		}
 	}
 	s.joinWanted(ctx)
-	go s.selfPing(ctx)
+	go s.selfPing(ctx, selfPingInterval)
 }
 
 // joinWanted joins every wanted room the session is not in.
@@ -1031,8 +1033,8 @@ func (s *session) leaveRoom(ctx context.Context, addr jid.JID, reason string) er
 // still an occupant (XEP-0410), rejoins those that say no, and joins
 // wanted rooms the session is not in (a room that shut down, a join
 // that timed out).
-func (s *session) selfPing(ctx context.Context) {
-	t := time.NewTicker(selfPingInterval)
+func (s *session) selfPing(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -1174,7 +1176,6 @@ func (b *Bridge) sendRoom(ctx context.Context, m *core.Message) (string, error) 
 func (b *Bridge) loadStoredRooms(ctx context.Context) {
 	b.rooms.mu.Lock()
 	done := b.rooms.loaded
-	b.rooms.loaded = true
 	b.rooms.mu.Unlock()
 	h := b.env.History
 	if done || h == nil {
@@ -1184,9 +1185,14 @@ func (b *Bridge) loadStoredRooms(ctx context.Context) {
 	defer cancel()
 	convs, err := h.Conversations(ctx, b.env.User.ID)
 	if err != nil {
-		b.log.Warn("reading conversations for the rooms' gap fill", "err", err)
-		return
+		if ctx.Err() == nil {
+			b.log.Warn("reading conversations for the rooms' gap fill", "err", err)
+		}
+		return // read again on the next connect
 	}
+	b.rooms.mu.Lock()
+	b.rooms.loaded = true
+	b.rooms.mu.Unlock()
 	for _, c := range convs {
 		if c.Network != b.env.Network.ID || c.Kind != core.Room {
 			continue

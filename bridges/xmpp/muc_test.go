@@ -478,26 +478,31 @@ func TestProsodyRoomResumes(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // bob's message reaches the frozen link
 	proxy.cut()
 	var left []string
-	s.waitEvent(20*time.Second, "the reconnect", func(e core.Event) bool {
+	noteLeft := func(e core.Event) {
 		if me, ok := e.(core.MembershipEvent); ok && me.Change == core.MemberLeft {
 			left = append(left, me.Member.Nick)
 		}
-		ns, ok := e.(core.NetworkStateEvent)
-		return ok && ns.State == core.StateConnected
+	}
+	// The resumed stream replays the message, maybe before the bridge
+	// says it is connected again.
+	s.waitAll(20*time.Second, map[string]func(core.Event) bool{
+		"the reconnect": func(e core.Event) bool {
+			noteLeft(e)
+			ns, ok := e.(core.NetworkStateEvent)
+			return ok && ns.State == core.StateConnected
+		},
+		"the message of the cut": roomMessage(room, "during the cut"),
 	})
 	if counterValue(t, metricSMResumed) != resumed+1 {
 		t.Fatal("the stream was not resumed")
 	}
-	s.waitEvent(10*time.Second, "the message of the cut", roomMessage(room, "during the cut"))
 	if _, err := s.hub.Send(context.Background(), s.dev, &core.Message{Network: s.net.ID, Peer: core.Peer{Kind: core.Room, Remote: room}, Kind: core.KindChat, Body: "still here"}); err != nil {
 		t.Fatal(err)
 	}
 	bob.waitGroupchat(10*time.Second, room, "still here")
 	bob.say(room, "after-1", "after the cut")
 	s.waitAll(10*time.Second, map[string]func(core.Event) bool{"the message after": func(e core.Event) bool {
-		if me, ok := e.(core.MembershipEvent); ok && me.Change == core.MemberLeft {
-			left = append(left, me.Member.Nick)
-		}
+		noteLeft(e)
 		return roomMessage(room, "after the cut")(e)
 	}})
 	if len(left) > 0 {

@@ -134,11 +134,13 @@ func connect(ctx context.Context, b *Bridge) (*session, error) {
 	if resumed {
 		presence = b.takePresence()
 	}
-	return &session{
+	s := &session{
 		b: b, xs: xs, self: xs.LocalAddr(), bounded: bounded, resumed: resumed,
 		log:      b.log.With("jid", xs.LocalAddr().String()),
 		presence: presence,
-	}, nil
+	}
+	s.resumeRooms() // group chats: muc.go; before the replayed stanzas arrive
+	return s, nil
 }
 
 // isAuthFailure tells a SASL <failure/> from the server (wrong password,
