@@ -50,13 +50,11 @@ func isBookmarkNode(node string) bool { return node == nsBookmarks || node == ns
 
 // withRoomBookmarks adds the user's channels to what a bookmark node
 // holds. ids, if any, limit the answer to those items, as the request did.
-func (s *session) withRoomBookmarks(ctx context.Context, node string, items []core.PEPItem, ids []string) []core.PEPItem {
-	rooms := s.roomBookmarks(ctx)
-	if len(rooms) == 0 {
-		return items
-	}
+// The old form's one item is built from the new form's (bookmarks_compat.go).
+func (s *session) withRoomBookmarks(ctx context.Context, st core.PEPStore, node string, items []core.PEPItem, ids []string) ([]core.PEPItem, error) {
 	switch node {
 	case nsBookmarks:
+		rooms := s.roomBookmarks(ctx)
 		have := make(map[string]bool, len(items))
 		for _, it := range items {
 			have[it.ID] = true
@@ -73,23 +71,19 @@ func (s *session) withRoomBookmarks(ctx context.Context, node string, items []co
 		}
 	case nsBookmarksLegacy:
 		if len(ids) > 0 && !containsString(ids, "current") {
-			return items
+			return items, nil
 		}
-		storage := el(nsBookmarksLegacy, "storage")
+		var stored string
 		if len(items) > 0 {
-			if stored, err := parseStored(items[0].Payload); err == nil && stored.Name.Local == "storage" {
-				storage = stored
-			}
+			stored = items[0].Payload
 		}
-		addLegacyRooms(storage, rooms)
-		current := core.PEPItem{ID: "current", Payload: serialize(storage)}
-		if len(items) > 0 {
-			items[0] = current
-		} else {
-			items = []core.PEPItem{current}
+		storage, err := s.legacyStorage(ctx, st, stored)
+		if err != nil {
+			return nil, err
 		}
+		items = []core.PEPItem{{ID: "current", Payload: serialize(storage)}}
 	}
-	return items
+	return items, nil
 }
 
 // addLegacyRooms adds a <conference/> for each room storage lacks.

@@ -131,3 +131,77 @@ func profanityInRoom(p *testPort) bool {
 	}
 	return false
 }
+
+// TestBookmarksCompat: XEP-0402 §5. Bookmarks a client saves in the old
+// private-storage form become XEP-0402 items (and a URL bookmark stays
+// in the old form); one saved as an XEP-0402 item shows in the old
+// forms; a room dropped from the old form is retracted from the new.
+func TestBookmarksCompat(t *testing.T) {
+	p := startPort(t)
+	gajim := loginRaw(t, p, "gajim")
+	conversations := loginRaw(t, p, "conversations")
+	conversations.send("<presence/>") // PEP events go to available devices
+
+	gajim.send("<iq type='get' id='d1' to='alice@" + testDomain + "'><query xmlns='" + nsDiscoInfo + "'/></iq>")
+	if info := gajim.expect("account disco", func(e *element) bool { return e.attr("id") == "d1" }).String(); !strings.Contains(info, "var='"+nsBookmarksCompat+"'") {
+		t.Errorf("the account does not advertise %s: %s", nsBookmarksCompat, info)
+	}
+
+	room1, room2 := "#one@libera."+testDomain, "#two@libera."+testDomain
+	gajim.send("<iq type='set' id='s1'><query xmlns='" + nsPrivate + "'><storage xmlns='" + nsBookmarksLegacy + "'>" +
+		"<conference jid='" + room1 + "' name='One' autojoin='true'><nick>al</nick></conference>" +
+		"<conference jid='" + room2 + "' name='Two'/>" +
+		"<url name='docs' url='https://example.org/docs'/></storage></query></iq>")
+	if r := gajim.expect("the store result", func(e *element) bool { return e.attr("id") == "s1" }); r.attr("type") != "result" {
+		t.Fatalf("storing old-form bookmarks: %v", r)
+	}
+	bookmarks := func(c *rawClient, id string) map[string]*element {
+		c.send("<iq type='get' id='" + id + "'><pubsub xmlns='" + nsPubSub + "'><items node='" + nsBookmarks + "'/></pubsub></iq>")
+		res := c.expect("the bookmarks", func(e *element) bool { return e.attr("id") == id })
+		out := map[string]*element{}
+		if ps := res.child(nsPubSub, "pubsub"); ps != nil && ps.child(nsPubSub, "items") != nil {
+			for _, it := range ps.child(nsPubSub, "items").Children {
+				out[it.attr("id")] = it.child(nsBookmarks, "conference")
+			}
+		}
+		return out
+	}
+	got := bookmarks(conversations, "b1")
+	if c := got[room1]; c == nil || c.attr("name") != "One" || c.attr("autojoin") != "true" || c.childText(nsBookmarks, "nick") != "al" {
+		t.Errorf("#one as an XEP-0402 item: %v", c)
+	}
+	if c := got[room2]; c == nil || c.attr("autojoin") != "false" {
+		t.Errorf("#two as an XEP-0402 item: %v", c)
+	}
+
+	// A bookmark saved the new way shows in both old forms.
+	room3 := "#three@libera." + testDomain
+	conversations.send("<iq type='set' id='p1'><pubsub xmlns='" + nsPubSub + "'><publish node='" + nsBookmarks + "'><item id='" + room3 +
+		"'><conference xmlns='" + nsBookmarks + "' name='Three' autojoin='true'/></item></publish></pubsub></iq>")
+	conversations.expect("the publish result", func(e *element) bool { return e.attr("id") == "p1" && e.attr("type") == "result" })
+	gajim.send("<iq type='get' id='g1'><query xmlns='" + nsPrivate + "'><storage xmlns='" + nsBookmarksLegacy + "'/></query></iq>")
+	private := gajim.expect("the old form", func(e *element) bool { return e.attr("id") == "g1" }).String()
+	for _, want := range []string{"jid='" + room1 + "'", "jid='" + room2 + "'", "jid='" + room3 + "'", "url='https://example.org/docs'", "<nick>al</nick>"} {
+		if !strings.Contains(private, want) {
+			t.Errorf("private storage lacks %s: %s", want, private)
+		}
+	}
+	gajim.send("<iq type='get' id='g2'><pubsub xmlns='" + nsPubSub + "'><items node='" + nsBookmarksLegacy + "'/></pubsub></iq>")
+	if pep := gajim.expect("the old PEP form", func(e *element) bool { return e.attr("id") == "g2" }).String(); !strings.Contains(pep, "jid='"+room3+"'") {
+		t.Errorf("the storage:bookmarks node lacks #three: %s", pep)
+	}
+
+	// The old form rewritten without #two: its item goes.
+	gajim.send("<iq type='set' id='s2'><query xmlns='" + nsPrivate + "'><storage xmlns='" + nsBookmarksLegacy + "'>" +
+		"<conference jid='" + room1 + "' name='One' autojoin='true'><nick>al</nick></conference>" +
+		"<conference jid='" + room3 + "' name='Three' autojoin='true'/></storage></query></iq>")
+	gajim.expect("the store result", func(e *element) bool { return e.attr("id") == "s2" && e.attr("type") == "result" })
+	conversations.expect("the retraction's notification", func(e *element) bool {
+		ev := e.child(nsPubSubEvent, "event")
+		return ev != nil && strings.Contains(ev.String(), "retract id='"+room2+"'")
+	})
+	got = bookmarks(conversations, "b2")
+	if got[room2] != nil || got[room1] == nil || got[room3] == nil {
+		t.Errorf("after the rewrite the XEP-0402 items are %v", got)
+	}
+}

@@ -43,6 +43,7 @@ var pepFeatures = []string{
 	nsPubSub + "#config-node", nsPubSub + "#auto-create", nsPubSub + "#persistent-items",
 	nsPubSub + "#publish-options", nsPubSub + "#access-whitelist", nsPubSub + "#access-presence",
 	nsPubSub + "#access-open", nsPubSub + "#item-ids",
+	nsBookmarksCompat, nsBookmarksCompatPEP, // bookmarks_compat.go
 }
 
 var pepAccessModels = []string{"open", "presence", "roster", "authorize", "whitelist"}
@@ -283,6 +284,11 @@ func (s *session) pepPublish(ctx context.Context, st core.PEPStore, iq, ps, pub 
 	if node == nsMDS {
 		s.applyMDS(ctx, id, payload) // mds.go; stored before the answer
 	}
+	if node == nsBookmarksLegacy && payload.Name.Local == "storage" {
+		if err := s.syncFromLegacy(ctx, st, payload); err != nil { // bookmarks_compat.go
+			return err
+		}
+	}
 	if node == nsBookmarks && autojoinOff(payload) {
 		if _, err := s.partBookmarkedRoom(ctx, id); err != nil { // bookmarks.go
 			return err
@@ -290,6 +296,9 @@ func (s *session) pepPublish(ctx context.Context, st core.PEPStore, iq, ps, pub 
 	}
 	s.send(iqResult(iq).add(el(nsPubSub, "pubsub").add(el(nsPubSub, "publish", "node", node).add(el(nsPubSub, "item", "id", id)))))
 	s.pepNotify(el(nsPubSubEvent, "items", "node", node).add(el(nsPubSubEvent, "item", "id", id).add(payload)))
+	if node == nsBookmarks {
+		s.notifyLegacyBookmarks(ctx, st) // bookmarks_compat.go
+	}
 	return nil
 }
 
@@ -306,7 +315,7 @@ func (s *session) pepItems(ctx context.Context, st core.PEPStore, iq, op *elemen
 	}
 	if _, exists, err := nodeConfig(ctx, st, s.user.ID, node); err != nil {
 		return err
-	} else if !exists && !(isBookmarkNode(node) && len(s.roomBookmarks(ctx)) > 0) && node != nsMDS {
+	} else if !exists && !(node == nsBookmarks && len(s.roomBookmarks(ctx)) > 0) && node != nsBookmarksLegacy && node != nsMDS {
 		return failure("cancel", "item-not-found", "no node %q", node)
 	}
 	var ids []string
@@ -320,7 +329,9 @@ func (s *session) pepItems(ctx context.Context, st core.PEPStore, iq, op *elemen
 		return err
 	}
 	if isBookmarkNode(node) {
-		items = s.withRoomBookmarks(ctx, node, items, ids) // bookmarks.go
+		if items, err = s.withRoomBookmarks(ctx, st, node, items, ids); err != nil { // bookmarks.go
+			return err
+		}
 	}
 	if node == nsMDS {
 		items = s.withReadMarkers(ctx, items, ids) // mds.go
@@ -364,6 +375,9 @@ func (s *session) pepRetract(ctx context.Context, st core.PEPStore, iq, op *elem
 	s.send(iqResult(iq))
 	if n := op.attr("notify"); n == "1" || n == "true" {
 		s.pepNotify(el(nsPubSubEvent, "items", "node", node).add(el(nsPubSubEvent, "retract", "id", item.attr("id"))))
+	}
+	if node == nsBookmarks {
+		s.notifyLegacyBookmarks(ctx, st) // bookmarks_compat.go
 	}
 	return nil
 }
@@ -592,10 +606,17 @@ func (s *session) handlePrivate(ctx context.Context, iq, q *element) {
 		return
 	}
 	key := "{" + e.Name.Space + "}" + e.Name.Local
+	legacyBookmarks := e.Name.Space == nsBookmarksLegacy && e.Name.Local == "storage"
 	if iq.attr("type") == "set" {
 		if err := st.SetPrivateXML(ctx, s.user.ID, key, serialize(e)); err != nil {
 			s.replyCommandFailure(iq, err)
 			return
+		}
+		if legacyBookmarks {
+			if err := s.syncFromLegacy(ctx, st, e); err != nil { // bookmarks_compat.go
+				s.replyCommandFailure(iq, err)
+				return
+			}
 		}
 		s.send(iqResult(iq))
 		return
@@ -606,14 +627,17 @@ func (s *session) handlePrivate(ctx context.Context, iq, q *element) {
 		return
 	}
 	out := el(e.Name.Space, e.Name.Local)
-	if stored != "" {
+	switch {
+	case legacyBookmarks:
+		if out, err = s.legacyStorage(ctx, st, stored); err != nil { // bookmarks_compat.go
+			s.replyCommandFailure(iq, err)
+			return
+		}
+	case stored != "":
 		if out, err = parseStored(stored); err != nil {
 			s.replyCommandFailure(iq, fmt.Errorf("reading stored %s: %w", key, err))
 			return
 		}
-	}
-	if e.Name.Space == nsBookmarksLegacy && e.Name.Local == "storage" {
-		addLegacyRooms(out, s.roomBookmarks(ctx)) // bookmarks.go
 	}
 	s.send(iqResult(iq).add(el(nsPrivate, "query").add(out)))
 }
