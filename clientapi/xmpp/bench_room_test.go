@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboard/switchboard/core"
 	"github.com/switchboard/switchboard/internal/testpeer"
+	"github.com/switchboard/switchboard/internal/xmppload"
 )
 
 // BenchmarkRoomFanout: 1,000 devices of one user joined to one channel
@@ -101,7 +102,7 @@ func TestXMPPBenchRoomClients(t *testing.T) {
 	testpeer.RaiseFileLimit(uint64(devices) + 512)
 	sc := benchScram(t, os.Getenv(roomEnvPassword))
 	rs := make([]*fanoutReader, devices)
-	if err := benchParallel(devices, 16, func(i int) error {
+	if err := xmppload.Parallel(devices, 16, func(i int) error {
 		c, err := benchDevice(addr, sc, fmt.Sprintf("dev%d", i))
 		if err != nil {
 			return err

@@ -26,7 +26,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -242,7 +241,7 @@ func benchFanout(b *testing.B, rate, window int) {
 	for iter := range b.N {
 		b.StopTimer()
 		rs := make([]*fanoutReader, devices)
-		if err := benchParallel(devices, 16, func(i int) error {
+		if err := xmppload.Parallel(devices, 16, func(i int) error {
 			c, err := benchDevice(p.addr, sc, fmt.Sprintf("dev%d", i))
 			if err != nil {
 				return err
@@ -468,7 +467,7 @@ func TestXMPPBenchIdleClients(t *testing.T) {
 		switch in.Text() {
 		case "go":
 			rest := make([]*xmppload.Client, sessions-1)
-			if err := benchParallel(len(rest), 32, func(i int) error {
+			if err := xmppload.Parallel(len(rest), 32, func(i int) error {
 				c, err := benchDevice(addr, sc, fmt.Sprintf("idle%d", i+1))
 				rest[i] = c
 				return err
@@ -479,7 +478,7 @@ func TestXMPPBenchIdleClients(t *testing.T) {
 			fmt.Println(idleReady, len(cs))
 		case "ping":
 			var alive atomic.Int64
-			benchParallel(len(cs), 32, func(i int) error {
+			xmppload.Parallel(len(cs), 32, func(i int) error {
 				c := cs[i]
 				if c.Ping() == nil {
 					alive.Add(1)
@@ -492,34 +491,6 @@ func TestXMPPBenchIdleClients(t *testing.T) {
 	for _, c := range cs {
 		c.Close()
 	}
-}
-
-// benchParallel runs f(0..n-1) on workers goroutines and returns the
-// first error.
-func benchParallel(n, workers int, f func(i int) error) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := f(i); err != nil {
-					once.Do(func() { first = err })
-					next.Store(int64(n))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
 }
 
 // --- login ---
@@ -568,7 +539,7 @@ func benchLogins(b *testing.B, conc, rate int) {
 		start := time.Now()
 		var err error
 		if conc > 0 {
-			err = benchParallel(logins, conc, func(i int) error { return login(i, time.Now()) })
+			err = xmppload.Parallel(logins, conc, func(i int) error { return login(i, time.Now()) })
 		} else {
 			errs := make(chan error, logins)
 			for i := range logins {

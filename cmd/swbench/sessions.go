@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -141,7 +140,7 @@ func sessionsRun(ctx context.Context, o *sessionsOptions, n int) (SessionsResult
 	cpu0, _ := r.d.cpuTime()
 	lat := make([]time.Duration, n-1)
 	start := time.Now()
-	err = parallel(n-1, o.workers, func(i int) error {
+	err = xmppload.Parallel(n-1, o.workers, func(i int) error {
 		t := time.Now()
 		c, err := r.device(fmt.Sprintf("idle%d", i+1))
 		lat[i] = time.Since(t)
@@ -166,7 +165,7 @@ func sessionsRun(ctx context.Context, o *sessionsOptions, n int) (SessionsResult
 	res.CPUmsLogin = ms(cpu1-cpu0) / float64(n-1)
 	time.Sleep(o.hold)
 	var alive atomic.Int64
-	parallel(n, o.workers, func(i int) error {
+	xmppload.Parallel(n, o.workers, func(i int) error {
 		if cs[i].Ping() == nil {
 			alive.Add(1)
 		}
@@ -174,34 +173,4 @@ func sessionsRun(ctx context.Context, o *sessionsOptions, n int) (SessionsResult
 	})
 	res.Alive = int(alive.Load())
 	return res, nil
-}
-
-// parallel runs f(0..n-1) on workers goroutines and returns the first
-// error; after one, no new calls start.
-func parallel(n, workers int, f func(i int) error) error {
-	var (
-		next  atomic.Int64
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := f(i); err != nil {
-					once.Do(func() { first = err })
-					next.Store(int64(n))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
 }

@@ -1,8 +1,11 @@
 package xmppload
 
 import (
+	"errors"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,5 +66,37 @@ func TestAgainstProsody(t *testing.T) {
 	}
 	if err := c.Ping(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestParallel: every index runs once with no error; after an error no
+// new calls start and the first error is returned.
+func TestParallel(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[int]int{}
+	if err := Parallel(100, 7, func(i int) error {
+		mu.Lock()
+		seen[i]++
+		mu.Unlock()
+		return nil
+	}); err != nil || len(seen) != 100 {
+		t.Fatalf("err %v, %d indexes run", err, len(seen))
+	}
+	for i, n := range seen {
+		if n != 1 {
+			t.Fatalf("index %d ran %d times", i, n)
+		}
+	}
+	var calls atomic.Int64
+	boom := errors.New("boom")
+	err := Parallel(1000, 1, func(i int) error {
+		calls.Add(1)
+		if i == 10 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || calls.Load() != 11 {
+		t.Fatalf("err %v after %d calls, want boom after 11", err, calls.Load())
 	}
 }
