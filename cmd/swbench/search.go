@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/switchboard/switchboard/history/synth"
 	"github.com/switchboard/switchboard/internal/xmppload"
 )
 
@@ -105,6 +106,8 @@ func ensureStore(ctx context.Context, out io.Writer, o *storeOptions, n int) (st
 	}
 	quick := *o
 	quick.queries, quick.repeats = 1, 1
+	quick.writers = o.writers[:1]
+	quick.sample = max(100, min(o.sample, n/4))
 	if _, err := benchStore(ctx, out, &quick, n); err != nil {
 		return "", err
 	}
@@ -190,6 +193,38 @@ func searchPorts(ctx context.Context, out io.Writer, o *searchOptions, n int) ([
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t\n", r.Type, r.Port, r.Scope, l.P50, l.P95, l.P99, l.Max, r.Hits)
 		}
 	}
+	// Filtered searches: a word of rank below 100 on one network, and
+	// within one day of the history (messages are 3 s apart from
+	// baseTime, so n of them span n×3 s).
+	span := time.Duration(n) * 3 * time.Second
+	wrng := rand.New(rand.NewPCG(o.store.seed, 10))
+	word := func() string { return synth.WordAt(wrng.IntN(100)) }
+	filters := []struct {
+		scope  string
+		params func() url.Values
+	}{
+		{"one network", func() url.Values {
+			return url.Values{"network": {strconv.FormatInt(rooms[rng.IntN(len(rooms))].network, 10)}}
+		}},
+		{"one day", func() url.Values {
+			since := baseTime.Add(time.Duration(rng.Int64N(int64(max(span-24*time.Hour, time.Hour)))))
+			return url.Values{"since": {since.Format(time.RFC3339)}, "until": {since.Add(24 * time.Hour).Format(time.RFC3339)}}
+		}},
+	}
+	for _, f := range filters {
+		l, hits, err := timeRuns(o.store.repeats, o.store.queries, func() (time.Duration, int, error) {
+			q := f.params()
+			q.Set("q", word())
+			q.Set("limit", "50")
+			return api.search(q)
+		})
+		if err != nil {
+			return results, fmt.Errorf("search in %s via http: %w", f.scope, err)
+		}
+		r := PortSearchResult{Port: "http", Type: "word of rank < 100", Scope: f.scope, Latency: l, Hits: hits}
+		results = append(results, r)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t\n", r.Type, r.Port, r.Scope, l.P50, l.P95, l.P99, l.Max, r.Hits)
+	}
 	if err := tw.Flush(); err != nil {
 		return results, err
 	}
@@ -199,8 +234,8 @@ func searchPorts(ctx context.Context, out io.Writer, o *searchOptions, n int) ([
 
 // room is a conversation of the generated history as the ports name it.
 type room struct {
-	id  int64
-	jid string
+	id, network int64
+	jid         string
 }
 
 // listRooms reads the user's room conversations and their networks'
@@ -243,7 +278,7 @@ func listRooms(api *apiClient) ([]room, error) {
 	var rooms []room
 	for _, c := range convs.Conversations {
 		if strings.HasPrefix(c.Peer.Remote, "#") && names[c.Network] != "" {
-			rooms = append(rooms, room{id: c.ID, jid: c.Peer.Remote + "@" + names[c.Network] + "." + benchDomain})
+			rooms = append(rooms, room{id: c.ID, network: c.Network, jid: c.Peer.Remote + "@" + names[c.Network] + "." + benchDomain})
 		}
 	}
 	if len(rooms) == 0 {

@@ -45,7 +45,7 @@ func TestSmoke(t *testing.T) {
 	if len(back.Store) != 1 || back.Store[0].Ingest[0].MessagesPerSec <= 0 {
 		t.Errorf("store: %+v", back.Store)
 	}
-	if len(back.Search) != 1 || len(back.Search[0].Ports) != 15 {
+	if len(back.Search) != 1 || len(back.Search[0].Ports) != 17 {
 		t.Fatalf("search through the ports: %+v", back.Search)
 	}
 	hits := map[string]float64{}
