@@ -7,9 +7,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // Path is where the handler is mounted on the HTTPS port.
@@ -69,7 +70,7 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request) {
 		problem(w, status, err.Error())
 		return
 	}
-	if status, err := s.write(r, sl); err != nil {
+	if status, err := s.write(w, r, sl); err != nil {
 		s.failed(sl)
 		if status >= 500 {
 			s.log.Error("storing an upload", "user", sl.user, "id", id, "err", err)
@@ -85,7 +86,7 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request) {
 // write stores the PUT's body as the slot's file: in a temporary
 // directory first, synced, then renamed into place, so a crash leaves
 // either the whole upload or nothing that is served.
-func (s *Service) write(r *http.Request, sl *slot) (int, error) {
+func (s *Service) write(w http.ResponseWriter, r *http.Request, sl *slot) (int, error) {
 	switch {
 	case r.ContentLength > sl.size:
 		return http.StatusRequestEntityTooLarge, fmt.Errorf("Content-Length %d is over the slot's %d bytes", r.ContentLength, sl.size)
@@ -104,7 +105,14 @@ func (s *Service) write(r *http.Request, sl *slot) (int, error) {
 			os.RemoveAll(tmp)
 		}
 	}()
-	body := http.MaxBytesReader(nil, r.Body, sl.size+1)
+	// The slot's reservation is held until the body is in; a device
+	// that stops sending (a dead mobile link, or on purpose) gives it
+	// back when a read waits longer than idleTimeout. The port has no
+	// whole-request deadline, which a large upload on a slow link would
+	// exceed.
+	rc := http.NewResponseController(w)
+	defer rc.SetReadDeadline(time.Time{})
+	body := &idleReader{r: http.MaxBytesReader(nil, r.Body, sl.size+1), idle: s.idleTimeout, rc: rc}
 	if err := writeSynced(filepath.Join(tmp, dataFile), func(f *os.File) error {
 		n, err := io.Copy(f, body)
 		if err == nil && n != sl.size {
@@ -132,10 +140,15 @@ func (s *Service) write(r *http.Request, sl *slot) (int, error) {
 	if err := os.Rename(tmp, filepath.Join(s.cfg.Dir, sl.id)); err != nil {
 		return http.StatusInternalServerError, fmt.Errorf("storing the upload: %w", err)
 	}
-	done = true
 	if err := syncDir(s.cfg.Dir); err != nil {
+		// The PUT is answered as failed and its reservation given back,
+		// so nothing of it may stay to be found at the next start.
+		if rerr := os.RemoveAll(filepath.Join(s.cfg.Dir, sl.id)); rerr != nil {
+			s.log.Error("removing an upload that failed to sync", "id", sl.id, "err", rerr)
+		}
 		return http.StatusInternalServerError, err
 	}
+	done = true
 	s.stored(sl.id, m)
 	return 0, nil
 }
@@ -156,7 +169,23 @@ func writeSynced(path string, fill func(*os.File) error) error {
 	return f.Close()
 }
 
-func syncDir(dir string) error {
+// idleReader reads a PUT's body, moving the connection's read deadline
+// before each read.
+type idleReader struct {
+	r    io.Reader
+	idle time.Duration
+	rc   *http.ResponseController
+}
+
+func (b *idleReader) Read(p []byte) (int, error) {
+	if err := b.rc.SetReadDeadline(time.Now().Add(b.idle)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return 0, fmt.Errorf("setting the read deadline: %w", err)
+	}
+	return b.r.Read(p)
+}
+
+// syncDir is a variable so a test can make it fail.
+var syncDir = func(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -200,7 +229,7 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.Set("Content-Type", "application/octet-stream")
 	}
-	h.Set("Content-Disposition", disposition+"; filename*=UTF-8''"+url.PathEscape(m.Name))
+	h.Set("Content-Disposition", disposition+"; filename*=UTF-8''"+extValue(m.Name))
 	// The page and the API share this origin: nothing served here may
 	// run, be sniffed into something that runs, or frame the page.
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
@@ -208,4 +237,20 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	http.ServeContent(w, r, "", m.Time, f)
+}
+
+// extValue percent-encodes s as an RFC 8187 ext-value's value-chars:
+// everything but attr-char, which is narrower than a URL path's
+// characters (no ':', '=', '@', for one).
+func extValue(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }

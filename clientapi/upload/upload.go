@@ -44,6 +44,8 @@ const (
 	maxSlotsPerUser  = 16
 	maxSlots         = 4096
 	maxFileNameBytes = 255
+	// putIdleTimeout is how long a PUT's body may pause.
+	putIdleTimeout = 2 * time.Minute
 )
 
 // slot is a granted upload waiting for its PUT.
@@ -71,6 +73,9 @@ type Service struct {
 	base *url.URL
 	log  *slog.Logger
 
+	// idleTimeout bounds the wait for each read of a PUT's body.
+	idleTimeout time.Duration
+
 	mu      sync.Mutex
 	slots   map[string]*slot      // by id
 	pending map[core.UserID]int   // slots per user
@@ -97,7 +102,7 @@ func New(cfg Config) (*Service, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("upload directory: %w", err)
 	}
-	s := &Service{cfg: cfg, base: base, log: cfg.Log,
+	s := &Service{cfg: cfg, base: base, log: cfg.Log, idleTimeout: putIdleTimeout,
 		slots: make(map[string]*slot), pending: make(map[core.UserID]int),
 		used: make(map[core.UserID]int64), files: make(map[string]*meta)}
 	if err := s.load(); err != nil {
