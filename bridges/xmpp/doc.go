@@ -44,7 +44,9 @@
 // or the bookmark, a refusal is a permanent error with the reason, and
 // a self-ping (XEP-0410) every few minutes finds a silent drop and joins
 // again. An occupant's private messages are a direct conversation with
-// its full address (room@service/nick); parsePeer tells rooms from
+// its full address (room@service/nick), and an invitation (mediated or
+// XEP-0249) a KindInvite message in the inviter's, whose body names the
+// room, as the IRC bridge stores one; parsePeer tells rooms from
 // contacts by the rooms the bridges have seen (bookmarks, joins, stored
 // room conversations) and, for a room not seen yet, by its service's
 // conventional domain (conference., muc., ...).
@@ -73,8 +75,7 @@
 //
 // Not done yet: a delivery state for the receipts contacts send; chat
 // states, corrections, replies and links in group chats. Of group chats:
-// a room a device joins is not written to the bookmarks, invitations
-// (mediated and XEP-0249) are stored as plain messages if they have a
-// body, and a room without an archive gets no gap fill (its own history
-// on join is not asked for).
+// a room a device joins is not written to the bookmarks, an invitation's
+// password is not kept for the join, and a room without an archive gets
+// no gap fill (its own history on join is not asked for).
 package xmpp

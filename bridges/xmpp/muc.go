@@ -65,6 +65,21 @@ type mucUserX struct {
 	Items    []mucItem   `xml:"http://jabber.org/protocol/muc#user item"`
 	Statuses []mucStatus `xml:"http://jabber.org/protocol/muc#user status"`
 	Destroy  *struct{}   `xml:"http://jabber.org/protocol/muc#user destroy"`
+	Invite   *mucInvite  `xml:"http://jabber.org/protocol/muc#user invite"`
+}
+
+// mucInvite is a mediated invitation (XEP-0045 §7.8.2): the room
+// passes on who invites the account and why.
+type mucInvite struct {
+	From   string `xml:"from,attr"`
+	Reason string `xml:"http://jabber.org/protocol/muc#user reason"`
+}
+
+// directInvite is an invitation sent straight from the inviter
+// (XEP-0249).
+type directInvite struct {
+	JID    string `xml:"jid,attr"`
+	Reason string `xml:"reason,attr"`
 }
 
 type mucItem struct {
@@ -700,6 +715,10 @@ func (s *session) onRoomMessage(m *stanzaMessage) bool {
 	if err != nil {
 		return false
 	}
+	if inv := invitation(from, m, time.Now()); inv != nil {
+		s.deliver(core.MessageEvent{Message: inv})
+		return true
+	}
 	key := from.Bare().String()
 	r := s.muc.get(key)
 	if r == nil {
@@ -722,6 +741,50 @@ func (s *session) onRoomMessage(m *stanzaMessage) bool {
 		return false
 	}
 	return true
+}
+
+// invitation turns an invitation to a room into what the IRC bridge
+// stores for one: a KindInvite message from the inviter, in the direct
+// conversation with the inviter, whose body is the room (and the reason
+// given). Filed as a 1:1 message from the room's address, it would make
+// the room a direct conversation. Nil for anything else.
+func invitation(from jid.JID, m *stanzaMessage, now time.Time) *core.Message {
+	var room, inviter, reason string
+	switch {
+	case m.MUCUser != nil && m.MUCUser.Invite != nil && m.Type != "error" && m.Type != "groupchat":
+		room, inviter, reason = from.Bare().String(), m.MUCUser.Invite.From, m.MUCUser.Invite.Reason
+	case m.Conference != nil && m.Type != "error" && m.Type != "groupchat":
+		room, inviter, reason = m.Conference.JID, from.String(), m.Conference.Reason
+	default:
+		return nil
+	}
+	addr, err := roomAddress(room)
+	who, werr := jid.Parse(inviter)
+	if err != nil || werr != nil || inviter == "" {
+		return nil
+	}
+	knownRooms.add(addr.String())
+	body := addr.String()
+	if reason = strings.TrimSpace(reason); reason != "" {
+		body += " " + reason
+	}
+	if len(body) > maxBody {
+		body = strings.ToValidUTF8(body[:maxBody], "")
+	}
+	who = who.Bare()
+	msg := &core.Message{Kind: core.KindInvite, Body: body, Direction: core.Incoming, Time: now,
+		Peer:   core.Peer{Kind: core.Direct, Remote: who.String()},
+		Sender: core.Address{Addr: who.String(), Name: who.Localpart()}}
+	if stamp := parseStamp(m.Delay); !stamp.IsZero() && stamp.Before(now) {
+		msg.Time = stamp
+	}
+	switch {
+	case m.OriginID != nil && m.OriginID.ID != "":
+		msg.OriginID = m.OriginID.ID
+	case m.ID != "":
+		msg.OriginID = m.ID
+	}
+	return msg
 }
 
 // onRoomError resolves the send a room refused.

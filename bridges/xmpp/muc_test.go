@@ -286,7 +286,9 @@ func TestProsodyRoomsFromBookmarks(t *testing.T) {
 // TestProsodyRoomJoinFromDevice: a device joins through the Hub; a nick
 // taken in the room is retried with a suffix; a wrong room password is
 // refused for good and the right one lets the account in; private
-// messages with an occupant go both ways as a direct conversation.
+// messages with an occupant go both ways as a direct conversation; an
+// invitation is stored in the inviter's conversation; leaving ends the
+// membership.
 func TestProsodyRoomJoinFromDevice(t *testing.T) {
 	p, start := startMUC(t)
 	room, locked := "plaza@"+p.MUCDomain, "vault@"+p.MUCDomain
@@ -334,6 +336,16 @@ func TestProsodyRoomJoinFromDevice(t *testing.T) {
 	back := bob.waitBody(10*time.Second, "psst back")
 	if back.From != locked+"/alice" || back.Type != "chat" {
 		t.Fatalf("bob got the answer as %+v", back)
+	}
+
+	// bob invites the account to another room, through the room: the
+	// invitation is stored in the conversation with bob.
+	attic := "attic@" + p.MUCDomain
+	bob.join(attic, "bob")
+	bob.raw(`<message to='%s'><x xmlns='http://jabber.org/protocol/muc#user'><invite to='alice@%s'><reason>up here</reason></invite></x></message>`, attic, p.Domain)
+	inv := s.waitMessage(10*time.Second, "bob's invitation", func(m *core.Message) bool { return m.Kind == core.KindInvite })
+	if inv.Peer != (core.Peer{Kind: core.Direct, Remote: "bob@" + p.Domain}) || inv.Body != attic+" up here" {
+		t.Fatalf("the invitation stored as %+v", inv)
 	}
 
 	// Leaving through the Hub ends the membership.

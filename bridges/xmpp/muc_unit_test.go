@@ -128,6 +128,38 @@ func TestRoomStanzas(t *testing.T) {
 	}
 }
 
+// TestInvitations: both kinds of invitation are stored as the IRC
+// bridge stores one, in the inviter's conversation, and the room becomes
+// known as a room.
+func TestInvitations(t *testing.T) {
+	s, in := roomSession()
+	for _, c := range []struct{ raw, want string }{
+		{`<message from='lab@groups.example.org' id='i1'><x xmlns='http://jabber.org/protocol/muc#user'><invite from='carol@example.org/x'><reason>come see</reason></invite></x></message>`,
+			"invite carol@example.org lab@groups.example.org come see i1"},
+		{`<message from='dave@example.org/y' id='i2'><x xmlns='jabber:x:conference' jid='Den@Talk.example.org' reason='drinks'/></message>`,
+			"invite dave@example.org den@talk.example.org drinks i2"},
+		{`<message from='dave@example.org/y' id='i3'><x xmlns='jabber:x:conference' jid='not a room'/></message>`,
+			""},
+	} {
+		in.events = nil
+		feed(s, c.raw)
+		var got []string
+		for _, e := range in.events {
+			m := e.(core.MessageEvent).Message
+			got = append(got, string(m.Kind)+" "+m.Peer.Remote+" "+m.Body+" "+m.OriginID)
+			if m.Peer.Kind != core.Direct || m.Sender.Addr != m.Peer.Remote {
+				t.Errorf("%s: stored as %+v", c.raw, m)
+			}
+		}
+		if strings.Join(got, "; ") != c.want {
+			t.Errorf("%s:\ngot  %q\nwant %q", c.raw, strings.Join(got, "; "), c.want)
+		}
+	}
+	if parsePeer("lab@groups.example.org").Kind != core.Room || parsePeer("den@talk.example.org").Kind != core.Room {
+		t.Error("an invitation's room is not known as a room")
+	}
+}
+
 func describe(e core.Event) string {
 	switch e := e.(type) {
 	case core.MembershipEvent:
@@ -287,6 +319,7 @@ func FuzzRoomStanza(f *testing.F) {
 		`<message from='room@conference.example.org/bob' type='groupchat'><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='room@conference.example.org' id='1'/></message>`,
 		`<message from='room@conference.example.org/bob' type='groupchat'><subject>s</subject></message>`,
 		`<message from='room@conference.example.org' type='error' id='e'><error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`,
+		`<message from='lab@groups.example.org'><x xmlns='http://jabber.org/protocol/muc#user'><invite from='carol@example.org/x'/></x></message>`,
 		`<message from='room@conference.example.org'><result xmlns='urn:xmpp:mam:2' queryid='q' id='r'><forwarded xmlns='urn:xmpp:forward:0'><message from='room@conference.example.org/bob' type='groupchat'><body>old</body></message></forwarded></result></message>`,
 	} {
 		f.Add([]byte(s))
@@ -303,7 +336,11 @@ func FuzzRoomStanza(f *testing.F) {
 			case core.MessageEvent:
 				m := e.Message
 				m.User, m.Network = 1, 1
-				if err := m.Validate(); err != nil || len(m.Body) > maxBody || m.Peer != (core.Peer{Kind: core.Room, Remote: testRoom}) {
+				want := core.Peer{Kind: core.Room, Remote: testRoom}
+				if m.Kind == core.KindInvite {
+					want = core.Peer{Kind: core.Direct, Remote: m.Sender.Addr} // the inviter
+				}
+				if err := m.Validate(); err != nil || len(m.Body) > maxBody || m.Peer != want {
 					t.Fatalf("message %+v: %v", m, err)
 				}
 			case core.MembershipEvent:

@@ -40,9 +40,12 @@ type stanzaMessage struct {
 	Received  *carbon       `xml:"urn:xmpp:carbons:2 received"`
 	Sent      *carbon       `xml:"urn:xmpp:carbons:2 sent"`
 	Result    *mamResult    `xml:"urn:xmpp:mam:2 result"`
-	// Group chats (muc.go): a room's subject, and why a room refused.
-	Subject *string       `xml:"subject"`
-	Error   *stanza.Error `xml:"error"`
+	// Group chats (muc.go): a room's subject, why a room refused, and
+	// invitations (mediated, and XEP-0249 direct ones).
+	Subject    *string       `xml:"subject"`
+	Error      *stanza.Error `xml:"error"`
+	MUCUser    *mucUserX     `xml:"http://jabber.org/protocol/muc#user x"`
+	Conference *directInvite `xml:"jabber:x:conference x"`
 
 	extensions // receipts.go: receipts, chat states, corrections, replies, links
 }
@@ -140,6 +143,12 @@ func parseStamp(d *delayElement) time.Time {
 func bareOf(addr string) (jid.JID, bool) {
 	j, err := jid.Parse(addr)
 	if err != nil {
+		return jid.JID{}, false
+	}
+	if _, err := jid.Parse(j.String()); err != nil {
+		// mellium reads ".." as the domain "." (a trailing dot
+		// dropped), which does not parse again: no address to file a
+		// conversation under (FuzzIncoming).
 		return jid.JID{}, false
 	}
 	return j.Bare(), true
