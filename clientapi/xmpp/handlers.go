@@ -124,9 +124,10 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 		s.send(bounce(m, "modify", "bad-request", "empty message"))
 		return
 	}
-	// XEP-0280 §6: a message with <private/> and the <no-copy/> hint is
-	// not carbon-copied.
-	cm.NoCopies = m.child(nsCarbons, "private") != nil && m.child(nsHints, "no-copy") != nil
+	// XEP-0280 §6: the sending server copies no message with <private/>
+	// to the user's other devices; the <no-copy/> hint clients add is for
+	// the recipient's server, so it is not required here.
+	cm.NoCopies = m.child(nsCarbons, "private") != nil
 	stored, err := s.srv.hub.Send(ctx, s.hs, cm)
 	if err != nil {
 		s.log.Warn("storing a sent message", "err", err)

@@ -232,8 +232,9 @@ func TestBoundStreamHasNoReadDeadline(t *testing.T) {
 }
 
 // TestPrivateMessageHasNoCarbons: XEP-0280 §6, a message with <private/>
-// and <no-copy/> reaches the network but no other device as a carbon;
-// the next ordinary message does.
+// (with or without the <no-copy/> hint the sending client should add)
+// reaches the network but no other device as a carbon; the next ordinary
+// message does.
 func TestPrivateMessageHasNoCarbons(t *testing.T) {
 	p := startPort(t)
 	a := loginRaw(t, p, "desktop")
@@ -242,8 +243,10 @@ func TestPrivateMessageHasNoCarbons(t *testing.T) {
 	b.expect("carbons enabled", func(e *element) bool { return e.attr("id") == "c1" && e.attr("type") == "result" })
 	a.send("<message to='bob@libera." + testDomain + "' type='chat' id='m1'><body>just from here</body>" +
 		"<private xmlns='" + nsCarbons + "'/><no-copy xmlns='" + nsHints + "'/></message>")
+	a.send("<message to='bob@libera." + testDomain + "' type='chat' id='m1b'><body>no hint, still private</body>" +
+		"<private xmlns='" + nsCarbons + "'/></message>")
 	a.send("<message to='bob@libera." + testDomain + "' type='chat' id='m2'><body>for every device</body></message>")
-	for _, want := range []string{"just from here", "for every device"} {
+	for _, want := range []string{"just from here", "no hint, still private", "for every device"} {
 		select {
 		case m := <-p.sent:
 			if m.Body != want {
