@@ -89,11 +89,19 @@ func (c *Config) Validate() error {
 		}
 		check(key+".url", checkHTTPSBase(p.URL))
 	}
-	if c.Upload.MaxFileSizeMiB <= 0 {
+	// The daemon counts bytes in an int64: a size past maxUploadMiB
+	// would wrap to a negative number, and a negative quota means none.
+	switch {
+	case c.Upload.MaxFileSizeMiB <= 0:
 		check("upload.max_file_size_mib", fmt.Errorf("%d must be positive", c.Upload.MaxFileSizeMiB))
+	case c.Upload.MaxFileSizeMiB > maxUploadMiB:
+		check("upload.max_file_size_mib", fmt.Errorf("%d is over the largest size, %d", c.Upload.MaxFileSizeMiB, maxUploadMiB))
 	}
-	if c.Upload.QuotaMiB < 0 {
+	switch {
+	case c.Upload.QuotaMiB < 0:
 		check("upload.quota_mib", fmt.Errorf("%d is negative (use 0 for no quota)", c.Upload.QuotaMiB))
+	case c.Upload.QuotaMiB > maxUploadMiB:
+		check("upload.quota_mib", fmt.Errorf("%d is over the largest quota, %d (use 0 for no quota)", c.Upload.QuotaMiB, maxUploadMiB))
 	}
 
 	return errors.Join(errs...)
@@ -107,6 +115,10 @@ func checkHTTPSBase(s string) error {
 	}
 	return nil
 }
+
+// maxUploadMiB is the largest upload size or quota in MiB (1 EiB), far
+// below where a count of bytes overflows an int64.
+const maxUploadMiB = 1 << 40
 
 // PublicURL is the HTTPS port's public address: http.public_url, or
 // https://DOMAIN:PORT with the port of listening, the address the port

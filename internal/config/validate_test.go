@@ -142,3 +142,21 @@ func TestPublicURLAndUploads(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadSizesThatWouldOverflow: sizes in MiB the daemon would turn
+// into a negative number of bytes (and a negative quota is none) are
+// refused.
+func TestUploadSizesThatWouldOverflow(t *testing.T) {
+	c := Default()
+	c.Upload.MaxFileSizeMiB, c.Upload.QuotaMiB = 1<<44, 1<<44
+	err := c.Validate()
+	for _, key := range []string{"upload.max_file_size_mib", "upload.quota_mib"} {
+		if err == nil || !strings.Contains(err.Error(), key+":") {
+			t.Errorf("Validate() = %v; want an error naming %s", err, key)
+		}
+	}
+	c.Upload.MaxFileSizeMiB, c.Upload.QuotaMiB = 1<<40, 1<<40
+	if err := c.Validate(); err != nil {
+		t.Errorf("the largest sizes: %v", err)
+	}
+}
