@@ -407,11 +407,15 @@ func generate(ctx context.Context, out io.Writer, st *history.Store, fx fixture,
 // conversations, as in the timed runs of a generation.
 func ingestOnCopy(ctx context.Context, out io.Writer, path string, plan synth.Plan, o *storeOptions) ([]IngestResult, error) {
 	cp := path + ".ingest-copy"
-	defer func() {
+	removeCopy := func() {
 		for _, p := range []string{cp, cp + "-wal", cp + "-shm"} {
 			os.Remove(p)
 		}
-	}()
+	}
+	// A run stopped midway leaves its copy's log, which SQLite would
+	// apply to the fresh copy.
+	removeCopy()
+	defer removeCopy()
 	if err := copyFile(path, cp); err != nil {
 		return nil, fmt.Errorf("copying %s: %w", path, err)
 	}
