@@ -502,6 +502,10 @@ func senderPhrase(sender string) string {
 	if !hasWord {
 		return ""
 	}
+	// FTS5 reads its expression as a C string, so a NUL ended the
+	// phrase early ("unterminated string"); it separates words, as a
+	// space does, and the exact comparison still sees it.
+	sender = strings.ReplaceAll(sender, "\x00", " ")
 	return `"` + strings.ReplaceAll(sender, `"`, `""`) + `"`
 }
 

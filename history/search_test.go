@@ -189,11 +189,19 @@ func FuzzSearch(f *testing.F) {
 		f.Add(q)
 	}
 	s, alice, _, _ := searchFixture(f)
+	since := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, q string) {
-		_, err := s.Search(context.Background(), core.SearchQuery{User: alice.user.ID, Text: q, Sender: q})
-		var qe *core.QueryError
-		if err != nil && !errors.As(err, &qe) {
-			t.Fatalf("query %q: %v", q, err)
+		for _, sq := range []core.SearchQuery{
+			{Text: q, Sender: q},
+			{Text: q, Ranking: core.ByRelevance},
+			{Text: q, Since: since, Until: since.AddDate(0, 0, 2), Ranking: core.ByRelevance},
+		} {
+			sq.User = alice.user.ID
+			_, err := s.Search(context.Background(), sq)
+			var qe *core.QueryError
+			if err != nil && !errors.As(err, &qe) {
+				t.Fatalf("query %+v: %v", sq, err)
+			}
 		}
 	})
 }
