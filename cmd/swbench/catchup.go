@@ -26,9 +26,10 @@ func newCatchupCommand() *cobra.Command {
 		Short: "A device away for 100,000 channel messages fetches them all through MAM paging",
 		Long: `Starts ngircd and the daemon with alice's IRC network in #bench. A device notes
 the newest archive id of the channel's room and goes away; the load client
-posts --messages lines into the channel (never more than --window ahead of
-what an SSE subscriber has seen, so ngircd's send queue to the bridge never
-overflows: this also gives the ingest rate through the IRC port). The
+posts --messages lines into the channel, never more than --window ahead of
+what an SSE subscriber has seen (so neither ngircd's queue to the bridge nor
+the daemon's queue to the subscriber overflows); this also gives the ingest
+rate through the IRC port. The
 device then logs in again and pages forward through the room's archive
 (XEP-0313 with XEP-0059, --page per page) from the id it noted until the
 server says the archive is complete. The first fetch warms the caches and
@@ -40,7 +41,7 @@ is shown apart; the median of the timed ones is the figure.`,
 	fl := cmd.Flags()
 	fl.IntVar(&o.messages, "messages", 100000, "messages posted while the device is away")
 	fl.IntVar(&o.page, "page", 250, "MAM page size (the port's maximum is 250)")
-	fl.IntVar(&o.window, "window", 2000, "lines the load client may be ahead of the daemon")
+	fl.IntVar(&o.window, "window", 500, "lines the load client may be ahead of the SSE subscriber (the daemon drops a subscriber 1,024 events behind)")
 	return cmd
 }
 
@@ -109,7 +110,7 @@ func catchupOn(ctx context.Context, out io.Writer, o *catchupOptions, r *rig) (C
 	for i := range o.messages {
 		for i-int(watch.count.Load()) >= o.window {
 			if e := watch.err.Load(); e != nil {
-				return res, fmt.Errorf("the event stream ended: %v", *e)
+				return res, fmt.Errorf("the event stream ended (the daemon drops a subscriber that falls 1,024 events behind; see --window): %v", *e)
 			}
 			time.Sleep(200 * time.Microsecond)
 		}
