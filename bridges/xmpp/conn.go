@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync/atomic"
+	"time"
 )
 
 // maxStanzaBytes bounds what the server may send between two stanza
@@ -24,7 +25,8 @@ var errStanzaTooBig = errors.New("the server sent a stanza over 1 MiB; dropping 
 // so whitespace keepalives of an idle stream never add up to the limit.
 type boundedConn struct {
 	net.Conn
-	n atomic.Int64
+	n           atomic.Int64
+	noDeadlines atomic.Bool // see ignoreDeadlines
 }
 
 func (c *boundedConn) Read(p []byte) (int, error) {
@@ -41,4 +43,40 @@ func (c *boundedConn) boundary() {
 	if c != nil {
 		c.n.Store(0)
 	}
+}
+
+// ignoreDeadlines makes the connection ignore deadlines from now on.
+// mellium arms a deadline for every write with the caller's context and
+// disarms it from a goroutine that selects between that context's end
+// and the write's; when the caller cancels its context right after the
+// write returned, the goroutine may pick the cancel and put the deadline
+// in the past while the next write runs, and that write, and with TLS
+// the whole stream, fails with "i/o timeout" (seen with mellium clients
+// sending in a loop). After login the session needs no deadlines: a
+// write that blocks is ended by the keepalive closing the connection.
+func (c *boundedConn) ignoreDeadlines() {
+	if c != nil {
+		c.noDeadlines.Store(true)
+	}
+}
+
+func (c *boundedConn) SetDeadline(t time.Time) error {
+	if c.noDeadlines.Load() {
+		return nil
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *boundedConn) SetReadDeadline(t time.Time) error {
+	if c.noDeadlines.Load() {
+		return nil
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *boundedConn) SetWriteDeadline(t time.Time) error {
+	if c.noDeadlines.Load() {
+		return nil
+	}
+	return c.Conn.SetWriteDeadline(t)
 }

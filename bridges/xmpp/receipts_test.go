@@ -146,3 +146,38 @@ func TestProsodyChatExtras(t *testing.T) {
 		t.Errorf("%v receipts counted, want 1", got-receipts)
 	}
 }
+
+// TestProsodyBurstOfSends: a device's burst of messages goes out in
+// order on one stream, none lost, and the stream survives it. (mellium
+// arms a write deadline for every Send and disarms it from a goroutine
+// racing the caller's cancel; unguarded, a later write could find the
+// deadline in the past and the stream broke: see boundedConn.)
+func TestProsodyBurstOfSends(t *testing.T) {
+	const n = 1500
+	p := testpeer.StartProsodyQuiet(t, map[string]string{"alice": "pw", "bob": "pw"})
+	alice, bob := "alice@"+p.Domain, "bob@"+p.Domain
+	s := newStack(t, core.Settings{keyJID: alice, keyPassword: "pw",
+		keyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)), keyFingerprint: pin(t, p)})
+	s.waitState(20*time.Second, core.StateConnected)
+	b := dialClient(t, p, "bob", "pw", "laptop")
+	b.presence("", "", "")
+	b.msgs = make(chan stanzaMessage, 2*n)
+	ctx := context.Background()
+	for i := range n {
+		if _, err := s.hub.Send(ctx, s.dev, &core.Message{Network: s.net.ID, Peer: parsePeer(bob), Kind: core.KindChat, Body: "burst " + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		want := "burst " + strconv.Itoa(i)
+		m := b.waitMessage(30*time.Second, want, func(m stanzaMessage) bool { return len(m.Bodies) > 0 })
+		if m.body() != want {
+			t.Fatalf("bob got %q, want %q", m.body(), want)
+		}
+	}
+	for _, ns := range s.hub.NetworkStates(s.user.ID) {
+		if ns.State != core.StateConnected {
+			t.Errorf("network state %+v after the burst", ns)
+		}
+	}
+}

@@ -58,8 +58,12 @@ type session struct {
 const (
 	maxContacts  = 10000
 	maxResources = 32
-	mamPageSize  = 100
-	maxFillPages = 200                // 20,000 messages per reconnect
+	mamPageSize  = 250 // asked for; servers cap it (Prosody at 50 by default)
+	// maxFill bounds the messages one gap fill reads, whatever the pages
+	// the server gives: a limit on pages let a server with small pages
+	// (Prosody's 50) cut the fill short.
+	maxFill      = 20000
+	maxFillPages = 200                // the rooms' gap fill (muc.go) still counts pages
 	initialFill  = 7 * 24 * time.Hour // with nothing stored yet, how far back to fill
 	gapFillSlack = time.Minute        // overlap for clock differences; duplicates are dropped by the store
 )
@@ -130,6 +134,7 @@ func connect(ctx context.Context, b *Bridge) (*session, error) {
 		return nil, fmt.Errorf("logging in as %s: %w", cfg.jid, err)
 	}
 	bounded.boundary()
+	bounded.ignoreDeadlines() // conn.go: mellium's per-write deadlines race
 	presence := make(map[string]map[string]core.Status)
 	if resumed {
 		presence = b.takePresence()
@@ -254,7 +259,12 @@ func (s *session) keepalive(ctx context.Context) {
 		}
 		s.requestAck(ctx) // sm.go
 		pctx, cancel := context.WithTimeout(ctx, iqTimeout)
+		// Writes carry no deadline (boundedConn.ignoreDeadlines), so a
+		// write stuck on a server that stopped reading would hold the
+		// ping up forever; the watchdog ends the connection instead.
+		watchdog := time.AfterFunc(2*iqTimeout, func() { s.xs.Conn().Close() })
 		err := ping.Send(pctx, s.xs, s.self.Domain())
+		watchdog.Stop()
 		cancel()
 		s.bounded.boundary()
 		var se stanza.Error
@@ -531,7 +541,7 @@ func (s *session) fillGap(ctx context.Context) error {
 	}
 	start = start.Add(-gapFillSlack)
 	after := ""
-	for range maxFillPages {
+	for read := 0; read < maxFill; {
 		query := randomID()
 		s.mamMu.Lock()
 		s.mamQuery, s.mamPage = query, nil
@@ -556,12 +566,13 @@ func (s *session) fillGap(ctx context.Context) error {
 		}
 		metricArchived.Add(float64(len(page)))
 		s.deliver(page...)
-		if res.Fin.Complete == "true" || res.Fin.Last == "" || len(page) == 0 && res.Fin.Last == after {
+		if res.Fin.Complete == "true" || res.Fin.Last == "" || len(page) == 0 {
 			return nil
 		}
+		read += len(page)
 		after = res.Fin.Last
 	}
-	s.log.Warn("archive gap fill stopped at its page limit", "pages", maxFillPages)
+	s.log.Warn("archive gap fill stopped at its limit", "messages", maxFill)
 	return nil
 }
 
