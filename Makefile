@@ -3,7 +3,7 @@
 TAGS := sqlite_fts5
 GO   ?= go
 
-.PHONY: run build test vet bench bench-10m bench-irc bench-xmpp bench-http fuzz \
+.PHONY: run build test vet bench bench-10m bench-irc bench-xmpp bench-xmppbridge bench-http fuzz \
 	swbench swbench-smoke swbench-fanout swbench-ingest swbench-search swbench-sessions swbench-catchup
 
 # Run the daemon on its embedded defaults (data in ./switchboard-data).
@@ -71,6 +71,13 @@ bench-irc:
 # per process), login latency and rate. About five minutes on 2 cores.
 bench-xmpp:
 	$(GO) test -tags $(TAGS) -run XXX -bench 'FanoutTenDevices|RoomFanout|IdleSessionMemory|Login' -benchtime 1x -timeout 30m ./clientapi/xmpp/
+
+# The XMPP bridge's figures against a real Prosody (as CI installs, with
+# lua-dbi-sqlite3 for its archive): heap and stacks per connected upstream
+# account (200 accounts), and the catch-up of 10,000 archived messages
+# when the daemon comes back. A few minutes, most of it Prosody archiving.
+bench-xmppbridge:
+	$(GO) test -tags $(TAGS) -run XXX -bench 'AccountMemory|CatchUp10k' -benchtime 1x -timeout 30m ./bridges/xmpp/
 
 # The HTTP port's figures: one message to 1,000 SSE subscribers, and the
 # search API over 1,000,000 messages (generated once, about a minute, and

@@ -47,6 +47,42 @@ type Prosody struct {
 // the tail of its log when the test failed.
 func StartProsody(t testing.TB, users map[string]string) *Prosody {
 	t.Helper()
+	return startProsody(t, users, "debug")
+}
+
+// StartProsodyQuiet is StartProsody logging warnings only, and keeping
+// archives in SQLite where it can, for benchmarks: the debug log and the
+// file archive cost the server more than the traffic.
+func StartProsodyQuiet(t testing.TB, users map[string]string) *Prosody {
+	t.Helper()
+	return startProsody(t, users, "warn")
+}
+
+// ArchivePageLimit is the most archive results StartProsodyQuiet's
+// server sends in one page (max_archive_query_results); 50 is Prosody's
+// default. Benchmarks set it to see what the page size costs.
+var ArchivePageLimit = 50
+
+// sqliteDBD is LuaDBI's SQLite driver for Debian's Lua 5.4, which
+// Prosody 0.12 runs on.
+const sqliteDBD = "/usr/lib/x86_64-linux-gnu/lua/5.4/dbd/sqlite3.so"
+
+func startProsody(t testing.TB, users map[string]string, logLevel string) *Prosody {
+	t.Helper()
+	storage := `storage = "internal"`
+	if _, err := os.Stat(sqliteDBD); err == nil && logLevel != "debug" {
+		// Prosody's internal archive store slows down with every message
+		// it holds; a benchmark that archives thousands measures it, not
+		// the client, so archives go to SQLite when LuaDBI is installed
+		// (lua-dbi-sqlite3, which .ci/run installs).
+		// On tmpfs where there is one: SQLite syncs every insert.
+		db := "archive.sqlite"
+		if dir, err := os.MkdirTemp("/dev/shm", "prosody-archive-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			db = filepath.Join(dir, db)
+		}
+		storage = fmt.Sprintf("storage = { archive = \"sql\" }\nsql = { driver = \"SQLite3\", database = %q }\nmax_archive_query_results = %d", db, ArchivePageLimit)
+	}
 	bin, err := exec.LookPath("prosody")
 	if err != nil {
 		if _, statErr := os.Stat("/usr/bin/prosody"); statErr != nil {
@@ -82,7 +118,7 @@ func StartProsody(t testing.TB, users map[string]string) *Prosody {
 run_as_root = true
 pidfile = %[1]q
 data_path = %[2]q
-log = { { levels = { min = "debug" }, to = "console" } }
+log = { { levels = { min = %[10]q }, to = "console" } }
 interfaces = { "127.0.0.1" }
 c2s_ports = { %[3]d }
 c2s_direct_tls_ports = { %[4]d }
@@ -94,7 +130,7 @@ modules_enabled = {
 modules_disabled = { "s2s"; "offline" }
 c2s_require_encryption = true
 authentication = "internal_plain"
-storage = "internal"
+%[11]s
 default_archive_policy = true
 archive_expires_after = "never"
 smacks_hibernation_time = 120
@@ -112,7 +148,7 @@ Component %[9]q "muc"
 	muc_log_all_rooms = true
 	muc_log_expires_after = "never"
 	muc_tombstones = false
-`, filepath.Join(p.dir, "prosody.pid"), data, p.Port, p.TLSPort, p.CertFile, keyFile, p.Domain, p.dir, p.MUCDomain)
+`, filepath.Join(p.dir, "prosody.pid"), data, p.Port, p.TLSPort, p.CertFile, keyFile, p.Domain, p.dir, p.MUCDomain, logLevel, storage)
 	if err := os.WriteFile(p.conf, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
