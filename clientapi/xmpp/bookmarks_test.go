@@ -205,3 +205,25 @@ func TestBookmarksCompat(t *testing.T) {
 		t.Errorf("after the rewrite the XEP-0402 items are %v", got)
 	}
 }
+
+// TestPrivateBookmarksNotifyOldPEPReaders: a change written to the old
+// form in private storage reaches, as a notification, the devices that
+// read the old form in PEP (#compat-pep), as a change made the new way
+// does.
+func TestPrivateBookmarksNotifyOldPEPReaders(t *testing.T) {
+	p := startPort(t)
+	gajim := loginRaw(t, p, "gajim")
+	phone := loginRaw(t, p, "phone")
+	phone.send("<presence/>") // PEP events go to available devices
+	room := "#one@libera." + testDomain
+	gajim.send("<iq type='set' id='s1'><query xmlns='" + nsPrivate + "'><storage xmlns='" + nsBookmarksLegacy + "'>" +
+		"<conference jid='" + room + "' name='One' autojoin='true'/></storage></query></iq>")
+	gajim.expect("the store result", func(e *element) bool { return e.attr("id") == "s1" && e.attr("type") == "result" })
+	ev := phone.expect("the storage:bookmarks notification", func(e *element) bool {
+		ev := e.child(nsPubSubEvent, "event")
+		return ev != nil && ev.child(nsPubSubEvent, "items") != nil && ev.child(nsPubSubEvent, "items").attr("node") == nsBookmarksLegacy
+	})
+	if !strings.Contains(ev.String(), "jid='"+room+"'") {
+		t.Errorf("the storage:bookmarks notification lacks %s: %s", room, ev)
+	}
+}

@@ -617,6 +617,9 @@ func (s *session) handlePrivate(ctx context.Context, iq, q *element) {
 				s.replyCommandFailure(iq, err)
 				return
 			}
+			// Devices reading the old form in PEP see the new node's
+			// change as a publish there (#compat-pep).
+			s.notifyLegacyBookmarks(ctx, st)
 		}
 		s.send(iqResult(iq))
 		return
