@@ -35,10 +35,14 @@ func (s *Service) Handler() http.Handler {
 
 // cors lets web clients on other origins (Converse.js on its own host)
 // upload and fetch: the address and the slot's token are the only
-// credentials, and a browser sends no cookie of ours with them.
+// credentials, and a browser sends no cookie of ours with them. Every
+// answer, refusals included, is also kept from running or being sniffed
+// into something that runs on the daemon's origin.
 func cors(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		h.ServeHTTP(w, r)
 	})
 }
@@ -231,9 +235,8 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Content-Disposition", disposition+"; filename*=UTF-8''"+extValue(m.Name))
 	// The page and the API share this origin: nothing served here may
-	// run, be sniffed into something that runs, or frame the page.
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	h.Set("X-Content-Type-Options", "nosniff")
+	// run, be sniffed into something that runs, or frame the page (the
+	// CSP and nosniff are set for every answer, in cors).
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	http.ServeContent(w, r, "", m.Time, f)

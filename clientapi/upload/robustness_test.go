@@ -125,3 +125,23 @@ func TestUploadContentDispositionName(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadRefusalsCannotRun: the handler's refusals, whose text can
+// quote what a device asked for, carry the same sandboxing CSP and
+// nosniff as the files, as the package promises for every answer.
+func TestUploadRefusalsCannotRun(t *testing.T) {
+	r := newRig(t, t.TempDir(), 0)
+	sl, err := r.svc.NewSlot(1, "a.txt", 2, "text/<b>html</b>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range []*http.Response{
+		r.do(t, "GET", r.srv.URL+"/upload/aaaaaaaaaaaaaaaaaaaaaaaaaa/x", "", nil),
+		r.put(t, sl, "hi", "text/plain"),
+	} {
+		if res.StatusCode < 400 || res.Header.Get("Content-Security-Policy") != "default-src 'none'; sandbox" ||
+			res.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s %s answered %d with %v", res.Request.Method, res.Request.URL.Path, res.StatusCode, res.Header)
+		}
+	}
+}
