@@ -139,6 +139,7 @@ func (b *Bridge) report() supervise.Reporter {
 // classified and retried with backoff; only permanent ones end Run.
 func (b *Bridge) Run(ctx context.Context) error {
 	b.loadLastSeen(ctx)
+	b.loadStoredRooms(ctx) // group chats: muc.go; before the archive brings occupants' private messages
 	return supervise.Loop{
 		Name:    "XMPP",
 		Session: b.runSession,

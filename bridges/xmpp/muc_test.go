@@ -565,3 +565,29 @@ func TestProsodyRoomArchivePages(t *testing.T) {
 		t.Errorf("%v messages read from the archive, want %d", got, n)
 	}
 }
+
+// TestStoredRoomsKnown: after a restart the stored room conversations
+// tell parsePeer which addresses are rooms, even on a service whose
+// domain says nothing, and where each room's gap fill starts.
+func TestStoredRoomsKnown(t *testing.T) {
+	s := newStack(t, core.Settings{keyJID: "alice@example.org", keyPassword: "pw", keyAddr: "127.0.0.1:1"})
+	room := "plans@talk.example.org"
+	if parsePeer(room).Kind == core.Room {
+		t.Fatalf("%s is a room before anything said so", room)
+	}
+	at := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	err := s.st.Append(context.Background(), []core.Write{{Message: &core.Message{User: s.user.ID, Network: s.net.ID,
+		Peer: core.Peer{Kind: core.Room, Remote: room}, Kind: core.KindChat, Body: "stored", Time: at, OriginID: "s1",
+		Sender: core.Address{Addr: "bob"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Bridge{env: core.BridgeEnv{User: s.user, Network: s.net, History: s.st}, log: testLog(t)}
+	b.loadStoredRooms(context.Background())
+	if p := parsePeer(room); p.Kind != core.Room {
+		t.Fatalf("parsePeer(%q) = %+v after the stored rooms were read", room, p)
+	}
+	if got := b.rooms.seenOf(room); !got.Equal(at) {
+		t.Fatalf("the room's gap fill starts at %v, want %v", got, at)
+	}
+}
