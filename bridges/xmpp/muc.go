@@ -927,7 +927,9 @@ func (s *session) fillRoomGap(ctx context.Context, room jid.JID, start time.Time
 	}
 	start = start.Add(-gapFillSlack)
 	after := ""
-	for range maxFillPages {
+	// Bounded by messages, as fillGap is, and by pages too: a page may
+	// hold nothing the bridge keeps (subjects) and still not be the last.
+	for read, pages := 0, 0; read < maxFill && pages < maxFillPages; pages++ {
 		r := s.muc.get(key)
 		if r == nil || ctx.Err() != nil {
 			return
@@ -958,9 +960,10 @@ func (s *session) fillRoomGap(ctx context.Context, room jid.JID, start time.Time
 		if res.Complete == "true" || res.Last == "" || len(page) == 0 && res.Last == after {
 			return
 		}
+		read += len(page)
 		after = res.Last
 	}
-	s.log.Warn("room archive gap fill stopped at its page limit", "room", key, "pages", maxFillPages)
+	s.log.Warn("room archive gap fill stopped at its limit", "room", key, "messages", maxFill, "pages", maxFillPages)
 }
 
 // deliverRoom hands a room's events to the Hub and moves the room's gap
