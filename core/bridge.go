@@ -24,6 +24,17 @@ type Bridge interface {
 	SetStatus(ctx context.Context, s Status) error
 }
 
+// BatchSender is implemented by bridges that take several queued messages
+// in one call (fed queues them for their peers in one transaction). The
+// Hub hands it runs of messages that are due, in queue order.
+type BatchSender interface {
+	// SendBatch sends msgs in order and returns one network id per
+	// message. An error stands for the whole batch: the Hub then sends
+	// the messages one at a time with Send, which sorts out which one
+	// failed, so a bridge must tolerate sending a message again.
+	SendBatch(ctx context.Context, msgs []*Message) (originIDs []string, err error)
+}
+
 // TypingSender is implemented by bridges whose network carries typing
 // notifications.
 type TypingSender interface {

@@ -464,3 +464,13 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 var errTest = errors.New("test error")
+
+// CompleteOutboundBatch makes memStore an OutboundBatchCompleter.
+func (s *memStore) CompleteOutboundBatch(ctx context.Context, items []int64, originIDs []string) error {
+	for i, item := range items {
+		if err := s.CompleteOutbound(ctx, item, originIDs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

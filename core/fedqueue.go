@@ -25,9 +25,10 @@ type FedQueued struct {
 
 // FedQueue is the durable per-peer outbound queue of federation events.
 type FedQueue interface {
-	// EnqueueFed adds the event unless the peer's queue already holds (or
-	// failed) one with the same EventID; it reports whether it was added.
-	EnqueueFed(ctx context.Context, q FedQueued) (added bool, err error)
+	// EnqueueFed adds the events in one transaction, each unless its
+	// peer's queue already holds (or failed) one with the same EventID;
+	// it returns how many it added.
+	EnqueueFed(ctx context.Context, qs []FedQueued) (added int, err error)
 	// PendingFed lists a peer's waiting events, oldest first.
 	PendingFed(ctx context.Context, peer string, limit int) ([]FedQueued, error)
 	// FedPeersPending lists the peers with waiting events.

@@ -163,10 +163,21 @@ func (r *runner) send(ctx context.Context) {
 func (r *runner) drain(ctx context.Context) (time.Time, error) {
 	st := r.hub.cfg.Store
 	retryNow := r.retryNow.Swap(false)
+	bs, _ := r.bridge.(BatchSender)
+	completer, _ := st.(OutboundBatchCompleter)
 	for {
 		items, err := st.PendingOutbound(ctx, r.network.ID, outboundBatch)
 		if err != nil || len(items) == 0 {
 			return time.Time{}, err
+		}
+		if bs != nil && completer != nil {
+			sent, err := r.sendBatch(ctx, bs, completer, items, retryNow)
+			if err != nil {
+				return time.Time{}, err
+			}
+			if sent {
+				continue
+			}
 		}
 		for _, it := range items {
 			if now := r.hub.cfg.Now(); !retryNow && it.NextAttempt.After(now) {
@@ -196,6 +207,34 @@ func (r *runner) drain(ctx context.Context) (time.Time, error) {
 			}
 		}
 	}
+}
+
+// sendBatch hands the due run at the head of items to a BatchSender and
+// completes it in one transaction. sent is false when there was no run of
+// two or more, or the bridge refused it: the caller then sends one at a
+// time.
+func (r *runner) sendBatch(ctx context.Context, bs BatchSender, completer OutboundBatchCompleter, items []OutboundItem, retryNow bool) (sent bool, err error) {
+	now := r.hub.cfg.Now()
+	n := 0
+	for n < len(items) && (retryNow || !items[n].NextAttempt.After(now)) && items[n].Attempts == 0 {
+		n++
+	}
+	if n < 2 {
+		return false, nil
+	}
+	msgs := make([]*Message, n)
+	ids := make([]int64, n)
+	for i, it := range items[:n] {
+		msgs[i], ids[i] = it.Message, it.ID
+	}
+	originIDs, err := bs.SendBatch(ctx, msgs)
+	if err != nil || len(originIDs) != n {
+		if ctx.Err() == nil {
+			r.log.Debug("batch send refused; sending one at a time", "messages", n, "err", err)
+		}
+		return false, nil
+	}
+	return true, completer.CompleteOutboundBatch(ctx, ids, originIDs)
 }
 
 // retryDelay is exponential backoff with full jitter, from one second to

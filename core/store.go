@@ -58,6 +58,13 @@ type OutboundQueue interface {
 	FailOutbound(ctx context.Context, item int64, cause string) error
 }
 
+// OutboundBatchCompleter is an optional part of a Store (checked with a
+// type assertion) that the Hub uses with BatchSender bridges: many
+// CompleteOutbound calls in one transaction.
+type OutboundBatchCompleter interface {
+	CompleteOutboundBatch(ctx context.Context, items []int64, originIDs []string) error
+}
+
 // AccountStore reads the users and networks the Hub serves.
 type AccountStore interface {
 	User(ctx context.Context, id UserID) (User, error)

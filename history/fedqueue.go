@@ -9,24 +9,38 @@ import (
 	"github.com/switchboard/switchboard/core"
 )
 
-// EnqueueFed adds a federation event to its peer's queue; an event id
-// the queue already holds for that peer adds nothing, so a send retried
-// after a crash is queued once.
-func (s *Store) EnqueueFed(ctx context.Context, q core.FedQueued) (bool, error) {
+// EnqueueFed adds federation events to their peers' queues in one
+// transaction; an event id a peer's queue already holds adds nothing, so
+// a send retried after a crash is queued once.
+func (s *Store) EnqueueFed(ctx context.Context, qs []core.FedQueued) (int, error) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
-	created := q.Created
-	if created.IsZero() {
-		created = s.now()
-	}
-	res, err := s.wdb.ExecContext(ctx, `INSERT OR IGNORE INTO fed_outbound
-		(peer, event_id, user_id, message_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		q.Peer, q.EventID, q.User, q.Message, q.Payload, msOf(created))
+	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("queueing event %s for %s: %w", q.EventID, q.Peer, err)
+		return 0, fmt.Errorf("queueing federation events: %w", err)
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO fed_outbound
+		(peer, event_id, user_id, message_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return 0, fmt.Errorf("queueing federation events: %w", err)
+	}
+	defer stmt.Close()
+	added := 0
+	for _, q := range qs {
+		created := q.Created
+		if created.IsZero() {
+			created = s.now()
+		}
+		res, err := stmt.ExecContext(ctx, q.Peer, q.EventID, q.User, q.Message, q.Payload, msOf(created))
+		if err != nil {
+			return 0, fmt.Errorf("queueing event %s for %s: %w", q.EventID, q.Peer, err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			added++
+		}
+	}
+	return added, tx.Commit()
 }
 
 // PendingFed lists a peer's waiting events, oldest first.

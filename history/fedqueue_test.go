@@ -14,17 +14,18 @@ func TestFedQueue(t *testing.T) {
 	ctx := context.Background()
 	u := newFixture(t, s, "alice").user
 	for i, peer := range []string{"b.example", "c.example", "b.example", "b.example"} {
-		added, err := s.EnqueueFed(ctx, core.FedQueued{Peer: peer, EventID: fmt.Sprintf("e%d", i), User: u.ID, Message: core.MessageID(i + 1), Payload: []byte(`{}`)})
-		if err != nil || !added {
+		added, err := s.EnqueueFed(ctx, []core.FedQueued{{Peer: peer, EventID: fmt.Sprintf("e%d", i), User: u.ID, Message: core.MessageID(i + 1), Payload: []byte(`{}`)}})
+		if err != nil || added != 1 {
 			t.Fatalf("enqueue %d: %v %v", i, added, err)
 		}
 	}
 	// The same event again adds nothing.
-	if added, err := s.EnqueueFed(ctx, core.FedQueued{Peer: "b.example", EventID: "e0", User: u.ID, Payload: []byte(`{}`)}); err != nil || added {
+	if added, err := s.EnqueueFed(ctx, []core.FedQueued{{Peer: "b.example", EventID: "e0", User: u.ID, Payload: []byte(`{}`)},
+		{Peer: "d.example", EventID: "e0", User: u.ID, Payload: []byte(`{}`)}}); err != nil || added != 1 {
 		t.Fatalf("duplicate enqueue: %v %v", added, err)
 	}
 	peers, err := s.FedPeersPending(ctx)
-	if err != nil || fmt.Sprint(peers) != "[b.example c.example]" {
+	if err != nil || fmt.Sprint(peers) != "[b.example c.example d.example]" {
 		t.Fatalf("peers %v %v", peers, err)
 	}
 	b, err := s.PendingFed(ctx, "b.example", 10)
@@ -46,11 +47,11 @@ func TestFedQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	peers, _ = s.FedPeersPending(ctx)
-	if fmt.Sprint(peers) != "[c.example]" {
+	if fmt.Sprint(peers) != "[c.example d.example]" {
 		t.Fatalf("peers after completing b: %v", peers)
 	}
 	// A failed event still blocks its id: a retried send is not queued anew.
-	if added, _ := s.EnqueueFed(ctx, core.FedQueued{Peer: "b.example", EventID: "e3", User: u.ID, Payload: []byte(`{}`)}); added {
+	if added, _ := s.EnqueueFed(ctx, []core.FedQueued{{Peer: "b.example", EventID: "e3", User: u.ID, Payload: []byte(`{}`)}}); added != 0 {
 		t.Fatal("a failed event's id was queued again")
 	}
 }

@@ -62,6 +62,34 @@ func (s *Store) CompleteOutbound(ctx context.Context, item int64, originID strin
 	return tx.Commit()
 }
 
+// CompleteOutboundBatch is CompleteOutbound for many items in one
+// transaction.
+func (s *Store) CompleteOutboundBatch(ctx context.Context, items []int64, originIDs []string) error {
+	if len(items) != len(originIDs) {
+		return fmt.Errorf("completing outbound items: %d items, %d origin ids", len(items), len(originIDs))
+	}
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("completing %d outbound items: %w", len(items), err)
+	}
+	defer tx.Rollback()
+	for i, item := range items {
+		if originIDs[i] != "" {
+			_, err = tx.ExecContext(ctx, `UPDATE OR IGNORE messages SET origin_id = ?
+				WHERE id = (SELECT message_id FROM outbound WHERE id = ?) AND origin_id IS NULL`, originIDs[i], item)
+			if err != nil {
+				return fmt.Errorf("recording origin id: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM outbound WHERE id = ?", item); err != nil {
+			return fmt.Errorf("completing outbound item %d: %w", item, err)
+		}
+	}
+	return tx.Commit()
+}
+
 // RetryOutbound records a failed attempt and when to try again.
 func (s *Store) RetryOutbound(ctx context.Context, item int64, next time.Time, cause string) error {
 	ctx, cancel := s.timeout(ctx)

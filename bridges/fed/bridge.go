@@ -63,6 +63,50 @@ func (b *bridge) Send(ctx context.Context, m *core.Message) (string, error) {
 	return ev.ID, b.svc.send(ctx, m, ev)
 }
 
+// SendBatch is Send for a run of queued messages: events for other
+// domains go into their peers' queues in one transaction, events for
+// this domain to their recipients. Any refusal fails the whole batch, and
+// the Hub then sends one at a time (receivers drop what arrives twice).
+func (b *bridge) SendBatch(ctx context.Context, msgs []*core.Message) ([]string, error) {
+	ids := make([]string, len(msgs))
+	var local []Event
+	var remote []core.FedQueued
+	for i, m := range msgs {
+		ev, err := b.event(m)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = ev.ID
+		to, _ := ParseAddress(ev.To)
+		if to.Domain == b.svc.domain {
+			local = append(local, ev)
+			continue
+		}
+		q, err := b.svc.queued(m, ev, to.Domain)
+		if err != nil {
+			return nil, err
+		}
+		remote = append(remote, q)
+	}
+	if len(local) > 0 {
+		results, err := b.svc.receive(ctx, b.svc.domain, local)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range results {
+			if r.Status == StatusRejected {
+				return nil, fmt.Errorf("event %s rejected: %s", r.ID, r.Error)
+			}
+		}
+	}
+	if len(remote) > 0 {
+		if err := b.svc.enqueueAll(ctx, remote); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
 func (b *bridge) event(m *core.Message) (Event, error) {
 	if m.Peer.Kind == core.Room {
 		return Event{}, errors.New("rooms over federation are not supported yet")

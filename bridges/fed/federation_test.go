@@ -161,8 +161,9 @@ func TestRefusals(t *testing.T) {
 	req.Header.Del("Signature")
 	check("unsigned", req, 401, "unsigned")
 
-	req = signedRequest(t, a, b, good)
-	req.Body = io.NopCloser(bytes.NewReader(bytes.Replace(good, []byte("body of"), []byte("BODY OF"), 1)))
+	signed := signedRequest(t, a, b, good)
+	req, _ = http.NewRequest("POST", signed.URL.String(), bytes.NewReader(bytes.Replace(good, []byte("body of"), []byte("BODY OF"), 1)))
+	req.Header = signed.Header.Clone()
 	check("body changed after signing", req, 401, "bad-signature")
 
 	req = signedRequest(t, a, b, good)

@@ -204,18 +204,23 @@ type memQueue struct {
 
 func newMemQueue() *memQueue { return &memQueue{} }
 
-func (q *memQueue) EnqueueFed(_ context.Context, it core.FedQueued) (bool, error) {
+func (q *memQueue) EnqueueFed(_ context.Context, qs []core.FedQueued) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for _, x := range append(q.items, q.failed...) {
-		if x.Peer == it.Peer && x.EventID == it.EventID {
-			return false, nil
+	added := 0
+next:
+	for _, it := range qs {
+		for _, x := range append(q.items, q.failed...) {
+			if x.Peer == it.Peer && x.EventID == it.EventID {
+				continue next
+			}
 		}
+		q.nextID++
+		it.ID = q.nextID
+		q.items = append(q.items, it)
+		added++
 	}
-	q.nextID++
-	it.ID = q.nextID
-	q.items = append(q.items, it)
-	return true, nil
+	return added, nil
 }
 
 func (q *memQueue) PendingFed(_ context.Context, peer string, limit int) ([]core.FedQueued, error) {

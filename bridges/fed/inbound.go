@@ -123,8 +123,11 @@ func (s *Service) authenticate(r *http.Request) (string, []byte, *problem) {
 		}
 	}
 	key, err := p.key(r.Context(), sig.Params.KeyID)
-	if err != nil {
+	if errors.Is(err, errUnknownKey) {
 		return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", err.Error())
+	}
+	if err != nil {
+		return origin, nil, refuse(http.StatusForbidden, "unknown-peer", err.Error())
 	}
 	if err := sig.Verify(msg, key); err != nil {
 		return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", err.Error())

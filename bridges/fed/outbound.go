@@ -19,22 +19,44 @@ const DefaultMaxAge = 72 * time.Hour
 // enqueue puts an event for another domain in that peer's durable queue
 // and wakes the peer's worker.
 func (s *Service) enqueue(ctx context.Context, m *core.Message, ev Event, peerDomain string) error {
-	if s.queue == nil {
-		return core.Permanent(fmt.Errorf("%s: federation with other domains is not enabled on this server", peerDomain))
-	}
-	p, err := s.peer(peerDomain)
+	q, err := s.queued(m, ev, peerDomain)
 	if err != nil {
-		return core.Permanent(err)
+		return err
+	}
+	return s.enqueueAll(ctx, []core.FedQueued{q})
+}
+
+// queued is the queue entry of an event for peerDomain; a domain the
+// Service may not reach is a permanent error.
+func (s *Service) queued(m *core.Message, ev Event, peerDomain string) (core.FedQueued, error) {
+	if s.queue == nil {
+		return core.FedQueued{}, core.Permanent(fmt.Errorf("%s: federation with other domains is not enabled on this server", peerDomain))
+	}
+	if _, err := s.peer(peerDomain); err != nil {
+		return core.FedQueued{}, core.Permanent(err)
 	}
 	payload, err := json.Marshal(ev)
 	if err != nil {
-		return core.Permanent(err)
+		return core.FedQueued{}, core.Permanent(err)
 	}
-	if _, err := s.queue.EnqueueFed(ctx, core.FedQueued{Peer: peerDomain, EventID: ev.ID, User: m.User, Message: m.ID,
-		Payload: payload, Created: s.now()}); err != nil {
+	return core.FedQueued{Peer: peerDomain, EventID: ev.ID, User: m.User, Message: m.ID, Payload: payload, Created: s.now()}, nil
+}
+
+// enqueueAll stores entries in one transaction and wakes their peers'
+// workers.
+func (s *Service) enqueueAll(ctx context.Context, qs []core.FedQueued) error {
+	if _, err := s.queue.EnqueueFed(ctx, qs); err != nil {
 		return err
 	}
-	s.kick(p)
+	kicked := make(map[string]bool)
+	for _, q := range qs {
+		if !kicked[q.Peer] {
+			kicked[q.Peer] = true
+			if p, err := s.peer(q.Peer); err == nil {
+				s.kick(p)
+			}
+		}
+	}
 	return nil
 }
 

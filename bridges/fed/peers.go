@@ -256,8 +256,11 @@ func (p *peer) key(ctx context.Context, id string) (ed25519.PublicKey, error) {
 	if k, ok := keys[id]; ok {
 		return k, nil
 	}
-	return nil, fmt.Errorf("%s publishes no key %q", p.domain, id)
+	return nil, fmt.Errorf("%w: %s publishes no key %q", errUnknownKey, p.domain, id)
 }
+
+// errUnknownKey is a key id the peer's current document does not list.
+var errUnknownKey = errors.New("unknown key")
 
 // sigLifetime is how long a signature stays valid (expires - created).
 const sigLifetime = 5 * time.Minute

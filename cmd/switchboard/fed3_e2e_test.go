@@ -197,8 +197,10 @@ func TestFedThreeServers(t *testing.T) {
 	unsigned.Header.Set("Content-Type", "application/json")
 	send("unsigned", unsigned, 401, "/unsigned")
 	send("forged sender", signAsC(batch("f1", "alice@a.test")), 403, "/wrong-domain")
-	bad := signAsC(batch("s1", "carol@c.test"))
-	bad.Body = io.NopCloser(bytes.NewReader(batch("s2", "carol@c.test")))
+	// The headers signed for one body, sent with another.
+	signed := signAsC(batch("s1", "carol@c.test"))
+	bad, _ := http.NewRequest("POST", signed.URL.String(), bytes.NewReader(batch("s2", "carol@c.test")))
+	bad.Header = signed.Header.Clone()
 	send("bad signature", bad, 401, "/bad-signature")
 	good := signAsC(batch("ok1", "carol@c.test"))
 	replay := good.Clone(good.Context())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -90,6 +91,17 @@ func (m *meteredStore) SetReadMarker(ctx context.Context, r core.ReadMarker) (bo
 func (m *meteredStore) PendingOutbound(ctx context.Context, n core.NetworkID, limit int) ([]core.OutboundItem, error) {
 	defer observe("pending_outbound", time.Now())
 	return m.Store.PendingOutbound(ctx, n, limit)
+}
+
+// CompleteOutboundBatch keeps the store's batch completion visible
+// through the wrapper (core.OutboundBatchCompleter).
+func (m *meteredStore) CompleteOutboundBatch(ctx context.Context, items []int64, originIDs []string) error {
+	c, ok := m.Store.(core.OutboundBatchCompleter)
+	if !ok {
+		return errors.New("store cannot complete outbound items in batches")
+	}
+	defer observe("complete_outbound", time.Now())
+	return c.CompleteOutboundBatch(ctx, items, originIDs)
 }
 
 func (m *meteredStore) CompleteOutbound(ctx context.Context, item int64, originID string) error {
