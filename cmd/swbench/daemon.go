@@ -89,8 +89,9 @@ max_login_failures = 0
 	}
 	go func() { d.cmd.Wait(); close(d.exited) }()
 	for _, addr := range []string{d.xmppAddr, d.httpAddr} {
-		// A large database may upgrade its schema first.
-		switch err := loopback.WaitListening(addr, d.exited, 60*time.Second); {
+		// A generated history may upgrade its schema first: 39 s at 1M
+		// messages for one migration on 2 busy cores, so minutes at 10M.
+		switch err := loopback.WaitListening(addr, d.exited, 15*time.Minute); {
 		case errors.Is(err, loopback.ErrExited):
 			return nil, fmt.Errorf("switchboard exited at start: %v\n%s", d.cmd.ProcessState, d.log.String())
 		case err != nil:
