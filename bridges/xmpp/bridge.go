@@ -139,7 +139,6 @@ func (b *Bridge) report() supervise.Reporter {
 // classified and retried with backoff; only permanent ones end Run.
 func (b *Bridge) Run(ctx context.Context) error {
 	b.loadLastSeen(ctx)
-	b.loadStoredRooms(ctx) // group chats: muc.go; before the archive brings occupants' private messages
 	return supervise.Loop{
 		Name:    "XMPP",
 		Session: b.runSession,
@@ -232,7 +231,7 @@ func (b *Bridge) seen() time.Time {
 // loadLastSeen reads the newest stored message time of the account's
 // conversations, where the MAM gap fill starts after a restart. One
 // archive holds every conversation of the account, so one start serves
-// them all.
+// them all; a room has its own archive, and its own start (muc.go).
 func (b *Bridge) loadLastSeen(ctx context.Context) {
 	h := b.env.History
 	if h == nil {
@@ -249,6 +248,9 @@ func (b *Bridge) loadLastSeen(ctx context.Context) {
 		if c.Network != b.env.Network.ID {
 			continue
 		}
+		if c.Kind == core.Room {
+			knownRooms.add(c.Remote) // group chats: muc.go
+		}
 		page, err := h.Messages(ctx, core.PageQuery{User: b.env.User.ID, Conversation: c.ID, Order: core.NewestFirst, Limit: 20})
 		if err != nil {
 			b.log.Warn("reading the newest message for the archive gap fill", "conversation", c.Remote, "err", err)
@@ -259,6 +261,9 @@ func (b *Bridge) loadLastSeen(ctx context.Context) {
 		for _, m := range page {
 			if m.OriginID != "" {
 				b.noteSeen(m.Time)
+				if c.Kind == core.Room {
+					b.rooms.noteSeen(c.Remote, m.Time)
+				}
 				break
 			}
 		}

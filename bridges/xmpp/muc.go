@@ -139,10 +139,9 @@ type roomWant struct {
 // the time of the newest stored message of each, where its archive gap
 // fill starts.
 type wantedRooms struct {
-	mu     sync.Mutex
-	m      map[string]roomWant // by the room's bare address
-	seen   map[string]time.Time
-	loaded bool // the stored rooms were read (loadStoredRooms)
+	mu   sync.Mutex
+	m    map[string]roomWant // by the room's bare address
+	seen map[string]time.Time
 	// lost is the rooms a lost stream was in, which a resumed stream is
 	// still in: the server kept the occupancy (sm.go).
 	lost map[string]*mucRoom
@@ -460,7 +459,6 @@ func (s *session) resumeRooms() {
 // joined before, then keeps checking that the account is still in them.
 // It runs once a stream is set up.
 func (s *session) startRooms(ctx context.Context) {
-	s.b.loadStoredRooms(ctx)
 	marks, err := s.fetchBookmarks(ctx)
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("reading the bookmarks", "err", err)
@@ -1234,48 +1232,6 @@ func (b *Bridge) sendRoom(ctx context.Context, m *core.Message) (string, error) 
 		return "", core.ErrNotConnected
 	}
 	return s.sendRoom(ctx, addr, m)
-}
-
-// loadStoredRooms learns, once per bridge, which of the network's stored
-// conversations are rooms (so parsePeer knows them after a restart) and
-// the newest stored message of each, where its archive gap fill starts.
-func (b *Bridge) loadStoredRooms(ctx context.Context) {
-	b.rooms.mu.Lock()
-	done := b.rooms.loaded
-	b.rooms.mu.Unlock()
-	h := b.env.History
-	if done || h == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	convs, err := h.Conversations(ctx, b.env.User.ID)
-	if err != nil {
-		if ctx.Err() == nil {
-			b.log.Warn("reading conversations for the rooms' gap fill", "err", err)
-		}
-		return // read again on the next connect
-	}
-	b.rooms.mu.Lock()
-	b.rooms.loaded = true
-	b.rooms.mu.Unlock()
-	for _, c := range convs {
-		if c.Network != b.env.Network.ID || c.Kind != core.Room {
-			continue
-		}
-		knownRooms.add(c.Remote)
-		page, err := h.Messages(ctx, core.PageQuery{User: b.env.User.ID, Conversation: c.ID, Order: core.NewestFirst, Limit: 20})
-		if err != nil {
-			b.log.Warn("reading the newest message for a room's gap fill", "room", c.Remote, "err", err)
-			continue
-		}
-		for _, m := range page {
-			if m.OriginID != "" {
-				b.rooms.noteSeen(c.Remote, m.Time)
-				break
-			}
-		}
-	}
 }
 
 // peerRemote files a direct conversation with the address addr, whose

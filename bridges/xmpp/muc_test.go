@@ -583,7 +583,7 @@ func TestStoredRoomsKnown(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := &Bridge{env: core.BridgeEnv{User: s.user, Network: s.net, History: s.st}, log: testLog(t)}
-	b.loadStoredRooms(context.Background())
+	b.loadLastSeen(context.Background())
 	if p := parsePeer(room); p.Kind != core.Room {
 		t.Fatalf("parsePeer(%q) = %+v after the stored rooms were read", room, p)
 	}
