@@ -185,7 +185,16 @@ type SendFailedEvent struct {
 	Reason  string
 }
 
+// DeliveredEvent tells the user's devices that an outgoing message reached
+// the far end of its network: for federation, the recipient's server
+// stored it. Bridges that queue messages themselves send it.
+type DeliveredEvent struct {
+	User    UserID
+	Message MessageID
+}
+
 func (e MessageEvent) EventUser() UserID      { return e.Message.User }
+func (e DeliveredEvent) EventUser() UserID    { return e.User }
 func (e PresenceEvent) EventUser() UserID     { return e.User }
 func (e StatusEvent) EventUser() UserID       { return e.User }
 func (e TypingEvent) EventUser() UserID       { return e.User }

@@ -392,6 +392,9 @@ func (b *bridgeInbound) stamp(e Event) Event {
 		// after Send returned; it can only tell its own user.
 		e.User = b.user
 		return e
+	case DeliveredEvent:
+		e.User = b.user
+		return e
 	}
 	// Status and read markers come from the Hub itself.
 	return unsupportedEvent{user: b.user, inner: e}

@@ -130,8 +130,11 @@ func TestBridgeSendFailedStampedWithItsUser(t *testing.T) {
 	b := h.bridge(aliceNet)
 	s := h.attach(alice, "phone")
 	sb := h.attach(bob, "phone")
-	b.receive(t, SendFailedEvent{User: bob, Message: 1, Reason: "peer gone"})
+	b.receive(t, SendFailedEvent{User: bob, Message: 1, Reason: "peer gone"}, DeliveredEvent{User: bob, Message: 2})
 	if e, ok := recv(t, s).(SendFailedEvent); !ok || e.User != alice || e.Reason != "peer gone" {
+		t.Fatalf("alice got %+v", e)
+	}
+	if e, ok := recv(t, s).(DeliveredEvent); !ok || e.User != alice || e.Message != 2 {
 		t.Fatalf("alice got %+v", e)
 	}
 	expectNone(t, sb)

@@ -26,6 +26,17 @@ func TestDeliveryBothWays(t *testing.T) {
 		got.Direction != core.Incoming || got.OriginID != id {
 		t.Fatalf("bob got %+v", got)
 	}
+	// alice's devices learn that b stored it.
+	waitFor(t, func() bool {
+		alice.mu.Lock()
+		defer alice.mu.Unlock()
+		for _, e := range alice.events {
+			if d, ok := e.(core.DeliveredEvent); ok && d.Message == 1 {
+				return true
+			}
+		}
+		return false
+	})
 	bob.send(t, 7, "alice@a.test", "hi alice")
 	if got := alice.waitMessages(t, 1)[0]; got.Body != "hi alice" || got.Sender.Addr != "bob@b.test" {
 		t.Fatalf("alice got %+v", got)

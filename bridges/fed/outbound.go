@@ -211,17 +211,50 @@ func (s *Service) deliverOnce(ctx context.Context, p *peer, limit int) (wait tim
 		return 0, false, s.queue.RetryFed(ctx, ids, now.Add(next), err.Error())
 	}
 	var done []int64
+	var delivered []core.FedQueued
 	for i, r := range res.Results {
 		switch r.Status {
 		case StatusAccepted, StatusDuplicate:
 			done = append(done, send[i].ID)
+			delivered = append(delivered, send[i])
 		default:
 			if err := s.fail(ctx, send[i:i+1], fmt.Sprintf("%s refused the message: %s", p.domain, r.Error)); err != nil {
 				return 0, false, err
 			}
 		}
 	}
-	return 0, false, s.queue.CompleteFed(ctx, done)
+	if err := s.queue.CompleteFed(ctx, done); err != nil {
+		return 0, false, err
+	}
+	s.tellDelivered(ctx, delivered)
+	return 0, false, nil
+}
+
+// tellDelivered shows each sender's devices that the peer stored their
+// messages, one Hub call per sender.
+func (s *Service) tellDelivered(ctx context.Context, items []core.FedQueued) {
+	bySender := make(map[core.UserID][]core.Event)
+	var order []core.UserID
+	for _, it := range items {
+		if it.Message == 0 {
+			continue
+		}
+		if _, ok := bySender[it.User]; !ok {
+			order = append(order, it.User)
+		}
+		bySender[it.User] = append(bySender[it.User], core.DeliveredEvent{Message: it.Message})
+	}
+	for _, u := range order {
+		s.mu.Lock()
+		b := s.byUser[u]
+		s.mu.Unlock()
+		if b == nil {
+			continue
+		}
+		if err := b.env.Inbound.Receive(ctx, bySender[u]...); err != nil && ctx.Err() == nil {
+			s.log.Warn("telling the sender of delivered events", "user", u, "err", err)
+		}
+	}
 }
 
 // fail gives up on events and tells each sender's devices.

@@ -68,6 +68,10 @@ type topicEventJSON struct {
 	At      time.Time `json:"at,omitzero"`
 }
 
+type deliveredEventJSON struct {
+	Message string `json:"message"`
+}
+
 type sendFailedEventJSON struct {
 	Message string `json:"message"`
 	Reason  string `json:"reason"`
@@ -109,6 +113,8 @@ func eventJSON(e core.Event) (string, any) {
 		return "topic", topicEventJSON{int64(e.Network), e.Room, e.Topic, e.SetBy, e.At.UTC()}
 	case core.SendFailedEvent:
 		return "send_failed", sendFailedEventJSON{idString(e.Message), e.Reason}
+	case core.DeliveredEvent:
+		return "delivered", deliveredEventJSON{idString(e.Message)}
 	}
 	return "", nil
 }

@@ -104,9 +104,16 @@ func TestFedThreeServers(t *testing.T) {
 	aliceX := dialXMPP(t, a.d.xmpp[0], "alice", "a.test", "pw-a")
 	bobX := dialXMPP(t, b.d.xmpp[0], "bob", "b.test", "pw-b")
 	bobEvents, closeBob := bob.events("")
+	aliceEvents, closeAlice := alice.events("")
 
-	// a → b from XMPP: bob's XMPP client and API stream get it.
+	// a → b from XMPP: bob's XMPP client and API stream get it; alice's
+	// stream shows her message, then that b stored it.
 	aliceX.send("bob@b.test", "hello bob on b")
+	out := nextFedMessage(t, aliceEvents)
+	if ev := nextEvent(t, aliceEvents, "delivered"); out.Direction != "out" || !strings.Contains(ev.data, `"message":"`+out.ID+`"`) {
+		t.Errorf("alice's stream: %+v then delivered %s", out, ev.data)
+	}
+	closeAlice()
 	if m := bobX.expect(func(m xmppMessage) bool { return m.Body == "hello bob on b" }); m.From != "alice@a.test" {
 		t.Errorf("bob's XMPP client got it from %q", m.From)
 	}
