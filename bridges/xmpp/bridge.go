@@ -67,6 +67,9 @@ type Bridge struct {
 	sm           streamMgmt                        // stream management: sm.go
 	lastPresence map[string]map[string]core.Status // a lost stream's, for its resumption
 	gapOpen      atomic.Bool                       // an archive gap fill did not finish
+	// noChannelBinding is set once the server refused the SCRAM PLUS
+	// channel binding mellium sends (ejabberd 23.01 does): see mechanisms.
+	noChannelBinding atomic.Bool
 }
 
 // New builds the bridge for one account; it does not connect until Run.

@@ -3,8 +3,11 @@ package xmpp
 import (
 	"errors"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	"mellium.im/sasl"
 )
 
 // maxStanzaBytes bounds what the server may send between two stanza
@@ -79,4 +82,28 @@ func (c *boundedConn) SetWriteDeadline(t time.Time) error {
 		return nil
 	}
 	return c.Conn.SetWriteDeadline(t)
+}
+
+// mechanisms are the SASL mechanisms to offer, best first: the PLUS
+// variants bind the login to this TLS channel; PLAIN comes last, for
+// servers that store no SCRAM secrets (the SASL feature runs only on a
+// secured stream, so it never goes out in the clear). A server that
+// refused the channel binding mellium sends (ejabberd 23.01 answers
+// "Invalid channel binding" over TLS 1.3) gets SCRAM without it: the
+// channel is still verified or pinned TLS, and no login would do worse.
+func (b *Bridge) mechanisms() []sasl.Mechanism {
+	if b.noChannelBinding.Load() {
+		return []sasl.Mechanism{sasl.ScramSha256, sasl.ScramSha1, sasl.Plain}
+	}
+	return []sasl.Mechanism{sasl.ScramSha256Plus, sasl.ScramSha1Plus, sasl.ScramSha256, sasl.ScramSha1, sasl.Plain}
+}
+
+// isChannelBindingFailure tells a SASL failure about the channel binding
+// from a wrong password: servers say so in the failure's text.
+func isChannelBindingFailure(err error) bool {
+	if !isAuthFailure(err) {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "channel binding") || strings.Contains(msg, "channel-binding")
 }

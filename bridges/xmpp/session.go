@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"mellium.im/sasl"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/carbons"
@@ -113,11 +112,7 @@ func connect(ctx context.Context, b *Bridge) (*session, error) {
 		}
 	}
 	features := []xmpp.StreamFeature{
-		// PLUS variants first: they bind the login to this TLS channel.
-		// PLAIN comes last, for servers that store no SCRAM secrets; the
-		// SASL feature runs only on a secured stream, so it never goes
-		// out in the clear.
-		xmpp.SASL("", cfg.password, sasl.ScramSha256Plus, sasl.ScramSha1Plus, sasl.ScramSha256, sasl.ScramSha1, sasl.Plain),
+		xmpp.SASL("", cfg.password, b.mechanisms()...),
 		xmpp.BindResource(),
 	}
 	if _, ok := conn.(*tls.Conn); !ok {
@@ -128,6 +123,10 @@ func connect(ctx context.Context, b *Bridge) (*session, error) {
 	xs, resumed, err := b.sm.newSession(lctx, origin, conn, features, b.log) // sm.go
 	if err != nil {
 		conn.Close()
+		if isChannelBindingFailure(err) && !b.noChannelBinding.Swap(true) {
+			// Retried at once without the PLUS mechanisms (conn.go).
+			return nil, fmt.Errorf("logging in as %s: %w; trying again without channel binding", cfg.jid, err)
+		}
 		if isAuthFailure(err) {
 			return nil, &connError{kind: failPermanent, err: fmt.Errorf("logging in as %s: %w", cfg.jid, err)}
 		}

@@ -176,15 +176,21 @@ type client struct {
 
 func dialClient(t testing.TB, p *testpeer.Prosody, user, password, resource string) *client {
 	t.Helper()
+	return dialClientAt(t, p.Domain, p.Port, user, password, resource)
+}
+
+// dialClientAt logs in to any server on loopback (ejabberd_test.go).
+func dialClientAt(t testing.TB, domain string, port int, user, password, resource string) *client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	addr := jid.MustParse(user + "@" + p.Domain + "/" + resource)
-	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)), 5*time.Second)
+	addr := jid.MustParse(user + "@" + domain + "/" + resource)
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	xs, err := xmpp.NewClientSession(ctx, addr, conn,
-		xmpp.StartTLS(&tls.Config{ServerName: p.Domain, InsecureSkipVerify: true}),
+		xmpp.StartTLS(&tls.Config{ServerName: domain, InsecureSkipVerify: true}),
 		xmpp.SASL("", password, sasl.ScramSha1, sasl.Plain), xmpp.BindResource())
 	if err != nil {
 		conn.Close()
