@@ -199,7 +199,7 @@ func (r *runner) drain(ctx context.Context) (time.Time, error) {
 				ev := SendFailedEvent{User: r.network.User, Message: it.Message.ID, Reason: err.Error()}
 				_ = r.hub.enqueue(ctx, r.network.User, &op{kind: opEvents, events: []Event{ev}})
 			default:
-				next := r.hub.cfg.Now().Add(retryDelay(it.Attempts + 1))
+				next := r.hub.cfg.Now().Add(RetryDelay(it.Attempts + 1))
 				if err := st.RetryOutbound(ctx, it.ID, next, err.Error()); err != nil {
 					return time.Time{}, err
 				}
@@ -237,9 +237,11 @@ func (r *runner) sendBatch(ctx context.Context, bs BatchSender, completer Outbou
 	return true, completer.CompleteOutboundBatch(ctx, ids, originIDs)
 }
 
-// retryDelay is exponential backoff with full jitter, from one second to
-// five minutes; a reconnect kicks the queue sooner.
-func retryDelay(attempt int) time.Duration {
+// RetryDelay is exponential backoff with full jitter, from one second to
+// five minutes: attempt n waits between d/2 and d, d = min(1 s << n, 5 min).
+// A reconnect kicks the queue sooner. Bridges that queue messages
+// themselves (fed) retry on the same schedule.
+func RetryDelay(attempt int) time.Duration {
 	const base, ceiling = time.Second, 5 * time.Minute
 	d := ceiling
 	if attempt < 20 {

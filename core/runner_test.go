@@ -177,8 +177,8 @@ func TestRetryDelay(t *testing.T) {
 			ceiling = min(time.Second<<attempt, ceiling)
 		}
 		for range 20 {
-			if d := retryDelay(attempt); d < ceiling/2 || d > ceiling {
-				t.Fatalf("retryDelay(%d) = %v, want within [%v, %v]", attempt, d, ceiling/2, ceiling)
+			if d := RetryDelay(attempt); d < ceiling/2 || d > ceiling {
+				t.Fatalf("RetryDelay(%d) = %v, want within [%v, %v]", attempt, d, ceiling/2, ceiling)
 			}
 		}
 	}

@@ -40,30 +40,12 @@ func (s *Store) PendingOutbound(ctx context.Context, network core.NetworkID, lim
 // CompleteOutbound removes a sent item and records the network's id of the
 // message, so that the network's echo of it is recognised as a duplicate.
 func (s *Store) CompleteOutbound(ctx context.Context, item int64, originID string) error {
-	ctx, cancel := s.timeout(ctx)
-	defer cancel()
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("completing outbound item %d: %w", item, err)
-	}
-	defer tx.Rollback()
-	if originID != "" {
-		// OR IGNORE: if the echo was stored before the send returned,
-		// the id is taken and the echo stays as the copy with it.
-		_, err = tx.ExecContext(ctx, `UPDATE OR IGNORE messages SET origin_id = ?
-			WHERE id = (SELECT message_id FROM outbound WHERE id = ?) AND origin_id IS NULL`, originID, item)
-		if err != nil {
-			return fmt.Errorf("recording origin id: %w", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM outbound WHERE id = ?", item); err != nil {
-		return fmt.Errorf("completing outbound item %d: %w", item, err)
-	}
-	return tx.Commit()
+	return s.CompleteOutboundBatch(ctx, []int64{item}, []string{originID})
 }
 
 // CompleteOutboundBatch is CompleteOutbound for many items in one
-// transaction.
+// transaction. If an echo was stored before the send returned, its id is
+// taken (UPDATE OR IGNORE) and the echo stays as the copy with it.
 func (s *Store) CompleteOutboundBatch(ctx context.Context, items []int64, originIDs []string) error {
 	if len(items) != len(originIDs) {
 		return fmt.Errorf("completing outbound items: %d items, %d origin ids", len(items), len(originIDs))

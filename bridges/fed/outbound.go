@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -202,7 +201,7 @@ func (s *Service) deliverOnce(ctx context.Context, p *peer, limit int) (wait tim
 		err = fmt.Errorf("%s answered %d: %.200s", p.domain, status, answer)
 	}
 	if err != nil {
-		next := max(retryDelay(send[0].Attempts+1), retryAfter)
+		next := max(core.RetryDelay(send[0].Attempts+1), retryAfter)
 		ids := make([]int64, len(send))
 		for i, it := range send {
 			ids[i] = it.ID
@@ -280,15 +279,4 @@ func (s *Service) fail(ctx context.Context, items []core.FedQueued, reason strin
 		}
 	}
 	return nil
-}
-
-// retryDelay is exponential backoff with full jitter: attempt n waits
-// between d/2 and d, d = min(1 s << n, 5 min).
-func retryDelay(attempt int) time.Duration {
-	const base, ceiling = time.Second, 5 * time.Minute
-	d := ceiling
-	if attempt < 20 {
-		d = min(base<<attempt, ceiling)
-	}
-	return d/2 + rand.N(d/2+1)
 }
