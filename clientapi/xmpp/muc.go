@@ -220,11 +220,18 @@ func (s *session) handleRoomPresence(ctx context.Context, p *element, r resolved
 		// presences and history, nor be lost between a snapshot taken
 		// here and the pump's next event.
 		s.runOnPump(func(ctx context.Context) {
+			st, in := s.srv.hub.Room(s.user.ID, r.network.ID, r.peer.Remote)
+			if in && !st.Joined {
+				// The network left and is joining again: its member
+				// list completes the join (deliverRoom), as for a
+				// first join.
+				return
+			}
 			room, ok := s.muc.finishPending(roomJID, room)
 			if !ok {
 				return // timed out or left meanwhile
 			}
-			if st, ok := s.srv.hub.Room(s.user.ID, r.network.ID, r.peer.Remote); ok {
+			if in {
 				s.completeJoin(ctx, room, st)
 				return
 			}
