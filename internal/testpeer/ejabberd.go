@@ -180,17 +180,24 @@ func (e *Ejabberd) stop() {
 	<-e.exited
 }
 
-// Fingerprint is the SHA-256 of the server's self-signed certificate, in
-// hex: the tls-fingerprint setting that pins it.
+// Fingerprint is the tls-fingerprint setting that pins the server's
+// self-signed certificate.
 func (e *Ejabberd) Fingerprint(t testing.TB) string {
 	t.Helper()
-	data, err := os.ReadFile(e.CertFile)
+	return certFingerprint(t, e.CertFile)
+}
+
+// certFingerprint is the SHA-256 of the certificate in a PEM file, in
+// hex, as the XMPP bridge's tls-fingerprint setting takes it.
+func certFingerprint(t testing.TB, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	block, _ := pem.Decode(data)
 	if block == nil {
-		t.Fatalf("no PEM block in %s", e.CertFile)
+		t.Fatalf("no PEM block in %s", file)
 	}
 	sum := sha256.Sum256(block.Bytes)
 	return hex.EncodeToString(sum[:])

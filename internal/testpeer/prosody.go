@@ -1,9 +1,6 @@
 package testpeer
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -216,14 +213,5 @@ func (p *Prosody) Log() string { return p.log.String() }
 // hex: the tls-fingerprint setting that pins it.
 func (p *Prosody) Fingerprint() string {
 	p.t.Helper()
-	data, err := os.ReadFile(p.CertFile)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		p.t.Fatalf("no PEM block in %s", p.CertFile)
-	}
-	sum := sha256.Sum256(block.Bytes)
-	return hex.EncodeToString(sum[:])
+	return certFingerprint(p.t, p.CertFile) // ejabberd.go
 }
