@@ -214,6 +214,58 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, a auth) {
 		s.writeProblem(w, r, p)
 		return
 	}
+	s.send(w, r, a, c, req, key)
+}
+
+// sendToRequest starts or continues a conversation with an address.
+type sendToRequest struct {
+	To string `json:"to"`
+	sendRequest
+}
+
+// sendToAddress is sendMessage for a network and an address typed on the
+// device (bob@example.org on the fed network, a nick on IRC): the
+// conversation is found, or made, by the network's reading of the name.
+func (s *Server) sendToAddress(w http.ResponseWriter, r *http.Request, a auth) {
+	var req sendToRequest
+	if p := readJSON(w, r, &req); p != nil {
+		s.writeProblem(w, r, p)
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > maxIdempotencyKey || (key == "" && r.Header.Values("Idempotency-Key") != nil) {
+		p := badField("Idempotency-Key", "Idempotency-Key must be 1 to %d characters", maxIdempotencyKey)
+		s.writeProblem(w, r, p)
+		return
+	}
+	n, p := s.userNetwork(r, a)
+	if p != nil {
+		s.writeProblem(w, r, p)
+		return
+	}
+	to := strings.TrimSpace(req.To)
+	if to == "" || len(to) > 255 || !utf8.ValidString(to) || strings.ContainsAny(to, "\r\n\x00") {
+		s.writeProblem(w, r, badField("to", "to must be an address on the network, 1 to 255 characters on one line"))
+		return
+	}
+	c := core.Conversation{User: a.user.ID, Network: n.ID, Peer: s.hub.ParsePeer(n.Kind, to)}
+	// The fingerprint of a keyed request names the network and address,
+	// since there may be no conversation id yet.
+	b, _ := json.Marshal(struct {
+		N  core.NetworkID
+		To string
+		R  sendRequest
+	}{n.ID, c.Peer.Remote, req.sendRequest})
+	h := sha256.Sum256(b)
+	s.sendKeyed(w, r, a, c, req.sendRequest, key, h[:])
+}
+
+// send stores m for c and answers the request.
+func (s *Server) send(w http.ResponseWriter, r *http.Request, a auth, c core.Conversation, req sendRequest, key string) {
+	s.sendKeyed(w, r, a, c, req, key, requestFingerprint(c.ID, req))
+}
+
+func (s *Server) sendKeyed(w http.ResponseWriter, r *http.Request, a auth, c core.Conversation, req sendRequest, key string, fp []byte) {
 	m, p := s.messageOf(r.Context(), a, c, req)
 	if p != nil {
 		s.writeProblem(w, r, p)
@@ -222,7 +274,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, a auth) {
 	ctx := r.Context()
 	var fingerprint []byte
 	if key != "" {
-		fingerprint = requestFingerprint(c.ID, req)
+		fingerprint = fp
 		rec, err := s.store.Idempotency(ctx, a.user.ID, key)
 		switch {
 		case err == nil:

@@ -169,3 +169,38 @@ func TestMessagesAround(t *testing.T) {
 	_, bob := e.user("bob")
 	e.wantProblem(e.do("GET", base+"?around="+id("4"), bob, nil), 404, "")
 }
+
+// TestSendToAddress starts a conversation by address on a network; the
+// same address again finds it, and a keyed retry sends nothing twice.
+func TestSendToAddress(t *testing.T) {
+	e := newEnv(t)
+	_, tok := e.user("alice")
+	_, tokB := e.user("bob")
+	nw, b := e.network(tok, "lab")
+	path := fmt.Sprintf("/api/v1/networks/%d/messages", nw.ID)
+	var first, again, second messageJSON
+	e.mustDo("POST", path, tok, map[string]any{"to": "carol", "body": "hello carol"}, 201, &first, "Idempotency-Key", "t1")
+	resp := e.mustDo("POST", path, tok, map[string]any{"to": "carol", "body": "hello carol"}, 201, &again, "Idempotency-Key", "t1")
+	if again.ID != first.ID || resp.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry: first %+v, again %+v", first, again)
+	}
+	e.wantProblem(e.do("POST", path, tok, map[string]any{"to": "dave", "body": "hello carol"}, "Idempotency-Key", "t1"), 422, "Idempotency-Key")
+	e.mustDo("POST", path, tok, map[string]any{"to": "carol", "body": "again"}, 201, &second)
+	if first.Peer.Remote != "carol" || first.Direction != "out" || second.Conversation != first.Conversation || first.Conversation == 0 {
+		t.Fatalf("first %+v, second %+v", first, second)
+	}
+	for range 200 {
+		if len(b.sentBodies()) == 2 {
+			break
+		}
+		sleepMs(5)
+	}
+	if got := fmt.Sprint(b.sentBodies()); got != "[hello carol again]" {
+		t.Fatalf("the network got %s", got)
+	}
+	e.wantProblem(e.do("POST", path, tok, map[string]any{"to": " ", "body": "x"}), 400, "to")
+	e.wantProblem(e.do("POST", path, tok, map[string]any{"to": "a\nb", "body": "x"}), 400, "to")
+	e.wantProblem(e.do("POST", path, tok, map[string]any{"to": "carol", "body": ""}), 400, "body")
+	// Another user's network is not found.
+	e.wantProblem(e.do("POST", path, tokB, map[string]any{"to": "carol", "body": "x"}), 404, "")
+}

@@ -45,6 +45,9 @@ type Hub interface {
 	MarkRead(ctx context.Context, s *core.Session, m core.ReadMarker) error
 	NetworkStates(user core.UserID) []core.NetworkStateEvent
 	SyncNetworks(ctx context.Context) error
+	// ParsePeer reads an address typed on a device as the network files
+	// conversations.
+	ParsePeer(kind core.NetworkKind, remote string) core.Peer
 }
 
 // StoreErrors tells the store's errors apart: the API may not import the
@@ -157,6 +160,7 @@ func New(cfg Config) *Server {
 		{"GET", "/api/v1/conversations", false, s.authed(s.listConversations)},
 		{"GET", "/api/v1/conversations/{id}/messages", false, s.authed(s.listMessages)},
 		{"POST", "/api/v1/conversations/{id}/messages", false, s.authed(s.sendMessage)},
+		{"POST", "/api/v1/networks/{id}/messages", false, s.authed(s.sendToAddress)},
 		{"PUT", "/api/v1/conversations/{id}/read", false, s.authed(s.markRead)},
 
 		{"GET", "/api/v1/search", false, s.authed(s.search)},

@@ -33,19 +33,28 @@ func loginAPI(t *testing.T, dir, addr, user, password string) *apiClient {
 	return api
 }
 
-// waitFedNetwork waits until the daemon gave the user its fed network.
-func waitFedNetwork(t *testing.T, api *apiClient) {
+// waitFedNetwork waits until the daemon gave the user its fed network
+// and returns its id.
+func waitFedNetwork(t *testing.T, api *apiClient) int64 {
 	t.Helper()
+	var id int64
 	waitFor(t, func() bool {
-		var nets struct{ Networks []struct{ Name, Kind string } }
+		var nets struct {
+			Networks []struct {
+				ID         int64
+				Name, Kind string
+			}
+		}
 		api.do("GET", "/api/v1/networks", nil, 200, &nets)
 		for _, n := range nets.Networks {
 			if n.Kind == "fed" {
+				id = n.ID
 				return true
 			}
 		}
 		return false
 	})
+	return id
 }
 
 // conversationWith returns the messages of the user's conversation with
@@ -92,7 +101,7 @@ func TestFedSameDomain(t *testing.T) {
 	alice := loginAPI(t, dir, addr, "alice", "pw-a")
 	bob := loginAPI(t, dir, addr, "bob", "pw-b")
 	// Users the CLI adds get their fed network from the running daemon.
-	waitFedNetwork(t, alice)
+	aliceFed := waitFedNetwork(t, alice)
 	waitFedNetwork(t, bob)
 	aliceEvents, closeA := alice.events("")
 	defer closeA()
@@ -130,16 +139,21 @@ func TestFedSameDomain(t *testing.T) {
 		t.Errorf("alice's API stream: %+v", m)
 	}
 
-	// Both histories hold both messages, once each, in order.
+	// alice writes through the API by address, on her fed network.
+	alice.do("POST", fmt.Sprintf("/api/v1/networks/%d/messages", aliceFed),
+		map[string]string{"to": "Bob@localhost", "body": "and from alice's API"}, 201, nil)
+	bobX.expect(func(m xmppMessage) bool { return m.Body == "and from alice's API" && m.From == "alice@localhost" })
+
+	// Both histories hold every message, once each, in order.
 	for _, h := range []struct {
 		api    *apiClient
 		remote string
 		want   string
 	}{
-		{alice, "bob@localhost", "[out:hello bob, from XMPP in:hi alice, from the API]"},
-		{bob, "alice@localhost", "[in:hello bob, from XMPP out:hi alice, from the API]"},
+		{alice, "bob@localhost", "[out:hello bob, from XMPP in:hi alice, from the API out:and from alice's API]"},
+		{bob, "alice@localhost", "[in:hello bob, from XMPP out:hi alice, from the API in:and from alice's API]"},
 	} {
-		waitFor(t, func() bool { return len(conversationWith(t, h.api, h.remote)) == 2 })
+		waitFor(t, func() bool { return len(conversationWith(t, h.api, h.remote)) == 3 })
 		var seq []string
 		for _, m := range conversationWith(t, h.api, h.remote) {
 			seq = append(seq, m.Direction+":"+m.Body)
