@@ -44,6 +44,7 @@ type Hub interface {
 	SetStatus(ctx context.Context, s *core.Session, st core.Status) error
 	MarkRead(ctx context.Context, s *core.Session, m core.ReadMarker) error
 	NetworkStates(user core.UserID) []core.NetworkStateEvent
+	Contacts(user core.UserID) []core.ContactList
 	SyncNetworks(ctx context.Context) error
 	// ParsePeer reads an address typed on a device as the network files
 	// conversations.
@@ -153,6 +154,7 @@ func New(cfg Config) *Server {
 		{"DELETE", "/api/v1/tokens/{id}", false, s.authed(s.deleteToken)},
 
 		{"GET", "/api/v1/networks", false, s.authed(s.listNetworks)},
+		{"GET", "/api/v1/contacts", false, s.authed(s.listContacts)}, // contacts.go
 		{"POST", "/api/v1/networks", false, s.authed(s.createNetwork)},
 		{"PATCH", "/api/v1/networks/{id}", false, s.authed(s.updateNetwork)},
 		{"DELETE", "/api/v1/networks/{id}", false, s.authed(s.deleteNetwork)},
