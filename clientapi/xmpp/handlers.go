@@ -381,6 +381,8 @@ func (s *session) deliver(ctx context.Context, e core.Event) {
 		s.deliverRoom(ctx, e)
 	case core.ReadMarkerEvent:
 		s.deliverReadMarker(ctx, e)
+	case core.DeliveredEvent, core.SendFailedEvent:
+		s.deliverOutcome(ctx, e) // outcome.go
 	}
 }
 

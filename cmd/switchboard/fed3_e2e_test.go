@@ -108,12 +108,14 @@ func TestFedThreeServers(t *testing.T) {
 
 	// a → b from XMPP: bob's XMPP client and API stream get it; alice's
 	// stream shows her message, then that b stored it.
-	aliceX.send("bob@b.test", "hello bob on b")
+	aliceX.sendID("bob@b.test", "hello bob on b", "hello-1")
 	out := nextFedMessage(t, aliceEvents)
 	if ev := nextEvent(t, aliceEvents, "delivered"); out.Direction != "out" || !strings.Contains(ev.data, `"message":"`+out.ID+`"`) {
 		t.Errorf("alice's stream: %+v then delivered %s", out, ev.data)
 	}
 	closeAlice()
+	// alice's XMPP client gets the chat marker for her message's id.
+	aliceX.expectAny(func(m xmppMessage) bool { return m.Received.ID == "hello-1" && m.From == "bob@b.test" })
 	if m := bobX.expect(func(m xmppMessage) bool { return m.Body == "hello bob on b" }); m.From != "alice@a.test" {
 		t.Errorf("bob's XMPP client got it from %q", m.From)
 	}

@@ -164,7 +164,12 @@ func TestFedSameDomain(t *testing.T) {
 	}
 
 	// A message to nobody fails and says so on the sender's stream.
-	aliceX.send("nobody@localhost", "anyone there?")
+	aliceX.sendID("nobody@localhost", "anyone there?", "nobody-1")
+	// Her XMPP client sees the message fail, by its id.
+	if m := aliceX.expectAny(func(m xmppMessage) bool { return m.Type == "error" }); m.ID != "nobody-1" ||
+		m.From != "nobody@localhost" || !strings.Contains(m.Error.Text, "no such user") {
+		t.Errorf("error for the message to nobody: %+v", m)
+	}
 	if ev := nextEvent(t, aliceEvents, "send_failed"); !strings.Contains(ev.data, "no such user") {
 		t.Errorf("send_failed %s", ev.data)
 	}

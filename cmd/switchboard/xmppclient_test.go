@@ -18,9 +18,19 @@ import (
 // xmppMessage is a message a test client received.
 type xmppMessage struct {
 	XMLName xml.Name `xml:"message"`
+	ID      string   `xml:"id,attr"`
 	From    string   `xml:"from,attr"`
 	Type    string   `xml:"type,attr"`
 	Body    string   `xml:"body"`
+	// Received is the id a chat marker (XEP-0333) says reached its
+	// recipient.
+	Received struct {
+		ID string `xml:"id,attr"`
+	} `xml:"urn:xmpp:chat-markers:0 received"`
+	Error struct {
+		Type string `xml:"type,attr"`
+		Text string `xml:"urn:ietf:params:xml:ns:xmpp-stanzas text"`
+	} `xml:"error"`
 }
 
 // xmppClient is a real XMPP client (mellium) logged in to the daemon's
@@ -76,9 +86,15 @@ func dialXMPP(t testing.TB, addr, user, domain, password string) *xmppClient {
 // send writes a chat message to.
 func (c *xmppClient) send(to, body string) {
 	c.t.Helper()
+	c.sendID(to, body, "")
+}
+
+// sendID writes a chat message with a stanza id.
+func (c *xmppClient) sendID(to, body, id string) {
+	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	msg := stanza.Message{To: jid.MustParse(to), Type: stanza.ChatMessage}.Wrap(
+	msg := stanza.Message{ID: id, To: jid.MustParse(to), Type: stanza.ChatMessage}.Wrap(
 		xmlstream.Wrap(xmlstream.Token(xml.CharData(body)), xml.StartElement{Name: xml.Name{Local: "body"}}))
 	if err := c.sess.Send(ctx, msg); err != nil {
 		c.t.Fatal(err)
@@ -88,11 +104,17 @@ func (c *xmppClient) send(to, body string) {
 // expect returns the first message with a body that match accepts.
 func (c *xmppClient) expect(match func(xmppMessage) bool) xmppMessage {
 	c.t.Helper()
+	return c.expectAny(func(m xmppMessage) bool { return m.Body != "" && match(m) })
+}
+
+// expectAny returns the first message stanza that match accepts.
+func (c *xmppClient) expectAny(match func(xmppMessage) bool) xmppMessage {
+	c.t.Helper()
 	timeout := time.After(20 * time.Second)
 	for {
 		select {
 		case m := <-c.msgs:
-			if m.Body != "" && match(m) {
+			if match(m) {
 				return m
 			}
 		case <-timeout:
