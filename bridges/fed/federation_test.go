@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"io"
 	"net/http"
 	"strings"
@@ -287,4 +289,31 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 	t.Fatal("condition not met within 20 s")
+}
+
+// TestMetrics: refusals and deliveries are counted.
+func TestMetrics(t *testing.T) {
+	refusedBefore := counterValue(metricRefused.WithLabelValues("unsigned"))
+	deliveredBefore := counterValue(metricOutEvents.WithLabelValues("delivered"))
+	s := startServers(t, "a.test", "b.test")
+	a, b := s["a.test"], s["b.test"]
+	b.user("bob")
+	req := signedRequest(t, a, b, batchOf("alice@a.test", "bob@b.test", "m1"))
+	req.Header.Del("Signature")
+	do(t, a, b, req)
+	a.user("alice").send(t, 1, "bob@b.test", "counted")
+	waitFor(t, func() bool {
+		return counterValue(metricOutEvents.WithLabelValues("delivered")) == deliveredBefore+1
+	})
+	if got := counterValue(metricRefused.WithLabelValues("unsigned")); got != refusedBefore+1 {
+		t.Errorf("unsigned refusals %v, want %v", got, refusedBefore+1)
+	}
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,9 @@ func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
 		var results []Result
 		results, p = s.acceptBatch(r.Context(), origin, body)
 		if p == nil {
+			for _, r := range results {
+				metricInEvents.WithLabelValues(r.Status).Inc()
+			}
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(BatchResult{Results: results})
 			return
@@ -55,6 +59,7 @@ func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if p.Status >= 500 {
 		level = s.log.Error
 	}
+	metricRefused.WithLabelValues(strings.TrimPrefix(p.Type, problemBase)).Inc()
 	level("refused federation request", "origin", origin, "remote", r.RemoteAddr, "status", p.Status, "type", p.Type, "detail", p.Detail)
 	writeProblem(w, p)
 }

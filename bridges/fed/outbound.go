@@ -206,6 +206,7 @@ func (s *Service) deliverOnce(ctx context.Context, p *peer, limit int) (wait tim
 		for i, it := range send {
 			ids[i] = it.ID
 		}
+		metricRetries.Inc()
 		s.log.Info("federation delivery failed; will retry", "peer", p.domain, "events", len(send), "in", next.Round(time.Millisecond), "err", err)
 		return 0, false, s.queue.RetryFed(ctx, ids, now.Add(next), err.Error())
 	}
@@ -216,6 +217,7 @@ func (s *Service) deliverOnce(ctx context.Context, p *peer, limit int) (wait tim
 		case StatusAccepted, StatusDuplicate:
 			done = append(done, send[i].ID)
 			delivered = append(delivered, send[i])
+			metricOutEvents.WithLabelValues("delivered").Inc()
 		default:
 			if err := s.fail(ctx, send[i:i+1], fmt.Sprintf("%s refused the message: %s", p.domain, r.Error)); err != nil {
 				return 0, false, err
@@ -265,6 +267,7 @@ func (s *Service) fail(ctx context.Context, items []core.FedQueued, reason strin
 	if err := s.queue.FailFed(ctx, ids, reason); err != nil {
 		return err
 	}
+	metricOutEvents.WithLabelValues("failed").Add(float64(len(items)))
 	for _, it := range items {
 		s.log.Warn("federation event failed", "peer", it.Peer, "event", it.EventID, "reason", reason)
 		s.mu.Lock()

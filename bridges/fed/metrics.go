@@ -1,0 +1,31 @@
+package fed
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The federation's Prometheus metrics, registered with the default
+// registry that /metrics serves. Labels are fixed words, never domains,
+// so a hostile peer cannot grow the series.
+var (
+	metricOutEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_fed_events_sent_total",
+		Help: "Federation events for other domains by outcome: delivered, rejected by the peer, or failed (too old).",
+	}, []string{"result"})
+	metricInEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_fed_events_received_total",
+		Help: "Federation events received from other domains by answer: accepted or rejected.",
+	}, []string{"result"})
+	metricRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_fed_requests_refused_total",
+		Help: "Federation requests refused, by problem type (docs/federation.md, section 6).",
+	}, []string{"type"})
+	metricRetries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_fed_delivery_retries_total",
+		Help: "Batches of federation events a peer did not take, to be sent again.",
+	})
+)
+
+func init() {
+	prometheus.MustRegister(metricOutEvents, metricInEvents, metricRefused, metricRetries)
+}
