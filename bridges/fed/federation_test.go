@@ -317,3 +317,36 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestBlocked: a recipient who blocked an address or its whole domain gets
+// nothing from it, and the sender learns the message failed.
+func TestBlocked(t *testing.T) {
+	s := startServers(t, "a.test", "b.test", "c.test")
+	a, b, c := s["a.test"], s["b.test"], s["c.test"]
+	bob := b.user("bob")
+	alice, carol := a.user("alice"), c.user("alice")
+	b.users.mu.Lock()
+	b.users.blocked[bob.b.env.User.ID] = []string{"alice@a.test", "C.test"}
+	b.users.mu.Unlock()
+	alice.send(t, 1, "bob@b.test", "from a")
+	carol.send(t, 2, "bob@b.test", "from c")
+	for _, r := range []*recorder{alice, carol} {
+		waitFor(t, func() bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			for _, e := range r.events {
+				if f, ok := e.(core.SendFailedEvent); ok && strings.Contains(f.Reason, "does not accept") {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	a.users.mu.Lock()
+	a.users.known["dora"] = true
+	a.users.mu.Unlock()
+	a.user("dora").send(t, 3, "bob@b.test", "from dora")
+	if ms := bob.waitMessages(t, 1); len(ms) != 1 || ms[0].Body != "from dora" {
+		t.Fatalf("bob got %+v", ms)
+	}
+}

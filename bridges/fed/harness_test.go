@@ -64,8 +64,9 @@ func startServers(t *testing.T, domains ...string) map[string]*testServer {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ts.users = &recordingUsers{known: map[string]bool{"alice": true, "bob": true}, byName: map[string]*recorder{}}
-		ts.svc, err = NewService(Config{Domain: ts.domain, Directory: ts.users, Queue: ts.queue, Keys: keys,
+		ts.users = &recordingUsers{known: map[string]bool{"alice": true, "bob": true}, byName: map[string]*recorder{},
+			blocked: map[core.UserID][]string{}}
+		ts.svc, err = NewService(Config{Domain: ts.domain, Directory: ts.users, Blocks: ts.users, Queue: ts.queue, Keys: keys,
 			PublicURL: ts.url, Peers: peers, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Burst: 20, Rate: 10})
 		if err != nil {
 			t.Fatal(err)
@@ -164,11 +165,19 @@ func (r *recorder) send(t *testing.T, id core.MessageID, to, body string) string
 
 // recordingUsers is the Directory of a test server: alice and bob exist.
 type recordingUsers struct {
-	svc    *Service
-	mu     sync.Mutex
-	known  map[string]bool
-	byName map[string]*recorder
-	nextID core.UserID
+	svc     *Service
+	mu      sync.Mutex
+	known   map[string]bool
+	byName  map[string]*recorder
+	nextID  core.UserID
+	blocked map[core.UserID][]string
+}
+
+// BlockList makes recordingUsers the servers' BlockLists.
+func (u *recordingUsers) BlockList(_ context.Context, user core.UserID) ([]string, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.blocked[user], nil
 }
 
 func (u *recordingUsers) EnsureFedNetwork(_ context.Context, name string) (bool, error) {

@@ -23,11 +23,20 @@ type Directory interface {
 	EnsureFedNetwork(ctx context.Context, name string) (ok bool, err error)
 }
 
+// BlockLists reads the addresses a user blocked: user@domain addresses
+// and whole domains (the XMPP port's XEP-0191 list).
+type BlockLists interface {
+	BlockList(ctx context.Context, user core.UserID) ([]string, error)
+}
+
 // Config configures a Service.
 type Config struct {
 	// Domain is the domain this server is authoritative for.
 	Domain    string
 	Directory Directory
+	// Blocks, when set, refuses events from addresses and domains the
+	// recipient blocked.
+	Blocks BlockLists
 	// Queue keeps events for other domains; nil limits the Service to
 	// its own domain.
 	Queue core.FedQueue
@@ -56,6 +65,7 @@ type Config struct {
 type Service struct {
 	domain    string
 	dir       Directory
+	blocks    BlockLists
 	queue     core.FedQueue
 	publicURL string
 	static    map[string]StaticPeer
@@ -117,7 +127,7 @@ func NewService(cfg Config) (*Service, error) {
 		static[d] = p
 	}
 	return &Service{
-		domain: cfg.Domain, dir: cfg.Directory, queue: cfg.Queue, keys: cfg.Keys,
+		domain: cfg.Domain, dir: cfg.Directory, blocks: cfg.Blocks, queue: cfg.Queue, keys: cfg.Keys,
 		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"), static: static, discover: cfg.Discover,
 		maxAge: cfg.MaxAge, rate: rate.Limit(cfg.Rate), burst: cfg.Burst, log: cfg.Log, now: cfg.Now,
 		replays: newReplayCache(maxReplayEntries),
@@ -214,6 +224,7 @@ func (s *Service) receive(ctx context.Context, origin string, events []Event) ([
 	// Events for one recipient go to its Hub in one call, in order.
 	type group struct {
 		b       *bridge
+		blocked map[string]bool
 		indexes []int
 		events  []core.Event
 	}
@@ -238,11 +249,25 @@ func (s *Service) receive(ctx context.Context, origin string, events []Event) ([
 				return nil, fmt.Errorf("finding recipient %s: %w", to, err)
 			}
 			g = &group{b: b}
+			if b != nil && s.blocks != nil {
+				list, err := s.blocks.BlockList(ctx, b.env.User.ID)
+				if err != nil {
+					return nil, fmt.Errorf("reading the block list of %s: %w", to, err)
+				}
+				g.blocked = make(map[string]bool, len(list))
+				for _, a := range list {
+					g.blocked[strings.ToLower(a)] = true
+				}
+			}
 			groups[to.Local] = g
 			order = append(order, to.Local)
 		}
 		if g.b == nil {
 			results[i] = Result{ID: ev.ID, Status: StatusRejected, Error: "no such user"}
+			continue
+		}
+		if g.blocked[from.String()] || g.blocked[from.Domain] {
+			results[i] = Result{ID: ev.ID, Status: StatusRejected, Error: "the recipient does not accept messages from " + from.String()}
 			continue
 		}
 		g.indexes = append(g.indexes, i)

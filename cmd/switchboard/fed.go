@@ -101,6 +101,7 @@ func newFedService(cfg config.Config, st *history.Store, dir fed.Directory, log 
 	svc, err := fed.NewService(fed.Config{
 		Domain:    cfg.Domain,
 		Directory: dir,
+		Blocks:    st,
 		Queue:     st,
 		Keys:      keys,
 		PublicURL: cfg.Federation.PublicURL,
