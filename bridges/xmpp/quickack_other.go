@@ -1,0 +1,5 @@
+//go:build !linux
+
+package xmpp
+
+func setQuickAck(fd uintptr) {}
