@@ -185,10 +185,14 @@ func dialClientAt(t testing.TB, domain string, port int, user, password, resourc
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	addr := jid.MustParse(user + "@" + domain + "/" + resource)
-	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
+	tcp, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The test client meets mellium's per-write deadline race as the
+	// bridge does (boundedConn.ignoreDeadlines): after login, deadlines
+	// are ignored.
+	conn := &deadlineFreeConn{Conn: tcp}
 	xs, err := xmpp.NewClientSession(ctx, addr, conn,
 		xmpp.StartTLS(&tls.Config{ServerName: domain, InsecureSkipVerify: true}),
 		xmpp.SASL("", password, sasl.ScramSha1, sasl.Plain), xmpp.BindResource())
@@ -196,6 +200,7 @@ func dialClientAt(t testing.TB, domain string, port int, user, password, resourc
 		conn.Close()
 		t.Fatalf("logging in %s: %v", addr, err)
 	}
+	conn.free.Store(true)
 	c := &client{t: t, xs: xs, msgs: make(chan stanzaMessage, 100), pres: make(chan stanzaPresence, 100)}
 	served := make(chan struct{})
 	go func() {
@@ -482,4 +487,32 @@ func TestProsodyWrongPin(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deadlineFreeConn ignores deadlines once free is set; see
+// boundedConn.ignoreDeadlines for why.
+type deadlineFreeConn struct {
+	net.Conn
+	free atomic.Bool
+}
+
+func (c *deadlineFreeConn) SetDeadline(t time.Time) error {
+	if c.free.Load() {
+		return nil
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *deadlineFreeConn) SetWriteDeadline(t time.Time) error {
+	if c.free.Load() {
+		return nil
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *deadlineFreeConn) SetReadDeadline(t time.Time) error {
+	if c.free.Load() {
+		return nil
+	}
+	return c.Conn.SetReadDeadline(t)
 }
