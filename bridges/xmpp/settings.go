@@ -25,10 +25,10 @@ const (
 	keyPassword = "password" // the account's password
 	keyAddr     = "addr"     // HOST:PORT; empty: SRV lookup of the JID's domain
 	keyTLS      = "tls"      // "starttls" (default) or "direct" (XEP-0368 direct TLS)
-	// keyResource is the resource asked for, default "switchboard". With
-	// mellium v0.22.0 the server picks one anyway: its bind request sends
-	// an empty <resource/> (bindPayload.TokenReader writes the JID field,
-	// not the resource), so this takes effect once that is fixed upstream.
+	// keyResource is the resource bound, default "switchboard"; the
+	// bridge binds it itself (bind.go), as mellium v0.22.0's bind sends
+	// an empty <resource/>. A resource the server says is taken is left
+	// to the server to choose.
 	keyResource    = "resource"
 	keyFingerprint = "tls-fingerprint" // SHA-256 of the server certificate, hex; pins a self-signed server
 )

@@ -252,10 +252,10 @@ func (m *streamMgmt) bindOrResume(bind xmpp.StreamFeature, out *smTap, log *slog
 				return xmpp.Ready, nil, nil
 			}
 		}
-		mask, rw, err := bind.Negotiate(ctx, session, data)
-		if err != nil {
-			return mask, rw, err
+		if err := bindResource(session); err != nil { // bind.go, not mellium's
+			return 0, nil, err
 		}
+		mask, rw := xmpp.Ready, io.ReadWriter(nil)
 		// What the lost stream did not get acknowledged: its chat
 		// messages go again (the server may have had them, and the
 		// receivers and the store match copies by id); its iqs and

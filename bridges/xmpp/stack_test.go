@@ -341,8 +341,10 @@ func TestProsodyAccount(t *testing.T) {
 	if err := s.hub.SetStatus(context.Background(), s.dev, core.Status{Show: core.ShowDND, Text: "in a meeting"}); err != nil {
 		t.Fatal(err)
 	}
+	// From the resource the bridge binds, "switchboard" by default
+	// (bind.go; mellium's own bind sent none).
 	b.waitPresence(10*time.Second, "dnd from alice", func(p stanzaPresence) bool {
-		return strings.HasPrefix(p.From, alice+"/") && p.Show == "dnd" && len(p.Statuses) == 1 && p.Statuses[0] == "in a meeting"
+		return p.From == alice+"/switchboard" && p.Show == "dnd" && len(p.Statuses) == 1 && p.Statuses[0] == "in a meeting"
 	})
 
 	b.message(alice, "bob-1", "hello alice")
