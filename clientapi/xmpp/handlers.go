@@ -23,6 +23,8 @@ const (
 	nsReceipts   = "urn:xmpp:receipts"
 	nsVCard      = "vcard-temp"
 	nsHints      = "urn:xmpp:hints"
+	nsReply      = "urn:xmpp:reply:0"
+	nsOOB        = "jabber:x:oob"
 	nsCorrect    = "urn:xmpp:message-correct:0"
 )
 
@@ -120,6 +122,7 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 	if r := m.child(nsCorrect, "replace"); r != nil && r.attr("id") != "" {
 		cm.CorrectionOf = core.MessageRef{OriginID: "xmpp-origin:" + r.attr("id")}
 	}
+	cm.ReplyTo, cm.Attachments = replyAndLinks(m)
 	if strings.TrimSpace(cm.Body) == "" {
 		s.send(bounce(m, "modify", "bad-request", "empty message"))
 		return
@@ -500,8 +503,51 @@ func (s *session) messageStanza(nw core.Network, m *core.Message) *element {
 	if m.CorrectionOf.ID != 0 {
 		st.add(el(nsCorrect, "replace", "id", m.CorrectionOf.ID.String()))
 	}
+	// XEP-0461: a reply names the message it answers by the id devices
+	// know it by, which is the archive's.
+	if m.ReplyTo.ID != 0 {
+		st.add(el(nsReply, "reply", "id", m.ReplyTo.ID.String()))
+	}
+	// XEP-0066: files shared by address, which clients show inline.
+	for _, a := range m.Attachments {
+		x := el(nsOOB, "x").add(el(nsOOB, "url").withText(a.URL))
+		if a.Name != "" {
+			x.add(el(nsOOB, "desc").withText(a.Name))
+		}
+		st.add(x)
+	}
 	if time.Since(m.Time) > 10*time.Second {
 		st.add(el(nsDelay, "delay", "from", s.srv.domain, "stamp", m.Time.UTC().Format("2006-01-02T15:04:05.000Z")))
 	}
 	return st
 }
+
+// replyAndLinks reads a device's reply (XEP-0461) and the files it
+// shares by address (XEP-0066). A reply names a message by the id the
+// device knows: the archive's for what it received, its own for what
+// it sent.
+func replyAndLinks(m *element) (core.MessageRef, []core.Attachment) {
+	var ref core.MessageRef
+	if r := m.child(nsReply, "reply"); r != nil && r.attr("id") != "" {
+		if id, err := core.ParseMessageID(r.attr("id")); err == nil {
+			ref.ID = id
+		} else {
+			ref.OriginID = "xmpp-origin:" + r.attr("id")
+		}
+	}
+	var links []core.Attachment
+	for _, x := range m.Children {
+		if x.Name.Space != nsOOB || x.Name.Local != "x" || len(links) == maxLinks {
+			continue
+		}
+		u := strings.TrimSpace(x.childText(nsOOB, "url"))
+		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") || len(u) > 2048 {
+			continue // a link devices could not open, or a data blob
+		}
+		links = append(links, core.Attachment{URL: u, Name: x.childText(nsOOB, "desc")})
+	}
+	return ref, links
+}
+
+// maxLinks bounds the files one message shares.
+const maxLinks = 16

@@ -261,3 +261,39 @@ func TestPrivateMessageHasNoCarbons(t *testing.T) {
 		t.Errorf("the first carbon is of %q; the private message must have none", got)
 	}
 }
+
+// TestRepliesAndLinks: replies (XEP-0461) and files shared by address
+// (XEP-0066) reach devices from the network, and go from a device to the
+// network, as the message model carries them.
+func TestRepliesAndLinks(t *testing.T) {
+	p := startPort(t)
+	c := loginRaw(t, p, "phone")
+	bob := core.Peer{Kind: core.Direct, Remote: "bob"}
+	first := p.incoming(bob, "bob", "lunch?")
+	p.receive(t, first)
+	c.expect("bob's question", func(e *element) bool { return body(e) == "lunch?" })
+	answer := p.incoming(bob, "bob", "https://example.org/menu.png")
+	answer.Message.ReplyTo = core.MessageRef{ID: first.Message.ID}
+	answer.Message.Attachments = []core.Attachment{{URL: "https://example.org/menu.png", Name: "menu"}}
+	p.receive(t, answer)
+	got := c.expect("bob's reply", func(e *element) bool { return body(e) == "https://example.org/menu.png" })
+	if r := got.child(nsReply, "reply"); r == nil || r.attr("id") != first.Message.ID.String() {
+		t.Errorf("the reply reached the device as %v", got)
+	}
+	if x := got.child(nsOOB, "x"); x == nil || x.childText(nsOOB, "url") != "https://example.org/menu.png" || x.childText(nsOOB, "desc") != "menu" {
+		t.Errorf("the link reached the device as %v", got)
+	}
+
+	c.send("<message to='bob@libera." + testDomain + "' type='chat' id='r1'><body>https://example.org/ok.jpg yes!</body>" +
+		"<reply xmlns='" + nsReply + "' id='" + answer.Message.ID.String() + "'/>" +
+		"<x xmlns='" + nsOOB + "'><url>https://example.org/ok.jpg</url></x>" +
+		"<x xmlns='" + nsOOB + "'><url>javascript:alert(1)</url></x></message>")
+	select {
+	case m := <-p.sent:
+		if m.ReplyTo.ID != answer.Message.ID || len(m.Attachments) != 1 || m.Attachments[0].URL != "https://example.org/ok.jpg" {
+			t.Errorf("the network got reply %+v and links %+v", m.ReplyTo, m.Attachments)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reply never reached the network")
+	}
+}
