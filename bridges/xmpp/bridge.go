@@ -63,6 +63,7 @@ type Bridge struct {
 	lastSeen time.Time
 
 	rooms wantedRooms // group chats: muc.go
+	sent  sentMessages // receipts: receipts.go
 
 	sm           streamMgmt                        // stream management: sm.go
 	lastPresence map[string]map[string]core.Status // a lost stream's, for its resumption

@@ -70,10 +70,12 @@
 // as core.TypingEvents, corrections (XEP-0308) and replies (XEP-0461) as
 // Message.CorrectionOf and ReplyTo, out-of-band links (XEP-0066) as
 // attachments; a contact's receipt request (XEP-0184) is answered once
-// the message is stored, and outgoing messages ask for receipts, which
-// are only counted, since the model has no delivery state.
+// the message is stored, and outgoing messages ask for receipts; the
+// addressee's receipt becomes the message's core.DeliveredEvent, which
+// devices show as delivered (a chat marker on the XMPP port, an SSE
+// event on the HTTP API).
 //
-// Not done yet: a delivery state for the receipts contacts send; chat
+// Not done yet: chat
 // states, corrections, replies and links in group chats. Of group chats:
 // a room a device joins is not written to the bookmarks, an invitation's
 // password is not kept for the join, and a room without an archive gets

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"mellium.im/xmlstream"
@@ -19,8 +20,8 @@ import (
 //
 //   - Receipts (XEP-0184): a contact's request is answered once the
 //     message is stored, which is when the user's account has it; the
-//     bridge asks for receipts on what it sends. The model has no
-//     delivery state, so a contact's receipts are only counted.
+//     bridge asks for receipts on what it sends; the addressee's receipt
+//     becomes the message's delivered state on devices (sentMessages).
 //   - Chat states (XEP-0085) are core.TypingEvents both ways.
 //   - Corrections (XEP-0308) are Message.CorrectionOf, replies (XEP-0461)
 //     Message.ReplyTo: by the network id the store resolves; outgoing,
@@ -124,6 +125,9 @@ func (s *session) onChatMessage(t xmlstream.TokenReadEncoder, m *stanzaMessage) 
 		}
 		if m.Receipt != nil {
 			metricReceipts.Inc()
+			if id, ok := s.b.sent.take(m.Receipt.ID, from); ok {
+				s.deliver(core.DeliveredEvent{Message: id})
+			}
 		}
 	}
 	if !s.onMessage(m) || !live || m.ReceiptRequest == nil || m.ID == "" || m.From == "" {
@@ -214,4 +218,52 @@ func (b *Bridge) SendTyping(ctx context.Context, e core.TypingEvent) error {
 	defer cancel()
 	return s.xs.Send(ctx, stanza.Message{To: directTarget(to), Type: stanza.ChatMessage}.Wrap(xmlstream.MultiReader(
 		emptyElement(nsChatStates, string(e.State)), emptyElement(nsHints, "no-store"))))
+}
+
+// maxSentRemembered bounds the sent messages a receipt can still name.
+const maxSentRemembered = 4096
+
+// sentMessages remembers which stored message each recently sent stanza
+// id was, and to whom, so a contact's receipt (XEP-0184) becomes the
+// message's delivered state on devices. Only the addressee's receipt
+// counts; the oldest are forgotten past maxSentRemembered, and all of
+// them when the daemon restarts.
+type sentMessages struct {
+	mu    sync.Mutex
+	byID  map[string]sentMessage
+	order []string
+}
+
+type sentMessage struct {
+	to jid.JID
+	id core.MessageID
+}
+
+func (r *sentMessages) add(stanzaID string, to jid.JID, id core.MessageID) {
+	if id == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byID == nil {
+		r.byID = make(map[string]sentMessage)
+	}
+	r.byID[stanzaID] = sentMessage{to: to, id: id}
+	r.order = append(r.order, stanzaID)
+	if len(r.order) > maxSentRemembered {
+		delete(r.byID, r.order[0])
+		r.order = r.order[1:]
+	}
+}
+
+// take returns the message a receipt from from names, once.
+func (r *sentMessages) take(stanzaID string, from jid.JID) (core.MessageID, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.byID[stanzaID]
+	if !ok || !m.to.Equal(from) {
+		return 0, false
+	}
+	delete(r.byID, stanzaID)
+	return m.id, true
 }

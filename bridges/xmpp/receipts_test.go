@@ -3,6 +3,7 @@ package xmpp
 import (
 	"context"
 	"encoding/xml"
+	"fmt"
 	"net"
 	"strconv"
 	"testing"
@@ -123,6 +124,11 @@ func TestProsodyChatExtras(t *testing.T) {
 	}
 	receipts := counterValue(t, metricReceipts)
 	b.send(alice, "r-1", emptyElement(nsReceipts, "received", "id", got.ID))
+	// bob's receipt is the message's delivered state on the devices.
+	s.waitEvent(10*time.Second, "alice's message delivered", func(e core.Event) bool {
+		d, ok := e.(core.DeliveredEvent)
+		return ok && d.Message == mine.ID
+	})
 	upstreamID := s.waitOrigin(bob, mine.ID)
 	if upstreamID != got.ID {
 		t.Fatalf("stored network id %q, bob saw %q", upstreamID, got.ID)
@@ -179,5 +185,31 @@ func TestProsodyBurstOfSends(t *testing.T) {
 		if ns.State != core.StateConnected {
 			t.Errorf("network state %+v after the burst", ns)
 		}
+	}
+}
+
+// TestSentMessagesTakeOnlyTheAddresseesReceipt: a receipt counts once,
+// only from the contact the message went to, and the memory is bounded.
+func TestSentMessagesTakeOnlyTheAddresseesReceipt(t *testing.T) {
+	var r sentMessages
+	bob, eve := jid.MustParse("bob@example.net"), jid.MustParse("eve@example.net")
+	r.add("s1", bob, 42)
+	if _, ok := r.take("s1", eve); ok {
+		t.Error("eve's receipt for a message to bob counted")
+	}
+	if id, ok := r.take("s1", bob); !ok || id != 42 {
+		t.Errorf("bob's receipt: %v, %v", id, ok)
+	}
+	if _, ok := r.take("s1", bob); ok {
+		t.Error("a second receipt for the same message counted")
+	}
+	for i := range maxSentRemembered + 10 {
+		r.add(fmt.Sprint("m", i), bob, core.MessageID(i+1))
+	}
+	if len(r.byID) != maxSentRemembered || len(r.order) != maxSentRemembered {
+		t.Errorf("remembering %d ids (%d in order), want %d", len(r.byID), len(r.order), maxSentRemembered)
+	}
+	if _, ok := r.take("m0", bob); ok {
+		t.Error("the oldest id was not forgotten")
 	}
 }

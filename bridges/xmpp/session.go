@@ -307,7 +307,8 @@ func (s *session) send(ctx context.Context, to jid.JID, m *core.Message) (string
 		return "", fmt.Errorf("sending to %s: %w", to, err)
 	}
 	metricSent.Inc()
-	s.requestAck(ctx) // sm.go
+	s.b.sent.add(id, to.Bare(), m.ID) // receipts.go
+	s.requestAck(ctx)                 // sm.go
 	return id, nil
 }
 
