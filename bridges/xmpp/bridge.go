@@ -62,7 +62,7 @@ type Bridge struct {
 	// where the MAM gap fill after a reconnect starts.
 	lastSeen time.Time
 
-	rooms wantedRooms // group chats: muc.go
+	rooms wantedRooms  // group chats: muc.go
 	sent  sentMessages // receipts: receipts.go
 
 	sm           streamMgmt                        // stream management: sm.go
