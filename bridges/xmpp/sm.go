@@ -87,6 +87,14 @@ type streamMgmt struct {
 	id    string  // the resumption id; "" when there is nothing to resume
 	bound jid.JID // the full JID of the stream to resume
 	inH   uint32  // stanzas received since <enabled/>
+	// atR is inH as each of the server's <r/> was read, oldest first:
+	// the stanzas before an <r/> in the stream are the ones handled by
+	// the time it is answered (Serve takes elements in order), whereas
+	// inH may already count stanzas read ahead but not yet stored, which
+	// an <a/> must not acknowledge (a resumed stream would not resend
+	// them).
+	atR   []uint32
+	lastR uint32 // the last count answered
 	outH  uint32  // stanzas sent since <enable/>
 	acked uint32  // the server's last h
 	// unacked are the serialized stanzas the server has not acknowledged,
@@ -122,11 +130,13 @@ func (t *smTap) element(local string, raw []byte) {
 	if !t.out {
 		switch {
 		case local == "enabled":
-			t.counting, m.inH = true, 0
+			t.counting, m.inH, m.atR, m.lastR = true, 0, nil, 0
 		case local == "resumed":
-			t.counting = true
+			t.counting, m.atR, m.lastR = true, nil, m.inH
 		case t.counting && isStanza(local):
 			m.inH++
+		case t.counting && local == "r" && len(m.atR) < maxPendingR:
+			m.atR = append(m.atR, m.inH)
 		}
 		return
 	}
@@ -174,11 +184,28 @@ func (m *streamMgmt) ack(h uint32) {
 	m.mu.Unlock()
 }
 
-// received is the count to send in <a/> and <resume/>.
+// received is the count to send in <resume/>: the old stream's Serve
+// has ended, so every stanza it read was handled.
 func (m *streamMgmt) received() uint32 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.inH
+}
+
+// maxPendingR bounds the <r/> read ahead of their answers; an <r/> past
+// it is answered with the last count answered, which acknowledges less
+// than was handled, never more.
+const maxPendingR = 64
+
+// answerR is the count to send in <a/> for the oldest <r/> not yet
+// answered: the stanzas that came before it.
+func (m *streamMgmt) answerR() uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.atR) > 0 {
+		m.lastR, m.atR = m.atR[0], m.atR[1:]
+	}
+	return m.lastR
 }
 
 // needAck reports whether stanzas wait for an ack and none was asked for
@@ -212,7 +239,7 @@ func (m *streamMgmt) forget() {
 // or enable before anything counts again.
 func (m *streamMgmt) lost() {
 	m.mu.Lock()
-	m.on, m.askedAck = false, false
+	m.on, m.askedAck, m.atR = false, false, nil
 	m.mu.Unlock()
 }
 
@@ -418,7 +445,7 @@ func (m *streamMgmt) enable(session *xmpp.Session, out *smTap) error {
 func (s *session) onSM(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	switch start.Name.Local {
 	case "r":
-		a := smStart("a", "h", strconv.FormatUint(uint64(s.b.sm.received()), 10))
+		a := smStart("a", "h", strconv.FormatUint(uint64(s.b.sm.answerR()), 10))
 		_, err := xmlstream.Copy(t, xmlstream.Wrap(nil, a))
 		return err
 	case "a":

@@ -98,6 +98,32 @@ func TestTapCountsAndQueues(t *testing.T) {
 	}
 }
 
+// TestAckCountsOnlyWhatCameBeforeTheRequest: an <a/> answers the count of
+// stanzas before its <r/> in the stream, not those read ahead of their
+// handling, which a resumed stream must get again if they were not
+// stored.
+func TestAckCountsOnlyWhatCameBeforeTheRequest(t *testing.T) {
+	m := &streamMgmt{}
+	in := &smTap{m: m}
+	io.WriteString(in, "<stream:stream xmlns:stream='s'><enabled xmlns='urn:xmpp:sm:3'/><message/><message/>"+
+		"<r xmlns='urn:xmpp:sm:3'/><message/><message/><r xmlns='urn:xmpp:sm:3'/><message/>")
+	if m.inH != 5 {
+		t.Fatalf("read %d stanzas, want 5", m.inH)
+	}
+	if h := m.answerR(); h != 2 {
+		t.Errorf("the first <r/> answered h=%d, want the 2 stanzas before it", h)
+	}
+	if h := m.answerR(); h != 4 {
+		t.Errorf("the second <r/> answered h=%d, want 4", h)
+	}
+	if h := m.answerR(); h != 4 {
+		t.Errorf("an <r/> the tap did not keep answered h=%d; want the last count answered, 4", h)
+	}
+	if h := m.received(); h != 5 {
+		t.Errorf("a resumption after Serve ended names h=%d, want all 5", h)
+	}
+}
+
 func TestGroupchatIsNotSentAgain(t *testing.T) {
 	for raw, want := range map[string]bool{
 		`<message xmlns="jabber:client" type="groupchat" to="r@m"><body>type="chat"</body></message>`: true,
