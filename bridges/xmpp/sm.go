@@ -95,8 +95,8 @@ type streamMgmt struct {
 	// them).
 	atR   []uint32
 	lastR uint32 // the last count answered
-	outH  uint32  // stanzas sent since <enable/>
-	acked uint32  // the server's last h
+	outH  uint32 // stanzas sent since <enable/>
+	acked uint32 // the server's last h
 	// unacked are the serialized stanzas the server has not acknowledged,
 	// oldest first: stanza number acked+1 is unacked[0].
 	unacked      [][]byte
