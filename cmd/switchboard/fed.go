@@ -104,7 +104,7 @@ func newFedService(cfg config.Config, st *history.Store, dir fed.Directory, log 
 		Blocks:    st,
 		Queue:     st,
 		Keys:      keys,
-		PublicURL: cfg.Federation.PublicURL,
+		PublicURL: cfg.HTTP.PublicURL, // "" is https://DOMAIN
 		Peers:     peers,
 		Discover:  cfg.Federation.Discover,
 		MaxAge:    cfg.Federation.MaxAge.Std(),

@@ -39,8 +39,9 @@ func fedNodes(t *testing.T, domains ...string) map[string]*fedNode {
 	}
 	for _, n := range nodes {
 		var b strings.Builder
-		fmt.Fprintf(&b, "domain = %q\ndata_dir = %q\n[http]\naddr = \"127.0.0.1:%d\"\n", n.domain, n.dir, n.port)
-		fmt.Fprintf(&b, "[federation]\npublic_url = \"https://127.0.0.1:%d\"\ndiscover = false\n", n.port)
+		fmt.Fprintf(&b, "domain = %q\ndata_dir = %q\n[http]\naddr = \"127.0.0.1:%d\"\npublic_url = \"https://127.0.0.1:%d\"\n",
+			n.domain, n.dir, n.port, n.port)
+		fmt.Fprintf(&b, "[federation]\ndiscover = false\n")
 		for _, o := range nodes {
 			if o != n {
 				fmt.Fprintf(&b, "[federation.peers.%q]\nurl = \"https://127.0.0.1:%d\"\nca_file = %q\n",

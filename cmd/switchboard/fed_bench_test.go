@@ -60,7 +60,7 @@ func startBenchNodes(tb testing.TB, user string, domains ...string) []*benchNode
 	for i, d := range domains {
 		cfg := config.Default()
 		cfg.Domain, cfg.DataDir = d, filepath.Join(tb.TempDir(), d)
-		cfg.Federation.PublicURL = fmt.Sprintf("https://127.0.0.1:%d", ports[i])
+		cfg.HTTP.PublicURL = fmt.Sprintf("https://127.0.0.1:%d", ports[i])
 		cfg.Federation.Discover = false
 		n := &benchNode{domain: d, cfg: cfg}
 		var err error
@@ -74,7 +74,7 @@ func startBenchNodes(tb testing.TB, user string, domains ...string) []*benchNode
 		for j, o := range nodes {
 			if i != j {
 				cert, _ := o.cfg.CertPaths()
-				n.cfg.Federation.Peers[o.domain] = config.PeerConfig{URL: o.cfg.Federation.PublicURL, CAFile: cert}
+				n.cfg.Federation.Peers[o.domain] = config.PeerConfig{URL: o.cfg.HTTP.PublicURL, CAFile: cert}
 			}
 		}
 		ctx := context.Background()
@@ -106,7 +106,7 @@ func startBenchNodes(tb testing.TB, user string, domains ...string) []*benchNode
 
 func (n *benchNode) serve(tb testing.TB) {
 	tb.Helper()
-	ln, err := net.Listen("tcp", n.cfg.Federation.PublicURL[len("https://"):])
+	ln, err := net.Listen("tcp", n.cfg.HTTP.PublicURL[len("https://"):])
 	if err != nil {
 		tb.Fatal(err)
 	}

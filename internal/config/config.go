@@ -94,9 +94,6 @@ type AuthConfig struct {
 // FederationConfig is how this server talks to other Switchboard servers
 // (docs/federation.md).
 type FederationConfig struct {
-	// PublicURL is the base URL (https://host[:port]) at which other
-	// servers reach the HTTPS port; empty means https://<domain>.
-	PublicURL string `toml:"public_url"`
 	// Discover lets the server reach any domain through its
 	// https://DOMAIN/.well-known/switchboard; false limits it to Peers.
 	Discover bool `toml:"discover"`

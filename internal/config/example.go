@@ -34,8 +34,9 @@ direct_tls_addr = ":5223"
 [http]
 # HTTPS port: API, web page, XMPP over WebSocket and file uploads.
 addr = ":8443"
-# How devices, and the people they send file links to, reach this port:
-# https://host[:port]. Empty means https://<domain>:<port of addr>.
+# How devices, the people they send file links to, and other Switchboard
+# servers reach this port: https://host[:port]. Empty means
+# https://<domain>:<port of addr> for links, https://<domain> for servers.
 public_url = ""
 
 [tls]
@@ -64,9 +65,8 @@ login_lockout = "5m"
 
 [federation]
 # Other Switchboard servers write to users here as user@<domain>, over
-# HTTPS (docs/federation.md). The base URL at which they reach the HTTPS
-# port; empty means https://<domain>.
-public_url = ""
+# HTTPS (docs/federation.md), at http.public_url; when that is empty, at
+# https://<domain> (port 443, where discovery looks).
 # Reach any domain through its https://DOMAIN/.well-known/switchboard;
 # false limits federation to the peers below.
 discover = true

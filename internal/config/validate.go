@@ -70,9 +70,6 @@ func (c *Config) Validate() error {
 		check("auth.login_lockout", fmt.Errorf("%q must be positive", c.Auth.LoginLockout))
 	}
 
-	if u := c.Federation.PublicURL; u != "" {
-		check("federation.public_url", checkHTTPSBase(u))
-	}
 	if c.Federation.MaxAge <= 0 {
 		check("federation.max_age", fmt.Errorf("%q must be positive", c.Federation.MaxAge))
 	}

@@ -105,7 +105,7 @@ func TestFederationPeers(t *testing.T) {
 		"[federation.peers.\"b.example\"]\nurl = \"http://x\"\n": `f.toml:2: federation.peers.b.example.url: "http://x" is not an https://HOST[:PORT] URL`,
 		"[federation.peers.\"B_x\"]\nurl = \"https://x\"\n":      `federation.peers.B_x: "B_x" is not a peer domain`,
 		"[federation.peers.\"b.example\"]\nport = 1\n":           `unknown key "federation.peers.b.example.port"`,
-		"[federation]\npublic_url = \"https://x/path\"\n":        `federation.public_url`,
+		"[http]\npublic_url = \"https://x/path\"\n":              `http.public_url`,
 		"[federation]\npeers = 3\n":                              `federation.peers: expected a table`,
 	} {
 		if _, err := parse("f.toml", []byte(in)); err == nil || !strings.Contains(err.Error(), want) {
