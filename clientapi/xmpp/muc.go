@@ -508,7 +508,7 @@ var roomDiscoFeatures = []string{nsDiscoInfo, nsMUC, "muc_persistent", "muc_open
 // serialized once (roomRenders) and each device's copy only splices its
 // address in: a busy channel's line goes to every device at once.
 func (s *session) deliverRoomMessage(nw core.Network, m *core.Message) {
-	room := s.muc.occupant(peerJID(nw, m.Peer.Remote, s.srv.domain))
+	room := s.muc.occupant(s.roomAddress(nw, m.Peer.Remote))
 	if room == nil {
 		return // not an occupant here: the room's archive has it
 	}
@@ -569,7 +569,10 @@ type renderCache struct {
 // is one user's today, and a rendering carries that user's nick.
 func (c *renderCache) get(user core.UserID, m *core.Message, render func() []byte) []byte {
 	c.mu.Lock()
-	for i := range c.ring {
+	// Newest first: the devices of a busy room ask for the message just
+	// rendered, so the search usually ends at its first step.
+	for k := 1; k <= len(c.ring); k++ {
+		i := (c.next - k + len(c.ring)) % len(c.ring)
 		if c.ring[i].m == m && c.ring[i].user == user {
 			b := c.ring[i].b
 			c.mu.Unlock()
@@ -602,4 +605,23 @@ func (s *session) answerSelfPing(ctx context.Context, iq *element) bool {
 	}
 	s.send(iqResult(iq))
 	return true
+}
+
+// roomAddress is peerJID for a room's messages, remembering the last one:
+// a busy room's lines come one after another, and escaping its name for
+// every line and device was a tenth of a delivery's cost. Only the pump
+// calls it.
+func (s *session) roomAddress(nw core.Network, room string) string {
+	last := &s.lastRoom
+	if last.network != nw.ID || last.room != room || last.label != nw.Name {
+		*last = lastRoomAddress{network: nw.ID, room: room, label: nw.Name, jid: peerJID(nw, room, s.srv.domain)}
+	}
+	return last.jid
+}
+
+// lastRoomAddress is roomAddress's memory.
+type lastRoomAddress struct {
+	network     core.NetworkID
+	room, label string
+	jid         string
 }

@@ -49,7 +49,8 @@ type session struct {
 	carbons   atomic.Bool
 	available atomic.Bool
 	roster    rosterState
-	muc       mucRooms // the rooms this device joined
+	muc       mucRooms        // the rooms this device joined
+	lastRoom  lastRoomAddress // muc.go: roomAddress, the pump's alone
 }
 
 // link is one connection serving a session, with its outgoing queue. The
@@ -504,19 +505,32 @@ func (s *session) pump(ctx context.Context) {
 					s.endWith(&streamError{condition: "reset", text: "fell behind; reconnect and catch up from the archive"})
 				}
 			}
+			// What the events queued goes out now, not one more turn
+			// of the loop later: the wake they signalled is taken here.
+			select {
+			case <-s.wake:
+			default:
+			}
+			s.writeQueued(ctx)
 		case <-s.wake:
-			s.mu.Lock()
-			l, work := s.link, s.onPump
-			s.onPump = nil
-			s.mu.Unlock()
-			for _, f := range work {
-				f(ctx)
-			}
-			if l != nil && l.flush() != nil {
-				l.close(nil)
-			}
+			s.writeQueued(ctx)
 		case <-s.done:
 			return
 		}
+	}
+}
+
+// writeQueued runs the work handed to the pump and writes what the link
+// has queued.
+func (s *session) writeQueued(ctx context.Context) {
+	s.mu.Lock()
+	l, work := s.link, s.onPump
+	s.onPump = nil
+	s.mu.Unlock()
+	for _, f := range work {
+		f(ctx)
+	}
+	if l != nil && l.flush() != nil {
+		l.close(nil)
 	}
 }
