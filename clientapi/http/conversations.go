@@ -203,9 +203,8 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, a auth) {
 		s.writeProblem(w, r, p)
 		return
 	}
-	key := r.Header.Get("Idempotency-Key")
-	if len(key) > maxIdempotencyKey || (key == "" && r.Header.Values("Idempotency-Key") != nil) {
-		p := badField("Idempotency-Key", "Idempotency-Key must be 1 to %d characters", maxIdempotencyKey)
+	key, p := idempotencyKey(r)
+	if p != nil {
 		s.writeProblem(w, r, p)
 		return
 	}
@@ -215,6 +214,16 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, a auth) {
 		return
 	}
 	s.send(w, r, a, c, req, key)
+}
+
+// idempotencyKey reads the Idempotency-Key header: absent is "", present
+// it must be 1 to maxIdempotencyKey characters.
+func idempotencyKey(r *http.Request) (string, *problem) {
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > maxIdempotencyKey || (key == "" && r.Header.Values("Idempotency-Key") != nil) {
+		return "", badField("Idempotency-Key", "Idempotency-Key must be 1 to %d characters", maxIdempotencyKey)
+	}
+	return key, nil
 }
 
 // sendToRequest starts or continues a conversation with an address.
@@ -232,9 +241,8 @@ func (s *Server) sendToAddress(w http.ResponseWriter, r *http.Request, a auth) {
 		s.writeProblem(w, r, p)
 		return
 	}
-	key := r.Header.Get("Idempotency-Key")
-	if len(key) > maxIdempotencyKey || (key == "" && r.Header.Values("Idempotency-Key") != nil) {
-		p := badField("Idempotency-Key", "Idempotency-Key must be 1 to %d characters", maxIdempotencyKey)
+	key, p := idempotencyKey(r)
+	if p != nil {
 		s.writeProblem(w, r, p)
 		return
 	}
