@@ -112,7 +112,9 @@ func New(cfg Config) (*Service, error) {
 }
 
 // load reads the stored uploads' descriptions, and removes what an
-// interrupted PUT left behind.
+// interrupted PUT left behind. An upload whose description cannot be
+// read is logged and left on disk for the operator, neither served nor
+// counted: one damaged file must not keep the daemon from starting.
 func (s *Service) load() error {
 	entries, err := os.ReadDir(s.cfg.Dir)
 	if err != nil {
@@ -130,12 +132,13 @@ func (s *Service) load() error {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(s.cfg.Dir, name, metaFile))
-		if err != nil {
-			return fmt.Errorf("upload %s: %w", name, err)
-		}
 		m := new(meta)
-		if err := json.Unmarshal(b, m); err != nil {
-			return fmt.Errorf("upload %s: decoding %s: %w", name, metaFile, err)
+		if err == nil {
+			err = json.Unmarshal(b, m)
+		}
+		if err != nil {
+			s.log.Error("upload left unserved: its description cannot be read", "id", name, "file", metaFile, "err", err)
+			continue
 		}
 		s.files[name] = m
 		s.used[m.User] += m.Size

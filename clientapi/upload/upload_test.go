@@ -262,3 +262,35 @@ func TestUploadPreflight(t *testing.T) {
 		t.Errorf("preflight answered %d %v", res.StatusCode, res.Header)
 	}
 }
+
+// TestDamagedUploadDoesNotStopTheService: an upload whose description is
+// unreadable is skipped (and logged), the others still served.
+func TestDamagedUploadDoesNotStopTheService(t *testing.T) {
+	dir := t.TempDir()
+	r := newRig(t, dir, 0)
+	sl, err := r.svc.NewSlot(1, "good.txt", 4, "text/plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := r.put(t, sl, "good", "text/plain"); res.StatusCode != 201 {
+		t.Fatalf("PUT answered %d", res.StatusCode)
+	}
+	bad := filepath.Join(dir, "bbbbbbbbbbbbbbbbbbbbbbbbbb")
+	if err := os.Mkdir(bad, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bad, metaFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again := newRig(t, dir, 0) // fails the test if New refuses
+	path := strings.TrimPrefix(sl.GetURL, r.srv.URL)
+	if res := again.do(t, "GET", again.srv.URL+path, "", nil); res.StatusCode != 200 {
+		t.Errorf("the good upload answered %d after a restart beside a damaged one", res.StatusCode)
+	}
+	if res := again.do(t, "GET", again.srv.URL+"/upload/bbbbbbbbbbbbbbbbbbbbbbbbbb/x", "", nil); res.StatusCode != 404 {
+		t.Errorf("the damaged upload answered %d, want 404", res.StatusCode)
+	}
+	if _, err := os.Stat(bad); err != nil {
+		t.Errorf("the damaged upload was removed: %v", err)
+	}
+}
