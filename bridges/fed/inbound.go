@@ -65,7 +65,11 @@ func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticate checks everything of section 3.3 and returns the origin
-// domain and the body.
+// domain and the body. The signature covers the Content-Digest header, so
+// it is verified before anything is charged to the origin or remembered
+// of it: a request that merely claims an origin must neither use up that
+// peer's rate limit nor add a peer (maxPeers) to the Service. Only then is
+// the body read and matched against the signed digest.
 func (s *Service) authenticate(r *http.Request) (string, []byte, *problem) {
 	origin := r.Header.Get("Switchboard-Origin")
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
@@ -77,8 +81,46 @@ func (s *Service) authenticate(r *http.Request) (string, []byte, *problem) {
 	if r.Header.Get("Signature") == "" || r.Header.Get("Signature-Input") == "" {
 		return origin, nil, refuse(http.StatusUnauthorized, "unsigned", "no Signature and Signature-Input")
 	}
-	p, err := s.peer(origin)
+	p, err := s.lookupPeer(origin)
 	if err != nil {
+		return origin, nil, refuse(http.StatusForbidden, "unknown-peer", err.Error())
+	}
+	target, err := url.Parse(s.publicURL + r.URL.RequestURI())
+	if err != nil {
+		return origin, nil, refuse(http.StatusBadRequest, "malformed", "request URI")
+	}
+	msg := httpsig.Message{Method: r.Method, URL: target, Header: r.Header}
+	sig, err := httpsig.Parse(msg, sigLabel)
+	if errors.Is(err, httpsig.ErrNoSignature) {
+		return origin, nil, refuse(http.StatusUnauthorized, "unsigned", err.Error())
+	}
+	if err != nil {
+		return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", err.Error())
+	}
+	withDigest := []string{"@method", "@target-uri", "content-digest", "switchboard-origin"}
+	withoutDigest := []string{"@method", "@target-uri", "switchboard-origin"}
+	digested := slices.Equal(sig.Components, withDigest)
+	if !digested && !slices.Equal(sig.Components, withoutDigest) {
+		return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", "covered components must be those of the profile")
+	}
+	now := s.now()
+	created, expires := sig.Params.Created, sig.Params.Expires
+	switch {
+	case created.IsZero() || expires.IsZero():
+		return origin, nil, refuse(http.StatusUnauthorized, "stale", "created and expires are required")
+	case created.After(now.Add(maxClockAhead)), now.Sub(created) > maxSignatureAge,
+		!expires.After(now), expires.Sub(created) > maxSignatureAge:
+		return origin, nil, refuse(http.StatusUnauthorized, "stale", "signature outside its time window")
+	}
+	key, err := p.key(r.Context(), sig.Params.KeyID)
+	if pr := keyProblem(err); pr != nil {
+		return origin, nil, pr
+	}
+	if err := sig.Verify(msg, key); err != nil {
+		return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", err.Error())
+	}
+	// The headers are origin's; from here on the request is charged to it.
+	if p, err = s.adopt(p); err != nil {
 		return origin, nil, refuse(http.StatusForbidden, "unknown-peer", err.Error())
 	}
 	if !p.limiter.Allow() {
@@ -94,48 +136,14 @@ func (s *Service) authenticate(r *http.Request) (string, []byte, *problem) {
 		}
 		return origin, nil, refuse(http.StatusBadRequest, "malformed", "reading the body: "+err.Error())
 	}
-	target, err := url.Parse(s.publicURL + r.URL.RequestURI())
-	if err != nil {
-		return origin, nil, refuse(http.StatusBadRequest, "malformed", "request URI")
-	}
-	msg := httpsig.Message{Method: r.Method, URL: target, Header: r.Header}
-	sig, err := httpsig.Parse(msg, sigLabel)
-	if errors.Is(err, httpsig.ErrNoSignature) {
-		return origin, nil, refuse(http.StatusUnauthorized, "unsigned", err.Error())
-	}
-	if err != nil {
-		return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", err.Error())
-	}
-	want := []string{"@method", "@target-uri", "content-digest", "switchboard-origin"}
-	if len(body) == 0 {
-		want = slices.Delete(want, 2, 3)
-	}
-	if !slices.Equal(sig.Components, want) {
-		return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", "covered components must be those of the profile")
-	}
-	now := s.now()
-	created, expires := sig.Params.Created, sig.Params.Expires
 	switch {
-	case created.IsZero() || expires.IsZero():
-		return origin, nil, refuse(http.StatusUnauthorized, "stale", "created and expires are required")
-	case created.After(now.Add(maxClockAhead)), now.Sub(created) > maxSignatureAge,
-		!expires.After(now), expires.Sub(created) > maxSignatureAge:
-		return origin, nil, refuse(http.StatusUnauthorized, "stale", "signature outside its time window")
-	}
-	if len(body) > 0 {
-		if err := httpsig.CheckContentDigest(r.Header.Get("Content-Digest"), body); err != nil {
+	case digested:
+		// All Content-Digest lines, as the signature covers them all.
+		if err := httpsig.CheckContentDigest(strings.Join(r.Header.Values("Content-Digest"), ", "), body); err != nil {
 			return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", err.Error())
 		}
-	}
-	key, err := p.key(r.Context(), sig.Params.KeyID)
-	if errors.Is(err, errUnknownKey) {
-		return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", err.Error())
-	}
-	if err != nil {
-		return origin, nil, refuse(http.StatusForbidden, "unknown-peer", err.Error())
-	}
-	if err := sig.Verify(msg, key); err != nil {
-		return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", err.Error())
+	case len(body) > 0:
+		return origin, nil, refuse(http.StatusUnauthorized, "bad-signature", "a request with a body must cover content-digest")
 	}
 	switch s.replays.add(sig.Sig, expires, now) {
 	case replaySeen:
@@ -146,6 +154,21 @@ func (s *Service) authenticate(r *http.Request) (string, []byte, *problem) {
 		return origin, nil, pr
 	}
 	return origin, body, nil
+}
+
+// keyProblem is the answer to a failed key lookup, nil without error.
+func keyProblem(err error) *problem {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errUnknownKey):
+		return refuse(http.StatusUnauthorized, "bad-signature", err.Error())
+	case errors.Is(err, errDiscoveryBusy):
+		pr := refuse(http.StatusServiceUnavailable, "busy", err.Error())
+		pr.retryAfter = 5 * time.Second
+		return pr
+	}
+	return refuse(http.StatusForbidden, "unknown-peer", err.Error())
 }
 
 // acceptBatch decodes and applies an authenticated batch from origin.

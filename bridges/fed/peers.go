@@ -83,9 +83,20 @@ type peer struct {
 	running bool // a delivery worker runs
 }
 
-// peer returns the peer for domain, or an error when the Service may not
-// talk to it.
+// peer returns the peer for domain, remembering it, or an error when the
+// Service may not talk to it.
 func (s *Service) peer(domain string) (*peer, error) {
+	p, err := s.lookupPeer(domain)
+	if err != nil {
+		return nil, err
+	}
+	return s.adopt(p)
+}
+
+// lookupPeer returns the remembered peer for domain, or a new one that is
+// not remembered until adopt: an inbound request names its origin before
+// it is authenticated, and made-up origins must not fill the peer table.
+func (s *Service) lookupPeer(domain string) (*peer, error) {
 	if domain == s.domain {
 		return nil, errors.New("a server does not federate with its own domain")
 	}
@@ -98,14 +109,25 @@ func (s *Service) peer(domain string) (*peer, error) {
 	if !static && !s.discover {
 		return nil, fmt.Errorf("%s is not in the federation peer map", domain)
 	}
-	if len(s.peers) >= maxPeers {
-		return nil, errors.New("too many federation peers")
-	}
 	p := &peer{svc: s, domain: domain, limiter: rate.NewLimiter(s.rate, s.burst), kickc: make(chan struct{}, 1)}
 	if static {
 		p.static = &sp
 	}
-	s.peers[domain] = p
+	return p, nil
+}
+
+// adopt remembers p and returns the peer remembered for its domain: p, or
+// the one another request remembered first.
+func (s *Service) adopt(p *peer) (*peer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q, ok := s.peers[p.domain]; ok {
+		return q, nil
+	}
+	if len(s.peers) >= maxPeers {
+		return nil, errors.New("too many federation peers")
+	}
+	s.peers[p.domain] = p
 	return p, nil
 }
 
@@ -165,6 +187,11 @@ func (p *peer) document(ctx context.Context, force bool) (*Document, map[string]
 	p.mu.Unlock()
 	if fresh {
 		return doc, keys, nil
+	}
+	if doc == nil && p.static == nil && !p.svc.discoveries.Allow() {
+		// A domain never fetched before: it may be named by a request not
+		// yet authenticated, so such fetches share one budget.
+		return nil, nil, fmt.Errorf("%w (discovering %s)", errDiscoveryBusy, p.domain)
 	}
 	doc, keys, err := p.fetch(ctx)
 	if err != nil {
@@ -261,6 +288,15 @@ func (p *peer) key(ctx context.Context, id string) (ed25519.PublicKey, error) {
 
 // errUnknownKey is a key id the peer's current document does not list.
 var errUnknownKey = errors.New("unknown key")
+
+// errDiscoveryBusy means too many unknown domains were discovered lately.
+var errDiscoveryBusy = errors.New("too many discoveries of new peers; retry later")
+
+// Budget of fetches of documents of domains not fetched before.
+const (
+	discoveryRate  = 10 // per second
+	discoveryBurst = 50
+)
 
 // sigLifetime is how long a signature stays valid (expires - created).
 const sigLifetime = 5 * time.Minute

@@ -76,7 +76,9 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 	replays   *replayCache
-	workers   sync.WaitGroup
+	// discoveries limits fetches of new domains' documents.
+	discoveries *rate.Limiter
+	workers     sync.WaitGroup
 
 	mu     sync.Mutex
 	keys   []SigningKey
@@ -130,8 +132,8 @@ func NewService(cfg Config) (*Service, error) {
 		domain: cfg.Domain, dir: cfg.Directory, blocks: cfg.Blocks, queue: cfg.Queue, keys: cfg.Keys,
 		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"), static: static, discover: cfg.Discover,
 		maxAge: cfg.MaxAge, rate: rate.Limit(cfg.Rate), burst: cfg.Burst, log: cfg.Log, now: cfg.Now,
-		replays: newReplayCache(maxReplayEntries),
-		locals:  make(map[string]*bridge), byUser: make(map[core.UserID]*bridge), peers: make(map[string]*peer),
+		replays: newReplayCache(maxReplayEntries), discoveries: rate.NewLimiter(discoveryRate, discoveryBurst),
+		locals: make(map[string]*bridge), byUser: make(map[core.UserID]*bridge), peers: make(map[string]*peer),
 	}, nil
 }
 
