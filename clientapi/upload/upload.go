@@ -305,4 +305,40 @@ func (s *Service) file(id string) *meta {
 	return s.files[id]
 }
 
+// Prune deletes the uploads stored before before, giving their size back
+// to their users' quotas; it returns how many it deleted and how many
+// bytes that freed. Their addresses answer 404 from then on.
+func (s *Service) Prune(before time.Time) (removed int, freed int64, err error) {
+	s.mu.Lock()
+	var old []string
+	for id, m := range s.files {
+		if m.Time.Before(before) {
+			old = append(old, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range old {
+		s.mu.Lock()
+		m := s.files[id]
+		delete(s.files, id) // unserved before it is gone from disk
+		s.mu.Unlock()
+		if m == nil {
+			continue
+		}
+		if rmErr := os.RemoveAll(filepath.Join(s.cfg.Dir, id)); rmErr != nil {
+			s.mu.Lock()
+			s.files[id] = m // still there: keep serving and counting it
+			s.mu.Unlock()
+			err = errors.Join(err, fmt.Errorf("removing upload %s: %w", id, rmErr))
+			continue
+		}
+		s.mu.Lock()
+		s.used[m.User] -= m.Size
+		s.mu.Unlock()
+		removed++
+		freed += m.Size
+	}
+	return removed, freed, err
+}
+
 var _ core.Uploads = (*Service)(nil)

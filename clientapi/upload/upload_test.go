@@ -294,3 +294,39 @@ func TestDamagedUploadDoesNotStopTheService(t *testing.T) {
 		t.Errorf("the damaged upload was removed: %v", err)
 	}
 }
+
+// TestPrune: uploads older than the cut are deleted and their size given
+// back to the quota; newer ones stay served.
+func TestPrune(t *testing.T) {
+	r := newRig(t, t.TempDir(), 100)
+	put := func(name string) core.UploadSlot {
+		sl, err := r.svc.NewSlot(1, name, 4, "text/plain")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := r.put(t, sl, "abcd", "text/plain"); res.StatusCode != 201 {
+			t.Fatalf("PUT %s answered %d", name, res.StatusCode)
+		}
+		return sl
+	}
+	old := put("old.txt")
+	r.now = r.now.Add(48 * time.Hour)
+	recent := put("new.txt")
+	n, freed, err := r.svc.Prune(r.now.Add(-24 * time.Hour))
+	if err != nil || n != 1 || freed != 4 {
+		t.Fatalf("Prune = %d, %d, %v; want 1 file of 4 bytes", n, freed, err)
+	}
+	if res := r.do(t, "GET", old.GetURL, "", nil); res.StatusCode != 404 {
+		t.Errorf("the pruned upload answered %d", res.StatusCode)
+	}
+	if res := r.do(t, "GET", recent.GetURL, "", nil); res.StatusCode != 200 {
+		t.Errorf("the recent upload answered %d", res.StatusCode)
+	}
+	if got := r.svc.Used(1); got != 4 {
+		t.Errorf("after pruning user 1 uses %d bytes, want 4", got)
+	}
+	entries, _ := os.ReadDir(r.dir)
+	if len(entries) != 1 {
+		t.Errorf("%d entries left on disk, want the recent upload's", len(entries))
+	}
+}

@@ -250,6 +250,9 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	go api.Run(ctx)
 	go watchNetworks(ctx, st, hub, log)
 	go pruneHistory(ctx, st, cfg, log)
+	if uploads != nil && cfg.Upload.Retention > 0 {
+		go pruneUploads(ctx, uploads, cfg, log.With("component", "upload"))
+	}
 	go maintainIndex(ctx, st, log)
 
 	var xmppAddrs []string
@@ -331,6 +334,27 @@ func watchNetworks(ctx context.Context, st *history.Store, hub *core.Hub, log *s
 		}
 		if err := hub.SyncNetworks(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("applying network changes", "err", err)
+		}
+	}
+}
+
+// pruneUploads deletes uploads older than upload.retention, as often as
+// history is pruned.
+func pruneUploads(ctx context.Context, uploads *upload.Service, cfg config.Config, log *slog.Logger) {
+	t := time.NewTicker(cfg.History.PruneInterval.Std())
+	defer t.Stop()
+	for {
+		n, freed, err := uploads.Prune(time.Now().Add(-cfg.Upload.Retention.Std()))
+		if err != nil {
+			log.Error("pruning uploads", "err", err)
+		}
+		if n > 0 {
+			log.Info("pruned uploads", "files", n, "bytes", freed)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -59,6 +59,9 @@ type UploadConfig struct {
 	MaxFileSizeMiB int `toml:"max_file_size_mib"`
 	// QuotaMiB bounds what one user keeps; 0 is no bound.
 	QuotaMiB int `toml:"quota_mib"`
+	// Retention is how long an upload is kept (pruned every
+	// history.prune_interval); zero keeps uploads until removed by hand.
+	Retention Duration `toml:"retention"`
 }
 
 // TLSConfig names the certificate served on every port. Both empty means a

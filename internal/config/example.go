@@ -89,4 +89,7 @@ enabled = true
 max_file_size_mib = 100
 # What one user may keep, in MiB; 0 is no limit.
 quota_mib = 1024
+# How long an upload is kept before it is deleted (its link then answers
+# 404); "0s" keeps uploads forever.
+retention = "0s"
 `

@@ -100,6 +100,9 @@ func (c *Config) Validate() error {
 	case c.Upload.QuotaMiB > maxUploadMiB:
 		check("upload.quota_mib", fmt.Errorf("%d is over the largest quota, %d (use 0 for no quota)", c.Upload.QuotaMiB, maxUploadMiB))
 	}
+	if c.Upload.Retention < 0 {
+		check("upload.retention", fmt.Errorf("%q is negative (use 0 to keep uploads)", c.Upload.Retention))
+	}
 
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefaultIsValid(t *testing.T) {
@@ -134,9 +135,9 @@ func TestPublicURLAndUploads(t *testing.T) {
 	if got := c.PublicURL(c.HTTP.Addr); got != "https://chat.example.org" {
 		t.Errorf("configured public URL: %q", got)
 	}
-	c.Upload.MaxFileSizeMiB, c.Upload.QuotaMiB = 0, -1
+	c.Upload.MaxFileSizeMiB, c.Upload.QuotaMiB, c.Upload.Retention = 0, -1, Duration(-time.Hour)
 	err := c.Validate()
-	for _, key := range []string{"upload.max_file_size_mib", "upload.quota_mib"} {
+	for _, key := range []string{"upload.max_file_size_mib", "upload.quota_mib", "upload.retention"} {
 		if err == nil || !strings.Contains(err.Error(), key+":") {
 			t.Errorf("Validate() = %v; want an error naming %s", err, key)
 		}
