@@ -11,11 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -152,7 +155,18 @@ func (p *peer) httpClient() (*http.Client, error) {
 		tlsCfg.RootCAs = pool
 		tlsCfg.ServerName = p.domain
 	}
+	dialer := &net.Dialer{Timeout: fetchTimeout, KeepAlive: 30 * time.Second}
+	if p.static == nil {
+		// A discovered domain, and the endpoint its document names, are
+		// chosen by whoever sends a request: they must not make this
+		// server connect into its own or its operator's network. The check
+		// is on the address dialled, after DNS, so rebinding cannot evade
+		// it. Private peers belong in the static peer map.
+		dialer.Control = refuseNonPublic
+	}
 	tr := &http.Transport{
+		DialContext:         dialer.DialContext,
+		TLSHandshakeTimeout: fetchTimeout,
 		TLSClientConfig:     tlsCfg,
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,
@@ -162,6 +176,30 @@ func (p *peer) httpClient() (*http.Client, error) {
 		// A redirect would send a signed request somewhere unsigned for.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return p.client, nil
+}
+
+// errNotPublic is a dial of a discovered peer to a non-public address.
+var errNotPublic = errors.New("not a public address")
+
+// cgnat is the shared address space of RFC 6598, not routed publicly.
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// refuseNonPublic is a net.Dialer Control refusing loopback, private,
+// link-local, shared, multicast and unspecified addresses.
+func refuseNonPublic(network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("dialling %s: %w", address, err)
+	}
+	if ip := ap.Addr().Unmap(); !isPublic(ip) {
+		return fmt.Errorf("dialling %s: %w", address, errNotPublic)
+	}
+	return nil
+}
+
+func isPublic(ip netip.Addr) bool {
+	thisNet := ip.Is4() && ip.As4()[0] == 0 // 0.0.0.0/8
+	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !cgnat.Contains(ip) && !thisNet
 }
 
 // base is where the peer's discovery document lives.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"testing"
 )
 
@@ -84,5 +85,55 @@ func TestDiscoveryBudget(t *testing.T) {
 	}
 	if busy < 10 {
 		t.Errorf("%d of %d fetches of new domains refused for the budget, want at least 10", busy, discoveryBurst+20)
+	}
+}
+
+// TestDiscoveryStaysOutside: a discovered domain (or the endpoint its
+// document names) that resolves to a loopback or private address is not
+// connected to; static peers (the operator's choice) still may be.
+func TestDiscoveryStaysOutside(t *testing.T) {
+	s := startServers(t, "a.test", "b.test")
+	b := s["b.test"]
+	b.svc.discover = true
+	p, err := b.svc.lookupPeer("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = p.document(context.Background(), false)
+	if !errors.Is(err, errNotPublic) {
+		t.Fatalf("discovering localhost: %v, want %v", err, errNotPublic)
+	}
+	// The same guard covers the endpoint of a document: here a static
+	// peer's document on 127.0.0.1, fetched by a client of a discovered one.
+	a, err := b.svc.peer("a.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.document(context.Background(), false); err != nil {
+		t.Fatalf("static peer on 127.0.0.1: %v", err)
+	}
+	c, err := p.httpClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Get(a.base() + WellKnownPath)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if !errors.Is(err, errNotPublic) {
+		t.Fatalf("a discovered peer's client reached %s: %v", a.base(), err)
+	}
+
+	for addr, want := range map[string]bool{
+		"127.0.0.1": false, "10.1.2.3": false, "192.168.0.1": false, "172.16.5.5": false, "169.254.169.254": false,
+		"100.64.0.1": false, "0.1.2.3": false, "::1": false, "fe80::1": false, "fd00::1": false, "::": false,
+		"224.0.0.1": false, "8.8.8.8": true, "2001:4860:4860::8888": true, "93.184.216.34": true,
+	} {
+		if got := isPublic(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("isPublic(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	if err := refuseNonPublic("tcp", "[::ffff:127.0.0.1]:443", nil); !errors.Is(err, errNotPublic) {
+		t.Errorf("IPv4-mapped loopback: %v", err)
 	}
 }
