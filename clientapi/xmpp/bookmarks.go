@@ -57,10 +57,10 @@ func (s *session) withRoomBookmarks(ctx context.Context, st core.PEPStore, node 
 		rooms := s.roomBookmarks(ctx)
 		have := make(map[string]bool, len(items))
 		for _, it := range items {
-			have[it.ID] = true
+			have[strings.ToLower(it.ID)] = true // room addresses compare without case, as in the sync
 		}
 		for _, r := range rooms {
-			if have[r.jid] || (len(ids) > 0 && !containsString(ids, r.jid)) {
+			if have[strings.ToLower(r.jid)] || (len(ids) > 0 && !containsString(ids, r.jid)) {
 				continue
 			}
 			c := el(nsBookmarks, "conference", "autojoin", "true", "name", r.name)

@@ -227,3 +227,23 @@ func TestPrivateBookmarksNotifyOldPEPReaders(t *testing.T) {
 		t.Errorf("the storage:bookmarks notification lacks %s: %s", room, ev)
 	}
 }
+
+// TestStoredBookmarkWinsWhateverItsCase: a bookmark the client stored for
+// a channel under another case of its address is the channel's only
+// bookmark; the generated one is not listed beside it.
+func TestStoredBookmarkWinsWhateverItsCase(t *testing.T) {
+	p := startPort(t)
+	c := loginRaw(t, p, "desktop")
+	c.send("<presence to='" + roomOccupant + "'><x xmlns='" + nsMUC + "'/></presence>")
+	c.expect("the subject", func(e *element) bool { return e.child(nsClient, "subject") != nil })
+	upper := strings.ToUpper(roomJID[:3]) + roomJID[3:]
+	c.send("<iq type='set' id='p1'><pubsub xmlns='" + nsPubSub + "'><publish node='" + nsBookmarks + "'><item id='" + upper +
+		"'><conference xmlns='" + nsBookmarks + "' name='mine' autojoin='true'/></item></publish></pubsub></iq>")
+	c.expect("the publish result", func(e *element) bool { return e.attr("id") == "p1" && e.attr("type") == "result" })
+	c.send("<iq type='get' id='b1'><pubsub xmlns='" + nsPubSub + "'><items node='" + nsBookmarks + "'/></pubsub></iq>")
+	res := c.expect("bookmarks", func(e *element) bool { return e.attr("id") == "b1" })
+	n := strings.Count(strings.ToLower(res.String()), "id='"+strings.ToLower(roomJID)+"'")
+	if n != 1 {
+		t.Errorf("the channel has %d bookmarks, want the client's alone: %v", n, res)
+	}
+}
