@@ -64,7 +64,8 @@ const (
 	maxDocumentBytes = 64 << 10
 	maxAnswerBytes   = 1 << 20
 	// maxPeers bounds the peers remembered at once, so origins made up
-	// by a hostile sender cannot grow memory without end.
+	// by a hostile sender cannot grow memory without end; idle ones are
+	// forgotten first.
 	maxPeers = 10000
 )
 
@@ -83,7 +84,8 @@ type peer struct {
 	lastForced time.Time
 
 	kickc   chan struct{}
-	running bool // a delivery worker runs
+	running bool      // a delivery worker runs; guarded by svc.mu
+	used    time.Time // last looked up; guarded by svc.mu
 }
 
 // peer returns the peer for domain, remembering it, or an error when the
@@ -106,6 +108,7 @@ func (s *Service) lookupPeer(domain string) (*peer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p, ok := s.peers[domain]; ok {
+		p.used = s.now()
 		return p, nil
 	}
 	sp, static := s.static[domain]
@@ -127,11 +130,30 @@ func (s *Service) adopt(p *peer) (*peer, error) {
 	if q, ok := s.peers[p.domain]; ok {
 		return q, nil
 	}
-	if len(s.peers) >= maxPeers {
+	if len(s.peers) >= s.maxPeers && !s.forgetIdlePeer() {
 		return nil, errors.New("too many federation peers")
 	}
+	p.used = s.now()
 	s.peers[p.domain] = p
 	return p, nil
+}
+
+// forgetIdlePeer drops the least recently used peer without a delivery
+// worker, so a full table (filled by many domains that authenticated
+// once) still takes new peers. It reports whether one was dropped; s.mu
+// is held.
+func (s *Service) forgetIdlePeer() bool {
+	var victim *peer
+	for _, p := range s.peers {
+		if !p.running && (victim == nil || p.used.Before(victim.used)) {
+			victim = p
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	delete(s.peers, victim.domain)
+	return true
 }
 
 // httpClient builds the peer's client on first use; a static peer's

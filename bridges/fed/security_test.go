@@ -137,3 +137,38 @@ func TestDiscoveryStaysOutside(t *testing.T) {
 		t.Errorf("IPv4-mapped loopback: %v", err)
 	}
 }
+
+// TestFullPeerTableForgetsIdlePeers: once the peer table is full (many
+// domains, each authenticated once), a new peer replaces the least
+// recently used one without a delivery worker; peers with workers stay.
+func TestFullPeerTableForgetsIdlePeers(t *testing.T) {
+	s := startServers(t, "a.test", "b.test")
+	b := s["b.test"]
+	b.svc.discover = true
+	b.svc.maxPeers = 3
+	for _, d := range []string{"p1.example", "p2.example", "p3.example"} {
+		if _, err := b.svc.peer(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.svc.peer("p1.example"); err != nil { // p2 is now the oldest
+		t.Fatal(err)
+	}
+	if _, err := b.svc.peer("p4.example"); err != nil {
+		t.Fatalf("a new peer with a full table of idle ones: %v", err)
+	}
+	b.svc.mu.Lock()
+	_, p1 := b.svc.peers["p1.example"]
+	_, p2 := b.svc.peers["p2.example"]
+	for _, p := range b.svc.peers {
+		p.running = true
+	}
+	n := len(b.svc.peers)
+	b.svc.mu.Unlock()
+	if n != 3 || !p1 || p2 {
+		t.Errorf("after adding p4: %d peers, p1 kept %v, p2 kept %v; want 3, true, false", n, p1, p2)
+	}
+	if _, err := b.svc.peer("p5.example"); err == nil {
+		t.Error("a peer with a delivery worker was forgotten")
+	}
+}
