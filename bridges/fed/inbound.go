@@ -1,6 +1,7 @@
 package fed
 
 import (
+	"container/heap"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -198,10 +199,14 @@ func (s *Service) acceptBatch(ctx context.Context, origin string, body []byte) (
 }
 
 // replayCache remembers the signatures seen within their time window.
+// Entries leave as they expire (a heap by expiry), not only once the
+// cache is full: a map that grew to max would keep its memory for good,
+// and a full one would be scanned whole on every request.
 type replayCache struct {
-	mu   sync.Mutex
-	seen map[[32]byte]time.Time // signature hash -> expiry
-	max  int
+	mu       sync.Mutex
+	seen     map[[32]byte]time.Time // signature hash -> expiry
+	byExpiry expiryHeap
+	max      int
 }
 
 type replayVerdict uint8
@@ -220,19 +225,38 @@ func (c *replayCache) add(sig []byte, expires, now time.Time) replayVerdict {
 	h := sha256.Sum256(sig)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for len(c.byExpiry) > 0 && !c.byExpiry[0].expires.After(now) {
+		e := heap.Pop(&c.byExpiry).(expiring)
+		if exp, ok := c.seen[e.hash]; ok && exp.Equal(e.expires) {
+			delete(c.seen, e.hash)
+		}
+	}
 	if exp, ok := c.seen[h]; ok && exp.After(now) {
 		return replaySeen
 	}
 	if len(c.seen) >= c.max {
-		for k, exp := range c.seen {
-			if !exp.After(now) {
-				delete(c.seen, k)
-			}
-		}
-		if len(c.seen) >= c.max {
-			return replayFull
-		}
+		return replayFull
 	}
 	c.seen[h] = expires
+	heap.Push(&c.byExpiry, expiring{expires: expires, hash: h})
 	return replayFresh
+}
+
+// expiring is a replay cache entry in the expiry heap.
+type expiring struct {
+	expires time.Time
+	hash    [32]byte
+}
+
+type expiryHeap []expiring
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiring)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
 }

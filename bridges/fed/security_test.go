@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // TestSpoofedOriginCostsNothing: requests that only claim to come from a
@@ -170,5 +171,33 @@ func TestFullPeerTableForgetsIdlePeers(t *testing.T) {
 	}
 	if _, err := b.svc.peer("p5.example"); err == nil {
 		t.Error("a peer with a delivery worker was forgotten")
+	}
+}
+
+// TestReplayCacheForgetsExpired: signatures leave the replay cache once
+// expired, before it is full, and a replay inside the window is caught.
+func TestReplayCacheForgetsExpired(t *testing.T) {
+	c := newReplayCache(100)
+	now := time.Unix(1_800_000_000, 0)
+	for i := range 90 {
+		if v := c.add([]byte{byte(i)}, now.Add(time.Duration(1+i%3)*time.Second), now); v != replayFresh {
+			t.Fatalf("signature %d: verdict %d", i, v)
+		}
+	}
+	if v := c.add([]byte{5}, now.Add(time.Minute), now.Add(time.Second/2)); v != replaySeen {
+		t.Fatalf("replay within the window: verdict %d, want seen", v)
+	}
+	later := now.Add(5 * time.Second)
+	if v := c.add([]byte("new"), later.Add(time.Minute), later); v != replayFresh {
+		t.Fatalf("verdict %d", v)
+	}
+	if n := len(c.seen); n != 1 {
+		t.Errorf("%d signatures remembered after all but one expired, want 1", n)
+	}
+	for i := range 99 {
+		c.add([]byte{1, byte(i)}, later.Add(time.Minute), later)
+	}
+	if v := c.add([]byte("one too many"), later.Add(time.Minute), later); v != replayFull {
+		t.Errorf("cache of 100 live signatures: verdict %d, want full", v)
 	}
 }
