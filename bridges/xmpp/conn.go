@@ -1,8 +1,11 @@
 package xmpp
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -125,4 +128,29 @@ func quickAck(c net.Conn) {
 	if rc, err := tc.SyscallConn(); err == nil {
 		rc.Control(func(fd uintptr) { setQuickAck(fd) })
 	}
+}
+
+// lookupSRV is the resolver's SRV lookup; tests point it at loopback.
+var lookupSRV = net.DefaultResolver.LookupSRV
+
+// dialDirectTLS connects to domain's direct TLS port (XEP-0368): the
+// targets of its _xmpps-client._tcp records in the resolver's order,
+// else the domain itself on 5223. The connection is plain TCP; the
+// caller starts TLS above its size bound.
+func dialDirectTLS(ctx context.Context, domain string) (net.Conn, error) {
+	var d net.Dialer
+	_, addrs, err := lookupSRV(ctx, "xmpps-client", "tcp", domain)
+	if err != nil || len(addrs) == 0 || (len(addrs) == 1 && addrs[0].Target == ".") {
+		// No records, or "." (the service is not offered there).
+		return d.DialContext(ctx, "tcp", net.JoinHostPort(domain, "5223"))
+	}
+	var errs []error
+	for _, a := range addrs {
+		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(strings.TrimSuffix(a.Target, "."), strconv.Itoa(int(a.Port))))
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("every _xmpps-client._tcp.%s target refused: %w", domain, errors.Join(errs...))
 }

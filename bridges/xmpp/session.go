@@ -34,8 +34,7 @@ type session struct {
 	self jid.JID // the bound full JID
 	log  *slog.Logger
 	ctx  context.Context // the session's life; set by run
-	// bounded caps what the server can send in one stanza; nil when the
-	// connection could not be wrapped (see connect).
+	// bounded caps what the server can send in one stanza.
 	bounded *boundedConn
 
 	// presence is each contact's available resources, so the status shown
@@ -78,13 +77,18 @@ func connect(ctx context.Context, b *Bridge) (*session, error) {
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	var conn net.Conn
-	if cfg.addr != "" {
+	switch {
+	case cfg.addr != "":
 		var d net.Dialer
 		conn, err = d.DialContext(dctx, "tcp", cfg.addr)
-	} else {
-		// SRV lookup (xmpps-client first unless STARTTLS is asked for,
-		// then xmpp-client), falling back to the domain itself.
-		d := dial.Dialer{NoTLS: !cfg.directTLS, TLSConfig: tlsCfg}
+	case cfg.directTLS:
+		// Direct TLS found by SRV is dialed here rather than by
+		// mellium, whose dialer hands back a connection already in
+		// TLS, beneath which the size bound could not go.
+		conn, err = dialDirectTLS(dctx, cfg.jid.Domainpart())
+	default:
+		// SRV lookup of xmpp-client, falling back to the domain itself.
+		d := dial.Dialer{NoTLS: true, TLSConfig: tlsCfg}
 		conn, err = d.Dial(dctx, "tcp", cfg.jid)
 	}
 	if err != nil {
@@ -95,21 +99,16 @@ func connect(ctx context.Context, b *Bridge) (*session, error) {
 		return nil, fmt.Errorf("connecting to %s: %w", where, err)
 	}
 	// The size bound goes beneath TLS, so mellium still sees a *tls.Conn
-	// (it needs one to know the stream is secure). A direct TLS
-	// connection found by SRV comes back already wrapped and goes
-	// unbounded.
-	var bounded *boundedConn
-	if _, isTLS := conn.(*tls.Conn); !isTLS {
-		bounded = &boundedConn{Conn: conn}
-		conn = bounded
-		if cfg.directTLS && cfg.addr != "" {
-			tc := tls.Client(conn, tlsCfg)
-			if err := tc.HandshakeContext(dctx); err != nil {
-				conn.Close()
-				return nil, fmt.Errorf("TLS with %s: %w", cfg.addr, err)
-			}
-			conn = tc
+	// (it needs one to know the stream is secure).
+	bounded := &boundedConn{Conn: conn}
+	conn = bounded
+	if cfg.directTLS {
+		tc := tls.Client(conn, tlsCfg)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("TLS with %s: %w", bounded.RemoteAddr(), err)
 		}
+		conn = tc
 	}
 	features := []xmpp.StreamFeature{
 		xmpp.SASL("", cfg.password, b.mechanisms()...),

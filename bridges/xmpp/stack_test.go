@@ -518,3 +518,37 @@ func (c *deadlineFreeConn) SetReadDeadline(t time.Time) error {
 	}
 	return c.Conn.SetReadDeadline(t)
 }
+
+// TestProsodyDirectTLSBySRV: with direct TLS and no address, the bridge
+// finds the server by its _xmpps-client._tcp records (pointed at a real
+// Prosody's direct TLS port here) and dials it itself, so the stanza
+// size bound sits beneath TLS on this path too.
+func TestProsodyDirectTLSBySRV(t *testing.T) {
+	p := testpeer.StartProsody(t, map[string]string{"alice": "pw"})
+	old := lookupSRV
+	t.Cleanup(func() { lookupSRV = old })
+	var asked atomic.Value
+	lookupSRV = func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error) {
+		asked.Store(service + "." + proto + "." + name)
+		return "", []*net.SRV{{Target: "127.0.0.1.", Port: uint16(p.TLSPort)}}, nil
+	}
+	s := newStack(t, core.Settings{keyJID: "alice@" + p.Domain, keyPassword: "pw", keyTLS: "direct", keyFingerprint: pin(t, p)})
+	s.waitState(20*time.Second, core.StateConnected)
+	if got, _ := asked.Load().(string); got != "xmpps-client.tcp."+p.Domain {
+		t.Errorf("looked up %q, want the xmpps-client records of %s", got, p.Domain)
+	}
+	b := s.bridge.Load()
+	if b == nil {
+		t.Fatal("no bridge after connecting")
+	}
+	sess := b.cur.Load()
+	if sess == nil {
+		t.Fatal("no session after connecting")
+	}
+	if sess.bounded == nil {
+		t.Fatal("the session has no size-bounded connection")
+	}
+	if _, raw := sess.bounded.Conn.(*net.TCPConn); !raw {
+		t.Errorf("the size bound wraps %T, want the TCP connection beneath TLS", sess.bounded.Conn)
+	}
+}
