@@ -57,8 +57,11 @@ type StaticPeer struct {
 
 // Timings of discovery.
 const (
-	documentTTL      = time.Hour
-	refetchInterval  = 30 * time.Second // at most one forced fetch per peer
+	documentTTL     = time.Hour
+	refetchInterval = 30 * time.Second // at most one forced fetch per peer
+	// maxStaleDocument is how long past documentTTL a document serves
+	// while the peer's discovery fails.
+	maxStaleDocument = 24 * time.Hour
 	fetchTimeout     = 10 * time.Second
 	requestTimeout   = 30 * time.Second
 	maxDocumentBytes = 64 << 10
@@ -82,6 +85,8 @@ type peer struct {
 	keys       map[string]ed25519.PublicKey
 	fetched    time.Time
 	lastForced time.Time
+	lastFailed time.Time // of the last failed fetch, with its error
+	lastErr    error
 
 	kickc   chan struct{}
 	running bool      // a delivery worker runs; guarded by svc.mu
@@ -234,41 +239,56 @@ func (p *peer) base() string {
 
 // document returns the peer's discovery document, fetching it when the
 // cached one is old, or when force is set and no forced fetch happened in
-// the last refetchInterval.
+// the last refetchInterval. After a failed fetch none is tried for
+// refetchInterval: requests naming the peer must not each wait for (and
+// add to) its outage. A cached document serves through an outage, but
+// not for longer than maxStaleDocument past its TTL, so keys the peer
+// withdrew do not stay trusted for as long as its discovery is down.
 func (p *peer) document(ctx context.Context, force bool) (*Document, map[string]ed25519.PublicKey, error) {
 	now := p.svc.now()
 	p.mu.Lock()
+	if p.doc != nil && now.Sub(p.fetched) >= documentTTL+maxStaleDocument {
+		p.doc, p.keys = nil, nil
+	}
 	doc, keys := p.doc, p.keys
 	fresh := doc != nil && now.Sub(p.fetched) < documentTTL
 	if force && now.Sub(p.lastForced) >= refetchInterval {
 		fresh = false
 		p.lastForced = now
 	}
+	failedLately, lastErr := p.lastErr != nil && now.Sub(p.lastFailed) < refetchInterval, p.lastErr
 	p.mu.Unlock()
 	if fresh {
 		return doc, keys, nil
+	}
+	if failedLately {
+		if doc != nil {
+			return doc, keys, nil
+		}
+		return nil, nil, lastErr
 	}
 	if doc == nil && p.static == nil && !p.svc.discoveries.Allow() {
 		// A domain never fetched before: it may be named by a request not
 		// yet authenticated, so such fetches share one budget.
 		return nil, nil, fmt.Errorf("%w (discovering %s)", errDiscoveryBusy, p.domain)
 	}
-	doc, keys, err := p.fetch(ctx)
+	fetched, fetchedKeys, err := p.fetch(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if err != nil {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.doc != nil {
+		if ctx.Err() == nil {
+			p.lastFailed, p.lastErr = now, err
+		}
+		if doc != nil {
 			// A peer whose document cannot be fetched keeps its last one
-			// until it can.
+			// until it can, within maxStaleDocument.
 			p.svc.log.Warn("fetching a federation peer's document; using the cached one", "peer", p.domain, "err", err)
-			return p.doc, p.keys, nil
+			return doc, keys, nil
 		}
 		return nil, nil, err
 	}
-	p.mu.Lock()
-	p.doc, p.keys, p.fetched = doc, keys, now
-	p.mu.Unlock()
-	return doc, keys, nil
+	p.doc, p.keys, p.fetched, p.lastErr = fetched, fetchedKeys, now, nil
+	return fetched, fetchedKeys, nil
 }
 
 func (p *peer) fetch(ctx context.Context) (*Document, map[string]ed25519.PublicKey, error) {
