@@ -150,14 +150,19 @@ func (s *Service) deliverOnce(ctx context.Context, p *peer, limit int) (wait tim
 	}
 	// Events past the age limit fail; the rest that are due go out.
 	var send, expired []core.FedQueued
+	size := len(`{"events":[]}`)
 	for _, it := range items {
 		switch {
 		case now.Sub(it.Created) > s.maxAge:
 			expired = append(expired, it)
 		case it.NextAttempt.After(now):
 			// Only the events due now, so one batch shares one backoff.
+		case len(send) > 0 && size+len(it.Payload)+1 > MaxRequestBytes:
+			// The rest waits for the next request: a body over the
+			// receiver's limit would be refused whole (413).
 		default:
 			send = append(send, it)
+			size += len(it.Payload) + 1
 			continue
 		}
 		if len(send) > 0 {

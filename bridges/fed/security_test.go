@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/core"
 )
 
 // TestSpoofedOriginCostsNothing: requests that only claim to come from a
@@ -199,5 +202,34 @@ func TestReplayCacheForgetsExpired(t *testing.T) {
 	}
 	if v := c.add([]byte("one too many"), later.Add(time.Minute), later); v != replayFull {
 		t.Errorf("cache of 100 live signatures: verdict %d, want full", v)
+	}
+}
+
+// TestBatchesStayUnderTheBodyLimit: a backlog of large messages goes out
+// in requests the receiver takes, not in one it refuses as too large.
+func TestBatchesStayUnderTheBodyLimit(t *testing.T) {
+	s := startServers(t, "a.test", "b.test")
+	a, b := s["a.test"], s["b.test"]
+	alice, bob := a.user("alice"), b.user("bob")
+	tooLarge := metricRefused.WithLabelValues("too-large")
+	before := counterValue(tooLarge)
+	bob.mu.Lock()
+	bob.fail = errStoreDown // the backlog builds up behind the first event
+	bob.mu.Unlock()
+	const n = 30 // 30 × 60 KiB: about 1.8 MiB
+	for i := 1; i <= n; i++ {
+		alice.send(t, core.MessageID(i), "bob@b.test", fmt.Sprintf("%02d", i)+strings.Repeat("x", 60<<10))
+	}
+	waitFor(t, func() bool {
+		a.queue.mu.Lock()
+		defer a.queue.mu.Unlock()
+		return len(a.queue.items) > 0 && a.queue.items[0].Attempts > 0
+	})
+	bob.mu.Lock()
+	bob.fail = nil
+	bob.mu.Unlock()
+	bob.waitMessages(t, n)
+	if d := counterValue(tooLarge) - before; d != 0 {
+		t.Errorf("%v requests refused as too large", d)
 	}
 }
