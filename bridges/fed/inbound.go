@@ -24,6 +24,9 @@ const (
 	maxClockAhead   = 30 * time.Second
 )
 
+// bodyTimeout bounds reading a request's body (1 MiB at most).
+const bodyTimeout = 30 * time.Second
+
 // Handler serves the discovery document and the federation API; the
 // daemon mounts it on its HTTPS listener at WellKnownPath and APIPath.
 func (s *Service) Handler() http.Handler {
@@ -43,7 +46,7 @@ func (s *Service) serveDocument(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
-	origin, body, p := s.authenticate(r)
+	origin, body, p := s.authenticate(w, r)
 	if p == nil {
 		var results []Result
 		results, p = s.acceptBatch(r.Context(), origin, body)
@@ -71,7 +74,7 @@ func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
 // of it: a request that merely claims an origin must neither use up that
 // peer's rate limit nor add a peer (maxPeers) to the Service. Only then is
 // the body read and matched against the signed digest.
-func (s *Service) authenticate(r *http.Request) (string, []byte, *problem) {
+func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (string, []byte, *problem) {
 	origin := r.Header.Get("Switchboard-Origin")
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
 		return origin, nil, refuse(http.StatusUnsupportedMediaType, "unsupported-media-type", "want application/json")
@@ -129,6 +132,9 @@ func (s *Service) authenticate(r *http.Request) (string, []byte, *problem) {
 		pr.retryAfter = time.Second
 		return origin, nil, pr
 	}
+	// The listener bounds only the headers' time; a body trickled in
+	// must not hold the handler (and its share of the peer) for ever.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.bodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxRequestBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError

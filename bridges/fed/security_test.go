@@ -1,9 +1,11 @@
 package fed
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 	"testing"
@@ -231,5 +233,51 @@ func TestBatchesStayUnderTheBodyLimit(t *testing.T) {
 	bob.waitMessages(t, n)
 	if d := counterValue(tooLarge) - before; d != 0 {
 		t.Errorf("%v requests refused as too large", d)
+	}
+}
+
+// blockingReader never yields data until done is closed.
+type blockingReader struct{ done chan struct{} }
+
+func (r blockingReader) Read([]byte) (int, error) { <-r.done; return 0, io.EOF }
+
+// TestTrickledBodyTimesOut: a signed request whose body stops coming is
+// answered once the body timeout passes, not held open for ever.
+func TestTrickledBodyTimesOut(t *testing.T) {
+	s := startServers(t, "a.test", "b.test")
+	a, b := s["a.test"], s["b.test"]
+	b.user("bob")
+	b.svc.bodyTimeout = 300 * time.Millisecond
+	body := batchOf("alice@a.test", "bob@b.test", "slow")
+	req := signedRequest(t, a, b, body)
+	done := make(chan struct{})
+	defer close(done)
+	req.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body[:len(body)/2]), blockingReader{done}))
+	req.GetBody = nil
+	// Go's HTTP/2 client waits for its body writer before returning the
+	// answer, so the server's side is watched: its refusal counter.
+	malformed := metricRefused.WithLabelValues("malformed")
+	before := counterValue(malformed)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := a.svc.peer("b.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.httpClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if resp, err := c.Do(req.WithContext(ctx)); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	deadline := time.Now().Add(3 * time.Second)
+	for counterValue(malformed) == before {
+		if time.Now().After(deadline) {
+			t.Fatal("a stalled body is still being waited for after 3 s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -85,9 +85,10 @@ type Service struct {
 	locals map[string]*bridge // running fed bridges by user name
 	byUser map[core.UserID]*bridge
 	peers  map[string]*peer
-	// maxPeers is the constant maxPeers but for tests.
-	maxPeers int
-	runCtx   context.Context // set by Run
+	// maxPeers and bodyTimeout are the constants but for tests.
+	maxPeers    int
+	bodyTimeout time.Duration
+	runCtx      context.Context // set by Run
 }
 
 // maxReplayEntries bounds the replay cache: at 50 requests/s from each of
@@ -136,7 +137,7 @@ func NewService(cfg Config) (*Service, error) {
 		maxAge: cfg.MaxAge, rate: rate.Limit(cfg.Rate), burst: cfg.Burst, log: cfg.Log, now: cfg.Now,
 		replays: newReplayCache(maxReplayEntries), discoveries: rate.NewLimiter(discoveryRate, discoveryBurst),
 		locals: make(map[string]*bridge), byUser: make(map[core.UserID]*bridge), peers: make(map[string]*peer),
-		maxPeers: maxPeers,
+		maxPeers: maxPeers, bodyTimeout: bodyTimeout,
 	}, nil
 }
 
