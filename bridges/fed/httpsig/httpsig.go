@@ -195,13 +195,15 @@ func componentValue(m Message, name string) (string, error) {
 	if len(vals) == 0 {
 		return "", fmt.Errorf("component %q: header missing", name)
 	}
+	// Header.Values is the message's own slice: trim into a copy.
+	trimmed := make([]string, len(vals))
 	for i, v := range vals {
 		if strings.ContainsAny(v, "\r\n") {
 			return "", fmt.Errorf("component %q: line break in value", name)
 		}
-		vals[i] = strings.TrimSpace(v)
+		trimmed[i] = strings.TrimSpace(v)
 	}
-	return strings.Join(vals, ", "), nil
+	return strings.Join(trimmed, ", "), nil
 }
 
 // authority is host[:port] in lowercase without the scheme's default port.

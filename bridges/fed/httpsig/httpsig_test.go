@@ -205,3 +205,27 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyLeavesHeadersAlone: building the signature base reads the
+// message's header values without rewriting them.
+func TestVerifyLeavesHeadersAlone(t *testing.T) {
+	priv, pub := rfcKey(t)
+	m := rfcRequest()
+	m.Header.Set("X-Padded", "  value  ")
+	in, sig, err := Sign(m, "sb", []string{"@method", "x-padded"}, Params{KeyID: "k"}, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Header.Set("Signature-Input", in)
+	m.Header.Set("Signature", sig)
+	s, err := Parse(m, "sb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Verify(m, pub); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Header.Get("X-Padded"); got != "  value  " {
+		t.Errorf("header after Sign and Verify: %q", got)
+	}
+}
