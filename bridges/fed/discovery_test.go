@@ -94,3 +94,26 @@ func TestDocumentThroughOutage(t *testing.T) {
 		t.Errorf("a document fetched %s ago still serves", muchLater.Sub(now))
 	}
 }
+
+// TestStaticPeerDocumentCachedForSpoofs: requests that merely name a
+// static peer fetch its document once, not once each.
+func TestStaticPeerDocumentCachedForSpoofs(t *testing.T) {
+	ds := startDocServer(t, "d.test")
+	svc, err := NewService(Config{Domain: "b.test", Directory: &recordingUsers{},
+		Peers: map[string]StaticPeer{"d.test": {URL: ds.url, CAFile: ds.cert}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		p, err := svc.lookupPeer("d.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.key(context.Background(), "k1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ds.hits.Load(); n != 1 {
+		t.Errorf("%d fetches of a static peer's document for 5 lookups, want 1", n)
+	}
+}

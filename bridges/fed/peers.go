@@ -122,7 +122,11 @@ func (s *Service) lookupPeer(domain string) (*peer, error) {
 	}
 	p := &peer{svc: s, domain: domain, limiter: rate.NewLimiter(s.rate, s.burst), kickc: make(chan struct{}, 1)}
 	if static {
+		// The operator listed it: remembered at once, so its document
+		// is cached even while only unauthenticated requests name it.
 		p.static = &sp
+		p.used = s.now()
+		s.peers[domain] = p
 	}
 	return p, nil
 }
