@@ -69,14 +69,7 @@ func TestOrderAcrossOutage(t *testing.T) {
 	for i := 1; i <= 20; i++ {
 		alice.send(t, core.MessageID(i), "bob@b.test", fmt.Sprintf("m%02d", i))
 	}
-	waitFor(t, func() bool {
-		a.queue.mu.Lock()
-		defer a.queue.mu.Unlock()
-		return len(a.queue.items) > 0 && a.queue.items[0].Attempts > 0
-	})
-	bob.mu.Lock()
-	bob.fail = nil
-	bob.mu.Unlock()
+	recoverAfterFirstAttempt(t, a, bob)
 	// The retry waits out its backoff; a kick does not skip it.
 	ms := bob.waitMessages(t, 20)
 	var bodies []string

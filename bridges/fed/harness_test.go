@@ -307,3 +307,17 @@ func (q *memQueue) pending() int {
 }
 
 var errStoreDown = errors.New("store down")
+
+// recoverAfterFirstAttempt waits until from's queue saw a failed attempt,
+// then lets rec store messages again.
+func recoverAfterFirstAttempt(t *testing.T, from *testServer, rec *recorder) {
+	t.Helper()
+	waitFor(t, func() bool {
+		from.queue.mu.Lock()
+		defer from.queue.mu.Unlock()
+		return len(from.queue.items) > 0 && from.queue.items[0].Attempts > 0
+	})
+	rec.mu.Lock()
+	rec.fail = nil
+	rec.mu.Unlock()
+}

@@ -222,14 +222,7 @@ func TestBatchesStayUnderTheBodyLimit(t *testing.T) {
 	for i := 1; i <= n; i++ {
 		alice.send(t, core.MessageID(i), "bob@b.test", fmt.Sprintf("%02d", i)+strings.Repeat("x", 60<<10))
 	}
-	waitFor(t, func() bool {
-		a.queue.mu.Lock()
-		defer a.queue.mu.Unlock()
-		return len(a.queue.items) > 0 && a.queue.items[0].Attempts > 0
-	})
-	bob.mu.Lock()
-	bob.fail = nil
-	bob.mu.Unlock()
+	recoverAfterFirstAttempt(t, a, bob)
 	bob.waitMessages(t, n)
 	if d := counterValue(tooLarge) - before; d != 0 {
 		t.Errorf("%v requests refused as too large", d)
