@@ -75,39 +75,13 @@ func bindRequest(session *xmpp.Session, resource string) (bindResult, error) {
 		toks = append(toks, r, xml.CharData(resource), r.End())
 	}
 	toks = append(toks, bind.End(), iq.End())
-	w := session.TokenWriter()
-	var err error
-	for _, t := range toks {
-		if err == nil {
-			err = w.EncodeToken(t)
-		}
-	}
-	if err == nil {
-		err = w.Flush()
-	}
-	w.Close()
+	var res bindResult
+	name, err := negotiationExchange(session, &res, toks...) // sm.go
 	if err != nil {
 		return bindResult{}, fmt.Errorf("binding resource %q: %w", resource, err)
 	}
-	r := session.TokenReader()
-	defer r.Close()
-	d := xml.NewTokenDecoder(r)
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return bindResult{}, fmt.Errorf("binding resource %q: %w", resource, err)
-		}
-		start, ok := tok.(xml.StartElement)
-		if !ok {
-			continue
-		}
-		var res bindResult
-		if err := d.DecodeElement(&res, &start); err != nil {
-			return bindResult{}, fmt.Errorf("binding resource %q: %w", resource, err)
-		}
-		if start.Name.Local != "iq" || res.ID != id {
-			return bindResult{}, fmt.Errorf("binding resource %q: expected the bind answer, got <%s id=%q>", resource, start.Name.Local, res.ID)
-		}
-		return res, nil
+	if name.Local != "iq" || res.ID != id {
+		return bindResult{}, fmt.Errorf("binding resource %q: expected the bind answer, got <%s id=%q>", resource, name.Local, res.ID)
 	}
+	return res, nil
 }

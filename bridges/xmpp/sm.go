@@ -344,17 +344,34 @@ type smAnswer struct {
 
 // exchange sends a stream management request and reads the answer.
 func exchange(session *xmpp.Session, req xml.StartElement) (smAnswer, error) {
+	var a smAnswer
+	if _, err := negotiationExchange(session, &a, req, req.End()); err != nil {
+		return smAnswer{}, err
+	}
+	if a.XMLName.Space != nsSM {
+		return smAnswer{}, fmt.Errorf("expected a stream management answer, got <%s xmlns=%q>", a.XMLName.Local, a.XMLName.Space)
+	}
+	return a, nil
+}
+
+// negotiationExchange writes toks and decodes the next element the
+// server sends into answer, returning that element's name: a request and
+// its answer while the stream is negotiated, before Serve reads it
+// (stream management here, the bind in bind.go).
+func negotiationExchange(session *xmpp.Session, answer any, toks ...xml.Token) (xml.Name, error) {
 	w := session.TokenWriter()
-	err := w.EncodeToken(req)
-	if err == nil {
-		err = w.EncodeToken(req.End())
+	var err error
+	for _, t := range toks {
+		if err == nil {
+			err = w.EncodeToken(t)
+		}
 	}
 	if err == nil {
 		err = w.Flush()
 	}
 	w.Close()
 	if err != nil {
-		return smAnswer{}, err
+		return xml.Name{}, err
 	}
 	r := session.TokenReader()
 	defer r.Close()
@@ -362,17 +379,10 @@ func exchange(session *xmpp.Session, req xml.StartElement) (smAnswer, error) {
 	for {
 		tok, err := d.Token()
 		if err != nil {
-			return smAnswer{}, err
+			return xml.Name{}, err
 		}
 		if start, ok := tok.(xml.StartElement); ok {
-			var a smAnswer
-			if err := d.DecodeElement(&a, &start); err != nil {
-				return smAnswer{}, err
-			}
-			if a.XMLName.Space != nsSM {
-				return smAnswer{}, fmt.Errorf("expected a stream management answer, got <%s xmlns=%q>", a.XMLName.Local, a.XMLName.Space)
-			}
-			return a, nil
+			return start.Name, d.DecodeElement(answer, &start)
 		}
 	}
 }
