@@ -107,6 +107,13 @@ type ContactManager interface {
 	AnswerSubscription(ctx context.Context, addr string, approve bool) error
 }
 
+// Unsubscriber is implemented by contact managers that can stop
+// following a contact's presence while keeping the contact (RFC 6121
+// §3.3, "unsubscribe").
+type Unsubscriber interface {
+	Unsubscribe(ctx context.Context, addr string) error
+}
+
 // ErrNoContacts is wrapped by the Hub's contact methods' error when the
 // network's bridge keeps no contact list.
 var ErrNoContacts = errors.New("this network's bridge keeps no contact list")
@@ -172,6 +179,11 @@ func (c *contacts) track(e Event) {
 			delete(l.pending, e.Contact.Addr) // answered from another client of the account
 		}
 	case SubscriptionEvent:
+		if e.Kind == UnsubscribeNotice {
+			// A request withdrawn before it was answered.
+			delete(c.list(e.Network).pending, e.Contact)
+			return
+		}
 		if e.Kind != SubscribeRequest {
 			return
 		}
@@ -259,6 +271,23 @@ func (h *Hub) Subscribe(ctx context.Context, user UserID, network NetworkID, add
 	}
 	if err := m.Subscribe(ctx, addr); err != nil {
 		return fmt.Errorf("subscribing to %s on %q: %w", addr, name, err)
+	}
+	return nil
+}
+
+// Unsubscribe stops following a contact's presence on one of user's
+// networks; a network whose bridge cannot is ErrNoContacts.
+func (h *Hub) Unsubscribe(ctx context.Context, user UserID, network NetworkID, addr string) error {
+	m, name, err := h.contactManager(user, network)
+	if err != nil {
+		return err
+	}
+	u, ok := m.(Unsubscriber)
+	if !ok {
+		return fmt.Errorf("network %q: %w", name, ErrNoContacts)
+	}
+	if err := u.Unsubscribe(ctx, addr); err != nil {
+		return fmt.Errorf("unsubscribing from %s on %q: %w", addr, name, err)
 	}
 	return nil
 }

@@ -38,6 +38,7 @@ type bridge struct {
 	svc  *Service
 	env  core.BridgeEnv
 	self Address
+	pres presenceState // presence.go
 }
 
 // Run makes the user reachable for as long as the network runs.
@@ -48,7 +49,9 @@ func (b *bridge) Run(ctx context.Context) error {
 	if err != nil && ctx.Err() == nil {
 		b.env.Log.Warn("reporting the fed network connected", "err", err)
 	}
+	b.started(ctx)
 	<-ctx.Done()
+	b.stopped()
 	return nil
 }
 
@@ -144,7 +147,3 @@ func eventID(sender Address, id core.MessageID) string {
 	sum := sha256.Sum256([]byte(sender.String() + "\x00" + strconv.FormatInt(int64(id), 10)))
 	return hex.EncodeToString(sum[:16])
 }
-
-// SetStatus is accepted and not yet sent anywhere: presence over
-// federation is planned (docs/federation.md, section 4.2).
-func (b *bridge) SetStatus(context.Context, core.Status) error { return nil }

@@ -101,15 +101,7 @@ func TestOrderAcrossOutage(t *testing.T) {
 // from's key, at time now.
 func signedRequest(t *testing.T, from, to *testServer, body []byte) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest("POST", to.url+APIPath+"events", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if err := from.svc.sign(req, body); err != nil {
-		t.Fatal(err)
-	}
-	return req
+	return signedRequestTo(t, from, to, "events", body)
 }
 
 func batchOf(from, to string, ids ...string) []byte {

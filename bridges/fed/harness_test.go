@@ -66,7 +66,7 @@ func startServers(t *testing.T, domains ...string) map[string]*testServer {
 		}
 		ts.users = &recordingUsers{known: map[string]bool{"alice": true, "bob": true}, byName: map[string]*recorder{},
 			blocked: map[core.UserID][]string{}}
-		ts.svc, err = NewService(Config{Domain: ts.domain, Directory: ts.users, Blocks: ts.users, Queue: ts.queue, Keys: keys,
+		ts.svc, err = NewService(Config{Domain: ts.domain, Directory: ts.users, Blocks: ts.users, Queue: ts.queue, Keys: keys, Contacts: newMemContacts(),
 			PublicURL: ts.url, Peers: peers, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Burst: 20, Rate: 10})
 		if err != nil {
 			t.Fatal(err)

@@ -33,6 +33,7 @@ func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+WellKnownPath, s.serveDocument)
 	mux.HandleFunc("POST "+APIPath+"events", s.serveEvents)
+	mux.HandleFunc("POST "+APIPath+"presence", s.servePresence) // presence.go
 	mux.HandleFunc(APIPath, func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, refuse(http.StatusNotFound, "not-found", "no such federation endpoint"))
 	})
@@ -59,6 +60,11 @@ func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.writeRefusal(w, r, origin, p)
+}
+
+// writeRefusal logs, counts and answers a refused request.
+func (s *Service) writeRefusal(w http.ResponseWriter, r *http.Request, origin string, p *problem) {
 	level := s.log.Info
 	if p.Status >= 500 {
 		level = s.log.Error

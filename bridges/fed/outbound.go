@@ -275,6 +275,10 @@ func (s *Service) fail(ctx context.Context, items []core.FedQueued, reason strin
 	metricOutEvents.WithLabelValues("failed").Add(float64(len(items)))
 	for _, it := range items {
 		s.log.Warn("federation event failed", "peer", it.Peer, "event", it.EventID, "reason", reason)
+		if it.Message == 0 { // a subscription event (presence.go)
+			s.queuedSubscriptionFailed(ctx, it, reason)
+			continue
+		}
 		s.mu.Lock()
 		b := s.byUser[it.User]
 		s.mu.Unlock()

@@ -37,6 +37,9 @@ type Config struct {
 	// Blocks, when set, refuses events from addresses and domains the
 	// recipient blocked.
 	Blocks BlockLists
+	// Contacts keeps the users' contact lists, for presence; nil refuses
+	// subscriptions.
+	Contacts core.FedContactStore
 	// Queue keeps events for other domains; nil limits the Service to
 	// its own domain.
 	Queue core.FedQueue
@@ -66,6 +69,7 @@ type Service struct {
 	domain    string
 	dir       Directory
 	blocks    BlockLists
+	contacts  core.FedContactStore
 	queue     core.FedQueue
 	publicURL string
 	static    map[string]StaticPeer
@@ -89,6 +93,10 @@ type Service struct {
 	maxPeers    int
 	bodyTimeout time.Duration
 	runCtx      context.Context // set by Run
+
+	// contactsMu serializes changes of contact entries (presence.go).
+	contactsMu    sync.Mutex
+	presenceSends chan struct{} // presence requests in flight
 }
 
 // maxReplayEntries bounds the replay cache: at 50 requests/s from each of
@@ -138,6 +146,7 @@ func NewService(cfg Config) (*Service, error) {
 		replays: newReplayCache(maxReplayEntries), discoveries: rate.NewLimiter(discoveryRate, discoveryBurst),
 		locals: make(map[string]*bridge), byUser: make(map[core.UserID]*bridge), peers: make(map[string]*peer),
 		maxPeers: maxPeers, bodyTimeout: bodyTimeout,
+		contacts: cfg.Contacts, presenceSends: make(chan struct{}, maxPresenceSends),
 	}, nil
 }
 
@@ -236,12 +245,17 @@ func (s *Service) receive(ctx context.Context, origin string, events []Event) ([
 	}
 	var order []string
 	groups := make(map[string]*group)
+	var subscriptions []int // presence.go
 	for i, ev := range events {
 		results[i] = Result{ID: ev.ID, Status: StatusAccepted}
 		to, _ := ParseAddress(ev.To)
 		from, _ := ParseAddress(ev.From)
 		if to.Domain != s.domain || from.Domain != origin {
 			return nil, fmt.Errorf("event %s: from %s to %s does not fit origin %s", ev.ID, from, to, origin)
+		}
+		if isSubscription(ev.Type) {
+			subscriptions = append(subscriptions, i)
+			continue
 		}
 		m, err := s.incoming(ev, from)
 		if err != nil {
@@ -287,6 +301,9 @@ func (s *Service) receive(ctx context.Context, origin string, events []Event) ([
 		if err := g.b.env.Inbound.Receive(ctx, g.events...); err != nil {
 			return nil, fmt.Errorf("storing events for %s: %w", name, err)
 		}
+	}
+	if err := s.receiveSubscriptions(ctx, events, subscriptions, results); err != nil {
+		return nil, err
 	}
 	return results, nil
 }

@@ -268,6 +268,8 @@ func (s *session) handleSubscriptionPresence(ctx context.Context, p *element, r 
 		err = s.srv.hub.Subscribe(ctx, s.user.ID, r.network.ID, r.peer.Remote)
 	case "subscribed", "unsubscribed":
 		err = s.srv.hub.AnswerSubscription(ctx, s.user.ID, r.network.ID, r.peer.Remote, p.attr("type") == "subscribed")
+	case "unsubscribe":
+		err = s.srv.hub.Unsubscribe(ctx, s.user.ID, r.network.ID, r.peer.Remote)
 	default:
 		return false
 	}

@@ -43,6 +43,7 @@ type Hub interface {
 	RemoveContact(ctx context.Context, user core.UserID, network core.NetworkID, addr string) error
 	Subscribe(ctx context.Context, user core.UserID, network core.NetworkID, addr string) error
 	AnswerSubscription(ctx context.Context, user core.UserID, network core.NetworkID, addr string, approve bool) error
+	Unsubscribe(ctx context.Context, user core.UserID, network core.NetworkID, addr string) error
 }
 
 // Config configures the port.

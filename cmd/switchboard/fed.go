@@ -102,6 +102,7 @@ func newFedService(cfg config.Config, st *history.Store, dir fed.Directory, log 
 		Domain:    cfg.Domain,
 		Directory: dir,
 		Blocks:    st,
+		Contacts:  st,
 		Queue:     st,
 		Keys:      keys,
 		PublicURL: cfg.HTTP.PublicURL, // "" is https://DOMAIN
