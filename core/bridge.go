@@ -41,6 +41,13 @@ type TypingSender interface {
 	SendTyping(ctx context.Context, e TypingEvent) error
 }
 
+// ReadMarkerSender is implemented by bridges whose network carries read
+// receipts: the Hub hands them the user's read positions (Device "") as
+// they advance, in whatever conversation; a bridge ignores the others'.
+type ReadMarkerSender interface {
+	SendReadMarker(ctx context.Context, m ReadMarker) error
+}
+
 // Inbound is how a bridge hands events to the Hub. It is bound to one user
 // and network: the Hub stamps both on every event, so a bridge cannot speak
 // for anyone else.
@@ -48,6 +55,13 @@ type Inbound interface {
 	// Receive stores the messages among events, then fans all events out
 	// in order. When it returns nil the messages are durable.
 	Receive(ctx context.Context, events ...Event) error
+}
+
+// DuplicateReporter is implemented by the Hub's Inbound: Receive that also
+// reports, per event, whether it was a message its conversation already
+// held under the same OriginID, which the store dropped.
+type DuplicateReporter interface {
+	ReceiveReporting(ctx context.Context, events ...Event) (duplicate []bool, err error)
 }
 
 // BridgeEnv is what a bridge is built with.

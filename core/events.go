@@ -109,6 +109,16 @@ type ReadMarkerEvent struct {
 	From SessionID
 }
 
+// PeerReadEvent says a contact read the user's direct conversation with
+// them up to a message: a read receipt the network passed on (federation's
+// read events). Upto is the user's own id of that message.
+type PeerReadEvent struct {
+	User    UserID
+	Network NetworkID
+	Peer    Peer
+	Upto    MessageID
+}
+
 // MembershipChange is what happened to a room member.
 type MembershipChange uint8
 
@@ -199,6 +209,7 @@ func (e PresenceEvent) EventUser() UserID     { return e.User }
 func (e StatusEvent) EventUser() UserID       { return e.User }
 func (e TypingEvent) EventUser() UserID       { return e.User }
 func (e ReadMarkerEvent) EventUser() UserID   { return e.User }
+func (e PeerReadEvent) EventUser() UserID     { return e.User }
 func (e MembershipEvent) EventUser() UserID   { return e.User }
 func (e TopicEvent) EventUser() UserID        { return e.User }
 func (e RoomMembersEvent) EventUser() UserID  { return e.User }

@@ -338,6 +338,7 @@ type fakeBridge struct {
 	sent       []Message   // successful sends, in order
 	statuses   []Status
 	typing     []TypingEvent
+	reads      []ReadMarker // hub_fed_test.go
 	roomOps    []string // "join #room key", "leave #room reason"
 	contactOps []string // contacts_test.go
 }
@@ -406,6 +407,14 @@ func (b *fakeBridge) SendTyping(ctx context.Context, e TypingEvent) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.typing = append(b.typing, e)
+	b.changedLocked()
+	return nil
+}
+
+func (b *fakeBridge) SendReadMarker(ctx context.Context, m ReadMarker) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reads = append(b.reads, m)
 	b.changedLocked()
 	return nil
 }

@@ -332,12 +332,36 @@ type bridgeInbound struct {
 }
 
 func (b *bridgeInbound) Receive(ctx context.Context, events ...Event) error {
+	_, err := b.receive(ctx, events)
+	return err
+}
+
+var _ DuplicateReporter = (*bridgeInbound)(nil)
+
+// ReceiveReporting is Receive that reports which messages were duplicates.
+func (b *bridgeInbound) ReceiveReporting(ctx context.Context, events ...Event) ([]bool, error) {
+	o, err := b.receive(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	dup := make([]bool, len(events))
+	for i, e := range o.events {
+		if me, ok := e.(MessageEvent); ok {
+			if w := findWrite(o.writes, me.Message); w != nil {
+				dup[i] = w.Duplicate
+			}
+		}
+	}
+	return dup, nil
+}
+
+func (b *bridgeInbound) receive(ctx context.Context, events []Event) (*op, error) {
 	o := &op{kind: opEvents, events: make([]Event, 0, len(events))}
 	for _, e := range events {
 		e = b.stamp(e)
 		if me, ok := e.(MessageEvent); ok {
 			if err := me.Message.Validate(); err != nil {
-				return err
+				return nil, err
 			}
 			o.writes = append(o.writes, Write{Message: me.Message})
 		}
@@ -346,7 +370,7 @@ func (b *bridgeInbound) Receive(ctx context.Context, events ...Event) error {
 		}
 		o.events = append(o.events, e)
 	}
-	return b.hub.post(ctx, b.user, o)
+	return o, b.hub.post(ctx, b.user, o)
 }
 
 // stamp overwrites the user and network of e with the bridge's own.
@@ -394,6 +418,9 @@ func (b *bridgeInbound) stamp(e Event) Event {
 		return e
 	case DeliveredEvent:
 		e.User = b.user
+		return e
+	case PeerReadEvent:
+		e.User, e.Network = b.user, b.network
 		return e
 	}
 	// Status and read markers come from the Hub itself.

@@ -201,6 +201,9 @@ func (h *Hub) apply(u *userState, o *op) error {
 			return err
 		}
 		h.fanout(u, ReadMarkerEvent{ReadMarker: o.marker, From: o.session.ID})
+		if o.marker.Device == "" {
+			h.sendReadMarker(o.marker)
+		}
 		return nil
 	case opSend:
 		w := o.writes[0]
@@ -321,5 +324,21 @@ func (h *Hub) sendTyping(e TypingEvent) {
 	h.mu.Unlock()
 	if r != nil {
 		r.typing(e)
+	}
+}
+
+// sendReadMarker hands the user's read position to every network of theirs
+// that passes read receipts on; each finds out whether it is its own.
+func (h *Hub) sendReadMarker(m ReadMarker) {
+	h.mu.Lock()
+	var rs []*runner
+	for _, r := range h.runners {
+		if _, ok := r.bridge.(ReadMarkerSender); ok && r.network.User == m.User {
+			rs = append(rs, r)
+		}
+	}
+	h.mu.Unlock()
+	for _, r := range rs {
+		r.readMarker(m)
 	}
 }

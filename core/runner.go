@@ -28,6 +28,7 @@ type runner struct {
 	retryNow atomic.Bool
 	statusc  chan Status // latest status wins
 	typingc  chan TypingEvent
+	readc    chan ReadMarker
 
 	mu   sync.Mutex
 	last NetworkStateEvent
@@ -42,6 +43,7 @@ func newRunner(h *Hub, n Network, b Bridge, log *slog.Logger) *runner {
 		kickc:   make(chan struct{}, 1),
 		statusc: make(chan Status, 1),
 		typingc: make(chan TypingEvent, 16),
+		readc:   make(chan ReadMarker, 16),
 		last:    NetworkStateEvent{User: n.User, Network: n.ID, State: StateConnecting, At: h.cfg.Now()},
 	}
 }
@@ -120,6 +122,13 @@ func (r *runner) typing(e TypingEvent) {
 	}
 }
 
+func (r *runner) readMarker(m ReadMarker) {
+	select {
+	case r.readc <- m:
+	default: // a later position will follow; receipts are not worth queueing
+	}
+}
+
 // send drains the outbound queue and applies status and typing changes.
 // Waiting items block the ones behind them, which keeps the network's order.
 func (r *runner) send(ctx context.Context) {
@@ -152,6 +161,12 @@ func (r *runner) send(ctx context.Context) {
 			if t, ok := r.bridge.(TypingSender); ok {
 				if err := t.SendTyping(ctx, e); err != nil && ctx.Err() == nil {
 					r.log.Debug("sending typing notification", "err", err)
+				}
+			}
+		case m := <-r.readc:
+			if rs, ok := r.bridge.(ReadMarkerSender); ok {
+				if err := rs.SendReadMarker(ctx, m); err != nil && ctx.Err() == nil {
+					r.log.Debug("sending a read receipt", "err", err)
 				}
 			}
 		}
