@@ -28,6 +28,12 @@ type typingEventJSON struct {
 	State     string   `json:"state"`
 }
 
+type peerReadEventJSON struct {
+	Network int64    `json:"network"`
+	Peer    peerJSON `json:"peer"`
+	Upto    string   `json:"upto"`
+}
+
 type readEventJSON struct {
 	Conversation int64     `json:"conversation"`
 	Upto         string    `json:"upto"`
@@ -98,6 +104,8 @@ func eventJSON(e core.Event) (string, any) {
 		return "typing", typingEventJSON{int64(e.Network), peerJSON{e.Peer.Kind, e.Peer.Remote}, e.Sender, e.Direction.String(), string(e.State)}
 	case core.ReadMarkerEvent:
 		return "read", readEventJSON{int64(e.Conversation), idString(e.Upto), e.Device, e.At.UTC()}
+	case core.PeerReadEvent:
+		return "peer_read", peerReadEventJSON{int64(e.Network), peerJSON{e.Peer.Kind, e.Peer.Remote}, idString(e.Upto)}
 	case core.NetworkStateEvent:
 		return "network", networkEventJSON{int64(e.Network), stateJSON{e.State, e.Err, e.At.UTC()}}
 	case core.MembershipEvent:

@@ -364,6 +364,8 @@ func (s *session) deliver(ctx context.Context, e core.Event) {
 		}
 		s.send(el(nsClient, "message", "from", peerJID(nw, e.Peer.Remote, s.srv.domain), "to", s.full, "type", "chat").
 			add(el(nsChatStates, state), el(nsHints, "no-store")))
+	case core.PeerReadEvent:
+		s.deliverPeerRead(ctx, e) // markers.go
 	case core.PresenceEvent:
 		nw, ok := s.nets.get(ctx, e.Network)
 		if !ok {

@@ -2,6 +2,7 @@ package xmpp
 
 import (
 	"context"
+	"strings"
 
 	"github.com/switchboard/switchboard/core"
 )
@@ -97,4 +98,31 @@ func (s *session) deliverReadMarker(ctx context.Context, e core.ReadMarkerEvent)
 		add(el(nsChatMarkers, "displayed", "id", e.Upto.String()), el(nsHints, "store"))
 	s.send(el(nsClient, "message", "from", s.bare, "to", s.full, "type", "chat").
 		add(el(nsCarbons, "sent").add(el(nsForward, "forwarded").add(marker))))
+}
+
+// deliverPeerRead shows that a contact read the conversation up to one of
+// the user's messages (a federated read receipt) as the contact's
+// displayed marker (XEP-0333), naming the message by the id the device
+// knows it by: its own stanza id when it sent it, else the archive's.
+func (s *session) deliverPeerRead(ctx context.Context, e core.PeerReadEvent) {
+	reader, ok := s.srv.store.(core.MessageReader)
+	if !ok || e.Peer.Kind != core.Direct {
+		return
+	}
+	nw, ok := s.nets.get(ctx, e.Network)
+	if !ok {
+		return
+	}
+	peer := peerJID(nw, e.Peer.Remote, s.srv.domain)
+	if s.isBlocked(ctx, peer) {
+		return
+	}
+	id := e.Upto.String()
+	if m, err := reader.Message(ctx, s.user.ID, e.Upto); err == nil {
+		if clientID, ok := strings.CutPrefix(m.OriginID, "xmpp-origin:"); ok && clientID != "" {
+			id = clientID
+		}
+	}
+	s.send(el(nsClient, "message", "from", peer, "to", s.full, "type", "chat").
+		add(el(nsChatMarkers, "displayed", "id", id), el(nsHints, "no-store")))
 }
