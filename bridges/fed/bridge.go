@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"golang.org/x/time/rate"
+
 	"github.com/switchboard/switchboard/core"
 )
 
@@ -21,7 +23,7 @@ func Kind(svc *Service) core.BridgeKind {
 				return nil, errors.New("the federation service is not running")
 			}
 			self := Address{Local: env.User.Name, Domain: svc.domain}
-			return &bridge{svc: svc, env: env, self: self}, nil
+			return newBridge(svc, env, self), nil
 		},
 		ValidateSettings: func(s core.Settings) error {
 			for k := range s {
@@ -33,12 +35,18 @@ func Kind(svc *Service) core.BridgeKind {
 	}
 }
 
+func newBridge(svc *Service, env core.BridgeEnv, self Address) *bridge {
+	return &bridge{svc: svc, env: env, self: self, typing: rate.NewLimiter(typingRate, typingBurst)}
+}
+
 // bridge is one user's fed network.
 type bridge struct {
 	svc  *Service
 	env  core.BridgeEnv
 	self Address
 	pres presenceState // presence.go
+	// typing limits the user's typing notifications (ephemeral.go).
+	typing *rate.Limiter
 }
 
 // Run makes the user reachable for as long as the network runs.
@@ -59,7 +67,7 @@ func (b *bridge) Run(ctx context.Context) error {
 // derived from the message's server id, so a retry after a crash sends
 // the same id and the receiver drops the second copy.
 func (b *bridge) Send(ctx context.Context, m *core.Message) (string, error) {
-	ev, err := b.event(m)
+	ev, err := b.event(ctx, m)
 	if err != nil {
 		return "", core.Permanent(err)
 	}
@@ -75,7 +83,7 @@ func (b *bridge) SendBatch(ctx context.Context, msgs []*core.Message) ([]string,
 	var local []Event
 	var remote []core.FedQueued
 	for i, m := range msgs {
-		ev, err := b.event(m)
+		ev, err := b.event(ctx, m)
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +93,7 @@ func (b *bridge) SendBatch(ctx context.Context, msgs []*core.Message) ([]string,
 			local = append(local, ev)
 			continue
 		}
-		q, err := b.svc.queued(m, ev, to.Domain)
+		q, err := b.svc.queued(m.User, m.ID, ev, to.Domain)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +118,7 @@ func (b *bridge) SendBatch(ctx context.Context, msgs []*core.Message) ([]string,
 	return ids, nil
 }
 
-func (b *bridge) event(m *core.Message) (Event, error) {
+func (b *bridge) event(ctx context.Context, m *core.Message) (Event, error) {
 	if m.Peer.Kind == core.Room {
 		return Event{}, errors.New("rooms over federation are not supported yet")
 	}
@@ -131,6 +139,10 @@ func (b *bridge) event(m *core.Message) (Event, error) {
 		Time: m.Time.UTC(),
 		Kind: string(m.Kind),
 		Body: m.Body,
+		// A reference the peer cannot know (a message of another
+		// network) is left out: the message still goes, as a new one.
+		ReplyTo:      b.wireRef(ctx, m.ReplyTo),
+		CorrectionOf: b.wireRef(ctx, m.CorrectionOf),
 	}
 	for _, a := range m.Attachments {
 		ev.Attachments = append(ev.Attachments, Attachment{URL: a.URL, Name: a.Name, MediaType: a.MediaType, Size: a.Size})

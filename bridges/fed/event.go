@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Limits of the protocol (docs/federation.md, sections 4 and 7).
@@ -21,8 +24,16 @@ const (
 
 // Event types.
 const (
-	TypeMessage = "message"
-	TypeTyping  = "typing"
+	TypeMessage  = "message"
+	TypeTyping   = "typing"
+	TypeReaction = "reaction"
+	TypeRead     = "read"
+)
+
+// Limits of reactions (docs/federation.md, section 4.1).
+const (
+	maxReactions     = 16
+	maxReactionBytes = 64
 )
 
 // Result statuses.
@@ -45,6 +56,12 @@ type Event struct {
 	CorrectionOf string       `json:"correction_of,omitempty"`
 	Attachments  []Attachment `json:"attachments,omitempty"`
 	State        string       `json:"state,omitempty"`
+	// ReactsTo and Reactions are a reaction event's: the event reacted
+	// to, and the sender's whole set of reactions to it (XEP-0444).
+	ReactsTo  string   `json:"reacts_to,omitempty"`
+	Reactions []string `json:"reactions,omitempty"`
+	// Upto is a read event's: the last event of the conversation read.
+	Upto string `json:"upto,omitempty"`
 }
 
 // Attachment is a file shared by URL.
@@ -168,6 +185,45 @@ func (e *Event) checkMessage() error {
 				return fmt.Errorf("reference: %w", err)
 			}
 		}
+	}
+	return nil
+}
+
+// checkTyping checks a typing event's state.
+func (e *Event) checkTyping() error {
+	switch e.State {
+	case "active", "composing", "paused", "inactive", "gone":
+		return nil
+	}
+	return fmt.Errorf("unknown typing state %q", e.State)
+}
+
+// checkReaction checks a reaction event: the event reacted to, and up to
+// maxReactions distinct reactions of valid UTF-8 (none withdraws them).
+func (e *Event) checkReaction() error {
+	if err := checkID(e.ReactsTo); err != nil {
+		return fmt.Errorf("reacts_to: %w", err)
+	}
+	if len(e.Reactions) > maxReactions {
+		return fmt.Errorf("%d reactions exceed %d", len(e.Reactions), maxReactions)
+	}
+	seen := make(map[string]bool, len(e.Reactions))
+	for i, r := range e.Reactions {
+		if r == "" || len(r) > maxReactionBytes || !utf8.ValidString(r) || strings.ContainsFunc(r, unicode.IsControl) {
+			return fmt.Errorf("reaction %d: want 1 to %d bytes of printable UTF-8", i, maxReactionBytes)
+		}
+		if seen[r] {
+			return fmt.Errorf("reaction %d: %q given twice", i, r)
+		}
+		seen[r] = true
+	}
+	return nil
+}
+
+// checkRead checks a read event's position.
+func (e *Event) checkRead() error {
+	if err := checkID(e.Upto); err != nil {
+		return fmt.Errorf("upto: %w", err)
 	}
 	return nil
 }

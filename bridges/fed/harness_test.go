@@ -84,6 +84,12 @@ func (ts *testServer) serve() {
 	ts.cancel, ts.done = cancel, make(chan struct{})
 	go func() { defer close(ts.done); _ = ts.svc.Run(ctx) }()
 	ts.t.Cleanup(ts.stop)
+	// Ephemeral events go out only once Run runs.
+	waitFor(ts.t, func() bool {
+		ts.svc.mu.Lock()
+		defer ts.svc.mu.Unlock()
+		return ts.svc.runCtx == ctx
+	})
 }
 
 func (ts *testServer) stop() {
@@ -196,8 +202,8 @@ func (u *recordingUsers) ensure(name string) (*recorder, bool) {
 	}
 	u.nextID++
 	r := &recorder{wake: make(chan struct{}, 1)}
-	r.b = &bridge{svc: u.svc, self: Address{Local: name, Domain: u.svc.domain},
-		env: core.BridgeEnv{User: core.User{ID: u.nextID, Name: name}, Inbound: r, Log: slog.Default()}}
+	r.b = newBridge(u.svc, core.BridgeEnv{User: core.User{ID: u.nextID, Name: name}, Inbound: r, Log: slog.Default()},
+		Address{Local: name, Domain: u.svc.domain})
 	u.byName[name] = r
 	u.svc.register(r.b)
 	return r, true

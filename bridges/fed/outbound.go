@@ -18,16 +18,17 @@ const DefaultMaxAge = 72 * time.Hour
 // enqueue puts an event for another domain in that peer's durable queue
 // and wakes the peer's worker.
 func (s *Service) enqueue(ctx context.Context, m *core.Message, ev Event, peerDomain string) error {
-	q, err := s.queued(m, ev, peerDomain)
+	q, err := s.queued(m.User, m.ID, ev, peerDomain)
 	if err != nil {
 		return err
 	}
 	return s.enqueueAll(ctx, []core.FedQueued{q})
 }
 
-// queued is the queue entry of an event for peerDomain; a domain the
+// queued is the queue entry of user's event for peerDomain, about stored
+// message msg (zero for events that are not messages); a domain the
 // Service may not reach is a permanent error.
-func (s *Service) queued(m *core.Message, ev Event, peerDomain string) (core.FedQueued, error) {
+func (s *Service) queued(user core.UserID, msg core.MessageID, ev Event, peerDomain string) (core.FedQueued, error) {
 	if s.queue == nil {
 		return core.FedQueued{}, core.Permanent(fmt.Errorf("%s: federation with other domains is not enabled on this server", peerDomain))
 	}
@@ -38,7 +39,7 @@ func (s *Service) queued(m *core.Message, ev Event, peerDomain string) (core.Fed
 	if err != nil {
 		return core.FedQueued{}, core.Permanent(err)
 	}
-	return core.FedQueued{Peer: peerDomain, EventID: ev.ID, User: m.User, Message: m.ID, Payload: payload, Created: s.now()}, nil
+	return core.FedQueued{Peer: peerDomain, EventID: ev.ID, User: user, Message: msg, Payload: payload, Created: s.now()}, nil
 }
 
 // enqueueAll stores entries in one transaction and wakes their peers'
@@ -275,7 +276,7 @@ func (s *Service) fail(ctx context.Context, items []core.FedQueued, reason strin
 	metricOutEvents.WithLabelValues("failed").Add(float64(len(items)))
 	for _, it := range items {
 		s.log.Warn("federation event failed", "peer", it.Peer, "event", it.EventID, "reason", reason)
-		if it.Message == 0 { // a subscription event (presence.go)
+		if it.Message == 0 { // a subscription event (presence.go) or a read receipt
 			s.queuedSubscriptionFailed(ctx, it, reason)
 			continue
 		}

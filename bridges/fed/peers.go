@@ -18,6 +18,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -89,8 +90,10 @@ type peer struct {
 	lastErr    error
 
 	kickc   chan struct{}
-	running bool      // a delivery worker runs; guarded by svc.mu
-	used    time.Time // last looked up; guarded by svc.mu
+	running bool // a delivery worker runs; guarded by svc.mu
+	// ephemeral is set while a typing event is on its way (ephemeral.go).
+	ephemeral atomic.Bool
+	used      time.Time // last looked up; guarded by svc.mu
 }
 
 // peer returns the peer for domain, remembering it, or an error when the

@@ -257,8 +257,7 @@ func (s *Service) receive(ctx context.Context, origin string, events []Event) ([
 			subscriptions = append(subscriptions, i)
 			continue
 		}
-		m, err := s.incoming(ev, from)
-		if err != nil {
+		if err := ev.checkContent(); err != nil {
 			results[i] = Result{ID: ev.ID, Status: StatusRejected, Error: err.Error()}
 			continue
 		}
@@ -290,16 +289,24 @@ func (s *Service) receive(ctx context.Context, origin string, events []Event) ([
 			results[i] = Result{ID: ev.ID, Status: StatusRejected, Error: "the recipient does not accept messages from " + from.String()}
 			continue
 		}
-		g.indexes = append(g.indexes, i)
-		g.events = append(g.events, core.MessageEvent{Message: m})
+		if e := s.incoming(ctx, g.b, ev, from); e != nil {
+			g.indexes = append(g.indexes, i)
+			g.events = append(g.events, e)
+		}
 	}
 	for _, name := range order {
 		g := groups[name]
 		if len(g.events) == 0 {
 			continue
 		}
-		if err := g.b.env.Inbound.Receive(ctx, g.events...); err != nil {
+		dup, err := receiveReporting(ctx, g.b.env.Inbound, g.events)
+		if err != nil {
 			return nil, fmt.Errorf("storing events for %s: %w", name, err)
+		}
+		for j, d := range dup {
+			if d {
+				results[g.indexes[j]].Status = StatusDuplicate
+			}
 		}
 	}
 	if err := s.receiveSubscriptions(ctx, events, subscriptions, results); err != nil {
@@ -308,20 +315,51 @@ func (s *Service) receive(ctx context.Context, origin string, events []Event) ([
 	return results, nil
 }
 
-// incoming is the stored form of a received message event.
-func (s *Service) incoming(ev Event, from Address) (*core.Message, error) {
-	if ev.Type != TypeMessage {
-		return nil, fmt.Errorf("event type %q not supported", ev.Type)
+// receiveReporting hands events to the Hub and reports which messages it
+// dropped as already stored; a Hub that cannot tell reports none.
+func receiveReporting(ctx context.Context, in core.Inbound, events []core.Event) ([]bool, error) {
+	if r, ok := in.(core.DuplicateReporter); ok {
+		return r.ReceiveReporting(ctx, events...)
 	}
-	if err := ev.checkMessage(); err != nil {
-		return nil, err
+	return make([]bool, len(events)), in.Receive(ctx, events...)
+}
+
+// checkContent checks what an event of its type carries; an error rejects
+// the event alone, as does a type this server does not know.
+func (e *Event) checkContent() error {
+	switch e.Type {
+	case TypeMessage:
+		return e.checkMessage()
+	case TypeTyping:
+		return e.checkTyping()
+	case TypeReaction:
+		return e.checkReaction()
+	case TypeRead:
+		return e.checkRead()
+	}
+	return fmt.Errorf("event type %q not supported", e.Type)
+}
+
+// incoming is the Hub's event for a received event to recipient b, whose
+// content is checked; nil for one accepted and not shown (a withdrawn
+// reaction, a read position on a message b no longer has).
+func (s *Service) incoming(ctx context.Context, b *bridge, ev Event, from Address) core.Event {
+	peer := core.Peer{Kind: core.Direct, Remote: from.String()}
+	switch ev.Type {
+	case TypeTyping:
+		return core.TypingEvent{Peer: peer, Sender: from.String(), Direction: core.Incoming, State: core.ChatState(ev.State)}
+	case TypeRead:
+		if upto := b.localRef(ctx, from, ev.Upto); upto != 0 {
+			return core.PeerReadEvent{Peer: peer, Upto: upto}
+		}
+		return nil
 	}
 	t := ev.Time
 	if now := s.now(); t.After(now.Add(maxFutureSkew)) {
 		t = now
 	}
 	m := &core.Message{
-		Peer:      core.Peer{Kind: core.Direct, Remote: from.String()},
+		Peer:      peer,
 		OriginID:  ev.ID,
 		Direction: core.Incoming,
 		Sender:    core.Address{Addr: from.String(), Name: from.Local},
@@ -329,8 +367,30 @@ func (s *Service) incoming(ev Event, from Address) (*core.Message, error) {
 		Kind:      core.MessageKind(ev.Kind),
 		Body:      ev.Body,
 	}
+	if ev.Type == TypeReaction {
+		// Switchboard has no reactions: the set shows as a reply to the
+		// message reacted to, with the reactions as its text.
+		if len(ev.Reactions) == 0 {
+			return nil
+		}
+		m.Kind, m.Body = core.KindChat, strings.Join(ev.Reactions, " ")
+		m.ReplyTo = b.incomingRef(ctx, from, ev.ReactsTo)
+		return core.MessageEvent{Message: m}
+	}
+	m.ReplyTo = b.incomingRef(ctx, from, ev.ReplyTo)
+	m.CorrectionOf = b.incomingRef(ctx, from, ev.CorrectionOf)
 	for _, a := range ev.Attachments {
 		m.Attachments = append(m.Attachments, core.Attachment{URL: a.URL, Name: a.Name, MediaType: a.MediaType, Size: a.Size})
 	}
-	return m, nil
+	return core.MessageEvent{Message: m}
+}
+
+// incomingRef is a received reference: resolved here when it names a
+// recent message of the conversation, else left to the store, which finds
+// the peer's messages by origin id.
+func (b *bridge) incomingRef(ctx context.Context, from Address, id string) core.MessageRef {
+	if id == "" {
+		return core.MessageRef{}
+	}
+	return core.MessageRef{ID: b.localRef(ctx, from, id), OriginID: id}
 }
