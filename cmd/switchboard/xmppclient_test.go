@@ -27,6 +27,18 @@ type xmppMessage struct {
 	Received struct {
 		ID string `xml:"id,attr"`
 	} `xml:"urn:xmpp:chat-markers:0 received"`
+	// Replace, Reply and Displayed name messages by id (XEP-0308,
+	// XEP-0461, XEP-0333); Composing is a chat state (XEP-0085).
+	Replace struct {
+		ID string `xml:"id,attr"`
+	} `xml:"urn:xmpp:message-correct:0 replace"`
+	Reply struct {
+		ID string `xml:"id,attr"`
+	} `xml:"urn:xmpp:reply:0 reply"`
+	Displayed struct {
+		ID string `xml:"id,attr"`
+	} `xml:"urn:xmpp:chat-markers:0 displayed"`
+	Composing *struct{} `xml:"http://jabber.org/protocol/chatstates composing"`
 	Error struct {
 		Type string `xml:"type,attr"`
 		Text string `xml:"urn:ietf:params:xml:ns:xmpp-stanzas text"`
