@@ -339,8 +339,8 @@ type fakeBridge struct {
 	statuses   []Status
 	typing     []TypingEvent
 	reads      []ReadMarker // hub_fed_test.go
-	roomOps    []string // "join #room key", "leave #room reason"
-	contactOps []string // contacts_test.go
+	roomOps    []string     // "join #room key", "leave #room reason"
+	contactOps []string     // contacts_test.go
 }
 
 var (

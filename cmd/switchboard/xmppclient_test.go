@@ -39,7 +39,7 @@ type xmppMessage struct {
 		ID string `xml:"id,attr"`
 	} `xml:"urn:xmpp:chat-markers:0 displayed"`
 	Composing *struct{} `xml:"http://jabber.org/protocol/chatstates composing"`
-	Error struct {
+	Error     struct {
 		Type string `xml:"type,attr"`
 		Text string `xml:"urn:ietf:params:xml:ns:xmpp-stanzas text"`
 	} `xml:"error"`
