@@ -44,6 +44,9 @@ type Contact struct {
 	// Asked is set while the user's request to see the contact's presence
 	// waits for the contact's answer (RFC 6121 "ask").
 	Asked bool
+	// Presence is the contact's last presence the network reported; zero
+	// (offline) when none was.
+	Presence Status
 }
 
 // ContactsEvent is a network's whole contact list, sent on every connect;
@@ -134,6 +137,8 @@ type ContactList struct {
 type contactList struct {
 	byAddr  map[string]Contact
 	pending map[string]bool
+	// presence of listed contacts that are not offline.
+	presence map[string]Status
 }
 
 // contacts is one user's contact lists. The dispatcher writes it as
@@ -149,7 +154,7 @@ func (c *contacts) list(n NetworkID) *contactList {
 		if c.m == nil {
 			c.m = make(map[NetworkID]*contactList)
 		}
-		l = &contactList{byAddr: make(map[string]Contact), pending: make(map[string]bool)}
+		l = &contactList{byAddr: make(map[string]Contact), pending: make(map[string]bool), presence: make(map[string]Status)}
 		c.m[n] = l
 	}
 	return l
@@ -167,10 +172,16 @@ func (c *contacts) track(e Event) {
 			ct.Network = e.Network
 			l.byAddr[ct.Addr] = ct
 		}
+		for addr := range l.presence {
+			if _, ok := l.byAddr[addr]; !ok {
+				delete(l.presence, addr)
+			}
+		}
 	case ContactEvent:
 		l := c.list(e.Network)
 		if e.Removed {
 			delete(l.byAddr, e.Contact.Addr)
+			delete(l.presence, e.Contact.Addr)
 			return
 		}
 		e.Contact.Network = e.Network
@@ -178,6 +189,17 @@ func (c *contacts) track(e Event) {
 		if s := e.Contact.Subscription; s == SubFrom || s == SubBoth {
 			delete(l.pending, e.Contact.Addr) // answered from another client of the account
 		}
+	case PresenceEvent:
+		// Kept for listed contacts only, so the map is bounded by the list.
+		l := c.m[e.Network]
+		if l == nil {
+			return
+		}
+		if _, ok := l.byAddr[e.Contact]; !ok || e.Show == ShowOffline {
+			delete(l.presence, e.Contact)
+			return
+		}
+		l.presence[e.Contact] = e.Status
 	case SubscriptionEvent:
 		if e.Kind == UnsubscribeNotice {
 			// A request withdrawn before it was answered.
@@ -223,6 +245,7 @@ func (h *Hub) Contacts(user UserID) []ContactList {
 		cl := ContactList{Network: n, Contacts: make([]Contact, 0, len(l.byAddr))}
 		for _, ct := range l.byAddr {
 			ct.Groups = slices.Clone(ct.Groups)
+			ct.Presence = l.presence[ct.Addr]
 			cl.Contacts = append(cl.Contacts, ct)
 		}
 		for addr := range l.pending {

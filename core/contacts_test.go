@@ -118,3 +118,37 @@ func TestSubscriptionRequestsStayPendingUntilAnswered(t *testing.T) {
 		t.Errorf("removing through bob's network: %v", err)
 	}
 }
+
+// TestContactPresenceKept: the last presence of a listed contact is kept
+// for devices that come later, forgotten when it goes offline or leaves
+// the list; a withdrawn request is no longer pending; a bridge that
+// cannot unsubscribe says so.
+func TestContactPresenceKept(t *testing.T) {
+	h := startHub(t)
+	b := h.bridge(aliceNet)
+	b.receive(t, ContactsEvent{Contacts: []Contact{{Addr: "carol@x", Subscription: SubTo}, {Addr: "dave@x", Subscription: SubTo}}},
+		PresenceEvent{Contact: "carol@x", Status: Status{Show: ShowAway, Text: "lunch"}},
+		PresenceEvent{Contact: "dave@x", Status: Status{Show: ShowDND}},
+		PresenceEvent{Contact: "stranger@x", Status: Status{Show: ShowChat}},
+		SubscriptionEvent{Contact: "erin@x", Kind: SubscribeRequest},
+		SubscriptionEvent{Contact: "erin@x", Kind: UnsubscribeNotice})
+	l := h.hub.Contacts(alice)[0]
+	if len(l.Contacts) != 2 || l.Contacts[0].Presence != (Status{Show: ShowAway, Text: "lunch"}) || l.Contacts[1].Presence.Show != ShowDND {
+		t.Fatalf("contacts %+v", l.Contacts)
+	}
+	if len(l.Pending) != 0 {
+		t.Errorf("a withdrawn request is pending: %v", l.Pending)
+	}
+	b.receive(t, PresenceEvent{Contact: "carol@x", Status: Status{Show: ShowOffline}},
+		ContactEvent{Contact: Contact{Addr: "dave@x"}, Removed: true},
+		ContactEvent{Contact: Contact{Addr: "dave@x", Subscription: SubNone}})
+	l = h.hub.Contacts(alice)[0]
+	for _, c := range l.Contacts {
+		if c.Presence != (Status{}) {
+			t.Errorf("%s keeps presence %+v", c.Addr, c.Presence)
+		}
+	}
+	if err := h.hub.Unsubscribe(tctx(t), alice, aliceNet, "carol@x"); !errors.Is(err, ErrNoContacts) {
+		t.Errorf("unsubscribing through a bridge without Unsubscribe: %v", err)
+	}
+}

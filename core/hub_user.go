@@ -230,7 +230,7 @@ func (h *Hub) apply(u *userState, o *op) error {
 			for _, before := range u.rooms.track(e) {
 				h.fanout(u, before)
 			}
-		case ContactsEvent, ContactEvent, SubscriptionEvent:
+		case ContactsEvent, ContactEvent, SubscriptionEvent, PresenceEvent:
 			u.contacts.track(e)
 		}
 		h.fanout(u, e)

@@ -271,17 +271,18 @@ func contactOf(c core.FedContact) core.Contact {
 
 var errNoContactStore = errors.New("this server keeps no federation contact lists")
 
-// contactAddr checks an address a device names.
+// contactAddr checks an address a device names; a bad one is a
+// permanent error (the HTTP API answers 422).
 func (b *bridge) contactAddr(addr string) (Address, error) {
 	a, err := ParseAddress(addr)
 	if err != nil {
-		return Address{}, err
+		return Address{}, core.Permanent(err)
 	}
 	if a == b.self {
-		return Address{}, errors.New("one's own address is not a contact")
+		return Address{}, core.Permanent(errors.New("one's own address is not a contact"))
 	}
 	if b.svc.contacts == nil {
-		return Address{}, errNoContactStore
+		return Address{}, core.Permanent(errNoContactStore)
 	}
 	return a, nil
 }

@@ -45,6 +45,11 @@ type Hub interface {
 	MarkRead(ctx context.Context, s *core.Session, m core.ReadMarker) error
 	NetworkStates(user core.UserID) []core.NetworkStateEvent
 	Contacts(user core.UserID) []core.ContactList
+	SetContact(ctx context.Context, user core.UserID, c core.Contact) error
+	RemoveContact(ctx context.Context, user core.UserID, network core.NetworkID, addr string) error
+	Subscribe(ctx context.Context, user core.UserID, network core.NetworkID, addr string) error
+	AnswerSubscription(ctx context.Context, user core.UserID, network core.NetworkID, addr string, approve bool) error
+	Unsubscribe(ctx context.Context, user core.UserID, network core.NetworkID, addr string) error
 	SyncNetworks(ctx context.Context) error
 	// ParsePeer reads an address typed on a device as the network files
 	// conversations.
@@ -155,6 +160,9 @@ func New(cfg Config) *Server {
 
 		{"GET", "/api/v1/networks", false, s.authed(s.listNetworks)},
 		{"GET", "/api/v1/contacts", false, s.authed(s.listContacts)}, // contacts.go
+		{"PUT", "/api/v1/networks/{id}/contacts/{addr}", false, s.authed(s.putContact)},
+		{"DELETE", "/api/v1/networks/{id}/contacts/{addr}", false, s.authed(s.deleteContact)},
+		{"POST", "/api/v1/networks/{id}/contacts/{addr}/subscription", false, s.authed(s.changeSubscription)},
 		{"POST", "/api/v1/networks", false, s.authed(s.createNetwork)},
 		{"PATCH", "/api/v1/networks/{id}", false, s.authed(s.updateNetwork)},
 		{"DELETE", "/api/v1/networks/{id}", false, s.authed(s.deleteNetwork)},
