@@ -7,25 +7,33 @@ import (
 	"github.com/switchboard/switchboard/core"
 )
 
-// Address is a user's federated address, local@domain, normalized to
-// lowercase.
+// Address is a user's federated address, local@domain, or a room's,
+// #name@domain (docs/federation.md, section 4.3), normalized to lowercase.
 type Address struct {
 	Local, Domain string
 }
 
 func (a Address) String() string { return a.Local + "@" + a.Domain }
 
+// roomMark starts the local part of a room's address: users and rooms
+// share no names, and anyone can tell which an address is.
+const roomMark = "#"
+
+// IsRoom reports whether a is a room's address.
+func (a Address) IsRoom() bool { return strings.HasPrefix(a.Local, roomMark) }
+
 // maxDomainLen is the longest DNS name.
 const maxDomainLen = 253
 
-// ParseAddress reads local@domain, folding case; it refuses anything that
-// cannot name a Switchboard user (docs/federation.md, section 1).
+// ParseAddress reads local@domain or #room@domain, folding case; it
+// refuses anything that cannot name a Switchboard user or room
+// (docs/federation.md, sections 1 and 4.3).
 func ParseAddress(s string) (Address, error) {
 	local, domain, ok := strings.Cut(strings.ToLower(strings.TrimSpace(s)), "@")
 	if !ok {
 		return Address{}, fmt.Errorf("address %q: want user@domain", s)
 	}
-	if err := core.ValidateUserName(local); err != nil {
+	if err := core.ValidateUserName(strings.TrimPrefix(local, roomMark)); err != nil {
 		return Address{}, fmt.Errorf("address %q: %w", s, err)
 	}
 	if err := ValidateDomain(domain); err != nil {
@@ -55,11 +63,16 @@ func ValidateDomain(d string) error {
 }
 
 // parsePeer files conversations by normalized address, so "Bob@B.example"
-// typed on a device finds bob@b.example's conversation. A name that is no
+// typed on a device finds bob@b.example's conversation; #name@domain is a
+// room. A name that is no
 // address is kept as typed; sending to it fails with the parse error.
 func parsePeer(remote string) core.Peer {
-	if a, err := ParseAddress(remote); err == nil {
-		return core.Peer{Kind: core.Direct, Remote: a.String()}
+	kind := core.Direct
+	if strings.HasPrefix(strings.TrimSpace(remote), roomMark) {
+		kind = core.Room
 	}
-	return core.Peer{Kind: core.Direct, Remote: remote}
+	if a, err := ParseAddress(remote); err == nil {
+		return core.Peer{Kind: kind, Remote: a.String()}
+	}
+	return core.Peer{Kind: kind, Remote: remote}
 }

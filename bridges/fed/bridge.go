@@ -119,12 +119,12 @@ func (b *bridge) SendBatch(ctx context.Context, msgs []*core.Message) ([]string,
 }
 
 func (b *bridge) event(ctx context.Context, m *core.Message) (Event, error) {
-	if m.Peer.Kind == core.Room {
-		return Event{}, errors.New("rooms over federation are not supported yet")
-	}
 	to, err := ParseAddress(m.Peer.Remote)
 	if err != nil {
 		return Event{}, err
+	}
+	if to.IsRoom() != (m.Peer.Kind == core.Room) {
+		return Event{}, fmt.Errorf("%s: rooms are #name@domain, users name@domain", to)
 	}
 	switch m.Kind {
 	case core.KindChat, core.KindAction, core.KindNotice:

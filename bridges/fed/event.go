@@ -62,6 +62,11 @@ type Event struct {
 	Reactions []string `json:"reactions,omitempty"`
 	// Upto is a read event's: the last event of the conversation read.
 	Upto string `json:"upto,omitempty"`
+	// Sender and Seq are set on events a room's home fans out
+	// (section 4.3): the member who spoke, joined or left, and the
+	// event's place in the room.
+	Sender string `json:"sender,omitempty"`
+	Seq    int64  `json:"seq,omitempty"`
 }
 
 // Attachment is a file shared by URL.

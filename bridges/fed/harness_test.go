@@ -24,6 +24,7 @@ type testServer struct {
 	domain string
 	svc    *Service
 	queue  *memQueue
+	rooms  *memRooms
 	url    string
 	cert   string // PEM file of its certificate
 	srv    *http.Server
@@ -49,7 +50,8 @@ func startServers(t *testing.T, domains ...string) map[string]*testServer {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ts := &testServer{t: t, domain: d, ln: ln, url: "https://" + ln.Addr().String(), cert: certFile, queue: newMemQueue()}
+		ts := &testServer{t: t, domain: d, ln: ln, url: "https://" + ln.Addr().String(), cert: certFile, queue: newMemQueue(),
+			rooms: newMemRooms()}
 		ts.srv = &http.Server{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}, ErrorLog: nil}
 		out[d] = ts
 	}
@@ -67,6 +69,7 @@ func startServers(t *testing.T, domains ...string) map[string]*testServer {
 		ts.users = &recordingUsers{known: map[string]bool{"alice": true, "bob": true}, byName: map[string]*recorder{},
 			blocked: map[core.UserID][]string{}}
 		ts.svc, err = NewService(Config{Domain: ts.domain, Directory: ts.users, Blocks: ts.users, Queue: ts.queue, Keys: keys, Contacts: newMemContacts(),
+			Rooms:     ts.rooms,
 			PublicURL: ts.url, Peers: peers, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Burst: 20, Rate: 10})
 		if err != nil {
 			t.Fatal(err)

@@ -33,7 +33,9 @@ func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+WellKnownPath, s.serveDocument)
 	mux.HandleFunc("POST "+APIPath+"events", s.serveEvents)
-	mux.HandleFunc("POST "+APIPath+"presence", s.servePresence) // presence.go
+	mux.HandleFunc("POST "+APIPath+"presence", s.servePresence)         // presence.go
+	mux.HandleFunc("POST "+APIPath+"rooms/join", s.serveRoomJoin)       // rooms.go
+	mux.HandleFunc("POST "+APIPath+"rooms/history", s.serveRoomHistory) // rooms.go
 	mux.HandleFunc(APIPath, func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, refuse(http.StatusNotFound, "not-found", "no such federation endpoint"))
 	})
@@ -196,7 +198,9 @@ func (s *Service) acceptBatch(ctx context.Context, origin string, body []byte) (
 		if from.Domain != origin {
 			return nil, refuse(http.StatusForbidden, "wrong-domain", "event "+ev.ID+": "+ev.From+" is not a user of "+origin)
 		}
-		if to.Domain != s.domain {
+		// A room's home addresses what it fans out to the room itself
+		// (section 4.3).
+		if to.Domain != s.domain && !(from.IsRoom() && to == from) {
 			return nil, refuse(http.StatusForbidden, "wrong-domain", "event "+ev.ID+": "+ev.To+" is not a user of "+s.domain)
 		}
 	}

@@ -283,8 +283,8 @@ func (s *Service) fail(ctx context.Context, items []core.FedQueued, reason strin
 		s.mu.Lock()
 		b := s.byUser[it.User]
 		s.mu.Unlock()
-		if b == nil {
-			continue // the sender's network is gone; the failure stays in the queue table
+		if b == nil || it.Message == 0 {
+			continue // the sender's network is gone, or a room's home sent it; the failure stays in the queue table
 		}
 		ev := core.SendFailedEvent{Message: it.Message, Reason: reason}
 		if err := b.env.Inbound.Receive(ctx, ev); err != nil && ctx.Err() == nil {

@@ -43,6 +43,8 @@ type Config struct {
 	// Queue keeps events for other domains; nil limits the Service to
 	// its own domain.
 	Queue core.FedQueue
+	// Rooms keeps federated rooms; nil leaves this server without them.
+	Rooms core.FedRoomStore
 	// Keys sign requests: the last one signs, all are published. At
 	// least one is needed with a Queue.
 	Keys []SigningKey
@@ -80,6 +82,7 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 	replays   *replayCache
+	rooms     *roomHost
 	// discoveries limits fetches of new domains' documents.
 	discoveries *rate.Limiter
 	workers     sync.WaitGroup
@@ -143,7 +146,7 @@ func NewService(cfg Config) (*Service, error) {
 		domain: cfg.Domain, dir: cfg.Directory, blocks: cfg.Blocks, queue: cfg.Queue, keys: cfg.Keys,
 		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"), static: static, discover: cfg.Discover,
 		maxAge: cfg.MaxAge, rate: rate.Limit(cfg.Rate), burst: cfg.Burst, log: cfg.Log, now: cfg.Now,
-		replays: newReplayCache(maxReplayEntries), discoveries: rate.NewLimiter(discoveryRate, discoveryBurst),
+		replays: newReplayCache(maxReplayEntries), rooms: newRoomHost(cfg.Rooms), discoveries: rate.NewLimiter(discoveryRate, discoveryBurst),
 		locals: make(map[string]*bridge), byUser: make(map[core.UserID]*bridge), peers: make(map[string]*peer),
 		maxPeers: maxPeers, bodyTimeout: bodyTimeout,
 		contacts: cfg.Contacts, presenceSends: make(chan struct{}, maxPresenceSends),
@@ -246,10 +249,15 @@ func (s *Service) receive(ctx context.Context, origin string, events []Event) ([
 	var order []string
 	groups := make(map[string]*group)
 	var subscriptions []int // presence.go
+	var roomEvents []int    // rooms.go
 	for i, ev := range events {
 		results[i] = Result{ID: ev.ID, Status: StatusAccepted}
 		to, _ := ParseAddress(ev.To)
 		from, _ := ParseAddress(ev.From)
+		if to.IsRoom() || from.IsRoom() {
+			roomEvents = append(roomEvents, i)
+			continue
+		}
 		if to.Domain != s.domain || from.Domain != origin {
 			return nil, fmt.Errorf("event %s: from %s to %s does not fit origin %s", ev.ID, from, to, origin)
 		}
@@ -310,6 +318,9 @@ func (s *Service) receive(ctx context.Context, origin string, events []Event) ([
 		}
 	}
 	if err := s.receiveSubscriptions(ctx, events, subscriptions, results); err != nil {
+		return nil, err
+	}
+	if err := s.receiveRoomEvents(ctx, origin, events, roomEvents, results); err != nil {
 		return nil, err
 	}
 	return results, nil

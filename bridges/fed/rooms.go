@@ -1,0 +1,707 @@
+package fed
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// Rooms (docs/federation.md, section 4.3). A room #name@home lives on its
+// home server, which keeps its members (users of any domain), gives its
+// events their order, archives them and fans them out: to its own members
+// in-process, and to every other member server once, through that peer's
+// queue, addressed to the room itself. Each server hands what it receives
+// from a room only to those of its users that joined the room through it.
+
+// Room event types, besides TypeMessage.
+const (
+	TypeJoin  = "join"
+	TypeLeave = "leave"
+)
+
+// Limits of rooms: what a peer's users can make a home keep.
+const (
+	maxRoomMembers  = 1000   // members of one room
+	roomArchiveKeep = 10_000 // events of a room kept for history
+	maxHistoryPage  = 100    // events in one history answer
+	backfillEvents  = 50     // history a joining member's server fetches
+)
+
+// Member affiliations.
+const (
+	affiliationOwner  = "owner"
+	affiliationMember = "member"
+)
+
+// roomHost is the Service's share of rooms: the store, and one lock per
+// hosted room, so its events are numbered, queued and delivered in one
+// order.
+type roomHost struct {
+	store core.FedRoomStore
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+func newRoomHost(store core.FedRoomStore) *roomHost {
+	return &roomHost{store: store, locks: make(map[string]*sync.Mutex)}
+}
+
+// lock serializes the events of room. Rooms are created only by local
+// users, so the map grows with them, not with what peers send.
+func (h *roomHost) lock(room string) func() {
+	h.mu.Lock()
+	l := h.locks[room]
+	if l == nil {
+		l = new(sync.Mutex)
+		h.locks[room] = l
+	}
+	h.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+var errNoRooms = errors.New("this server keeps no federated rooms")
+
+// errNotMember refuses events and requests of users outside the room.
+var errNotMember = errors.New("not a member of the room")
+
+// roomMember is a member as the wire names it.
+type roomMember struct {
+	Address     string `json:"address"`
+	Affiliation string `json:"affiliation"`
+}
+
+// RoomRequest is the body of POST rooms/join and rooms/history: a user of
+// the requesting server asks about a room of the receiving one.
+type RoomRequest struct {
+	// ID is fresh for every request: two requests with the same body in
+	// the same second would otherwise carry the same signature, and the
+	// second be refused as a replay.
+	ID   string `json:"id"`
+	Room string `json:"room"`
+	User string `json:"user"`
+	// Before and Limit page rooms/history: events with a sequence number
+	// below Before (0: the newest), at most Limit (1 to 100, default 50).
+	Before int64 `json:"before,omitempty"`
+	Limit  int   `json:"limit,omitempty"`
+}
+
+// RoomJoinAnswer answers rooms/join: the members after the join.
+type RoomJoinAnswer struct {
+	Room    string       `json:"room"`
+	Members []roomMember `json:"members"`
+}
+
+// RoomHistoryAnswer answers rooms/history: events oldest first, as the
+// home fanned them out.
+type RoomHistoryAnswer struct {
+	Events []Event `json:"events"`
+}
+
+// DecodeRoomRequest parses and checks a rooms/join or rooms/history body
+// from origin: the user is origin's, the room this server's.
+func DecodeRoomRequest(body []byte, origin, domain string) (RoomRequest, Address, Address, error) {
+	var req RoomRequest
+	if len(body) > MaxRequestBytes {
+		return req, Address{}, Address{}, fmt.Errorf("%w: body too large", ErrMalformed)
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return RoomRequest{}, Address{}, Address{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if err := checkID(req.ID); err != nil {
+		return RoomRequest{}, Address{}, Address{}, fmt.Errorf("%w: id: %v", ErrMalformed, err)
+	}
+	room, err := ParseAddress(req.Room)
+	if err != nil || !room.IsRoom() {
+		return RoomRequest{}, Address{}, Address{}, fmt.Errorf("%w: room %q is not #name@domain", ErrMalformed, req.Room)
+	}
+	user, err := ParseAddress(req.User)
+	if err != nil || user.IsRoom() {
+		return RoomRequest{}, Address{}, Address{}, fmt.Errorf("%w: user %q is not user@domain", ErrMalformed, req.User)
+	}
+	switch {
+	case req.Before < 0:
+		return RoomRequest{}, Address{}, Address{}, fmt.Errorf("%w: before %d", ErrMalformed, req.Before)
+	case req.Limit < 0 || req.Limit > maxHistoryPage:
+		return RoomRequest{}, Address{}, Address{}, fmt.Errorf("%w: limit %d; want 1 to %d", ErrMalformed, req.Limit, maxHistoryPage)
+	case req.Limit == 0:
+		req.Limit = backfillEvents
+	}
+	if user.Domain != origin || room.Domain != domain {
+		return RoomRequest{}, Address{}, Address{}, errWrongDomain
+	}
+	req.Room, req.User = room.String(), user.String()
+	return req, room, user, nil
+}
+
+var errWrongDomain = errors.New("the user must be the requesting server's and the room this server's")
+
+// serveRoomJoin answers POST rooms/join.
+func (s *Service) serveRoomJoin(w http.ResponseWriter, r *http.Request) {
+	s.serveRoom(w, r, func(ctx context.Context, req RoomRequest, room, user Address) (any, error) {
+		members, err := s.joinHome(ctx, room, user)
+		if err != nil {
+			return nil, err
+		}
+		return RoomJoinAnswer{Room: room.String(), Members: members}, nil
+	})
+}
+
+// serveRoomHistory answers POST rooms/history, for members only.
+func (s *Service) serveRoomHistory(w http.ResponseWriter, r *http.Request) {
+	s.serveRoom(w, r, func(ctx context.Context, req RoomRequest, room, user Address) (any, error) {
+		events, err := s.homeHistory(ctx, room, user, req.Before, req.Limit)
+		if err != nil {
+			return nil, err
+		}
+		return RoomHistoryAnswer{Events: events}, nil
+	})
+}
+
+// serveRoom authenticates and decodes a room request and answers what
+// handle returns, or the problem its error stands for.
+func (s *Service) serveRoom(w http.ResponseWriter, r *http.Request,
+	handle func(context.Context, RoomRequest, Address, Address) (any, error)) {
+	origin, body, p := s.authenticate(w, r)
+	if p == nil {
+		req, room, user, err := DecodeRoomRequest(body, origin, s.domain)
+		var answer any
+		if err == nil {
+			answer, err = handle(r.Context(), req, room, user)
+		}
+		if p = roomProblem(err); p == nil {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(answer)
+			return
+		}
+	}
+	s.writeRefusal(w, r, origin, p)
+}
+
+// roomProblem is the answer to a refused room request; nil for nil.
+func roomProblem(err error) *problem {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrMalformed):
+		return refuse(http.StatusBadRequest, "malformed", err.Error())
+	case errors.Is(err, errWrongDomain):
+		return refuse(http.StatusForbidden, "wrong-domain", err.Error())
+	case errors.Is(err, core.ErrNoSuchRoom), errors.Is(err, errNoRooms):
+		return refuse(http.StatusNotFound, "no-such-room", err.Error())
+	case errors.Is(err, errNotMember), errors.Is(err, core.ErrRoomFull):
+		return refuse(http.StatusForbidden, "not-allowed", err.Error())
+	}
+	pr := refuse(http.StatusServiceUnavailable, "busy", "the room could not be read or changed; retry")
+	pr.retryAfter = 5 * time.Second
+	return pr
+}
+
+// joinHome adds member to a room hosted here. A room that does not exist
+// is created by its first local member, who owns it; users of other
+// domains join existing rooms only. Rooms are open: any user may join,
+// as in a Prosody MUC by default. It returns the members after the join.
+func (s *Service) joinHome(ctx context.Context, room, member Address) ([]roomMember, error) {
+	store := s.rooms.store
+	if store == nil {
+		return nil, errNoRooms
+	}
+	defer s.rooms.lock(room.String())()
+	added, err := store.JoinFedRoom(ctx, room.String(), member.String(), member.Domain == s.domain, maxRoomMembers)
+	if err != nil {
+		return nil, err
+	}
+	members, err := store.FedRoomMembers(ctx, room.String())
+	if err != nil {
+		return nil, err
+	}
+	if added {
+		now := s.now().UTC()
+		ev := Event{ID: membershipEventID(room, TypeJoin, member, now), Type: TypeJoin, From: room.String(), To: room.String(),
+			Sender: member.String(), Time: now}
+		if err := s.fanOut(ctx, room, members, ev, ""); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]roomMember, len(members))
+	for i, m := range members {
+		out[i] = roomMember{Address: m.Address, Affiliation: m.Affiliation}
+	}
+	return out, nil
+}
+
+// leaveHome removes member from a room hosted here and tells the others,
+// and the member's own server (its other users in the room).
+func (s *Service) leaveHome(ctx context.Context, room, member Address) error {
+	store := s.rooms.store
+	if store == nil {
+		return errNoRooms
+	}
+	defer s.rooms.lock(room.String())()
+	removed, err := store.LeaveFedRoom(ctx, room.String(), member.String())
+	if err != nil || !removed {
+		return err
+	}
+	members, err := store.FedRoomMembers(ctx, room.String())
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	ev := Event{ID: membershipEventID(room, TypeLeave, member, now), Type: TypeLeave, From: room.String(), To: room.String(),
+		Sender: member.String(), Time: now}
+	return s.fanOut(ctx, room, members, ev, member.Domain)
+}
+
+// homeHistory pages a hosted room's archive for one of its members.
+func (s *Service) homeHistory(ctx context.Context, room, member Address, before int64, limit int) ([]Event, error) {
+	store := s.rooms.store
+	if store == nil {
+		return nil, errNoRooms
+	}
+	members, err := store.FedRoomMembers(ctx, room.String())
+	if err != nil {
+		return nil, err
+	}
+	if !isMember(members, member) {
+		return nil, fmt.Errorf("%s: %w", member, errNotMember)
+	}
+	entries, err := store.FedRoomHistory(ctx, room.String(), before, limit)
+	if err != nil {
+		return nil, err
+	}
+	events := make([]Event, 0, len(entries))
+	for _, e := range entries {
+		var ev Event
+		if err := json.Unmarshal(e.Payload, &ev); err != nil {
+			return nil, fmt.Errorf("archived event %s of %s: %w", e.EventID, room, err)
+		}
+		events = append(events, ev)
+	}
+	return events, nil
+}
+
+func isMember(members []core.FedRoomMember, a Address) bool {
+	for _, m := range members {
+		if m.Address == a.String() {
+			return true
+		}
+	}
+	return false
+}
+
+// membershipEventID names a join or leave: one per member, room and time.
+func membershipEventID(room Address, typ string, member Address, at time.Time) string {
+	sum := sha256.Sum256([]byte(room.String() + "\x00" + typ + "\x00" + member.String() + "\x00" + strconv.FormatInt(at.UnixNano(), 10)))
+	return hex.EncodeToString(sum[:16])
+}
+
+// roomEventID names the home's event for a member's message: the same
+// for every copy the member's server sends, so a retry is a duplicate.
+func roomEventID(room, sender Address, senderEventID string) string {
+	sum := sha256.Sum256([]byte(room.String() + "\x00" + sender.String() + "\x00" + senderEventID))
+	return hex.EncodeToString(sum[:16])
+}
+
+// fanOut hands an event of a hosted room to every member server but this
+// one (and to alsoDomain), each once through its queue, then to the local
+// members. The caller holds the room's lock.
+func (s *Service) fanOut(ctx context.Context, room Address, members []core.FedRoomMember, ev Event, alsoDomain string) error {
+	domains := make(map[string]bool)
+	if alsoDomain != "" && alsoDomain != s.domain {
+		domains[alsoDomain] = true
+	}
+	for _, m := range members {
+		if a, err := ParseAddress(m.Address); err == nil && a.Domain != s.domain {
+			domains[a.Domain] = true
+		}
+	}
+	if len(domains) > 0 {
+		owner, err := s.roomQueueUser(ctx, members)
+		if err != nil {
+			return err
+		}
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		qs := make([]core.FedQueued, 0, len(domains))
+		for d := range domains {
+			if s.queue == nil {
+				break
+			}
+			if _, err := s.peer(d); err != nil {
+				s.log.Warn("a room member's server cannot be reached", "room", room, "peer", d, "err", err)
+				continue
+			}
+			qs = append(qs, core.FedQueued{Peer: d, EventID: ev.ID, User: owner, Payload: payload, Created: s.now()})
+		}
+		if len(qs) > 0 {
+			if err := s.enqueueAll(ctx, qs); err != nil {
+				return err
+			}
+		}
+	}
+	return s.deliverRoomLocal(ctx, room, ev)
+}
+
+// roomQueueUser is the local user a hosted room's queued events are filed
+// under (the queue needs one): its first local member, the owner if still
+// in. Nobody is told about these events' fate: they name no message.
+func (s *Service) roomQueueUser(ctx context.Context, members []core.FedRoomMember) (core.UserID, error) {
+	var locals []string
+	for _, m := range members {
+		a, err := ParseAddress(m.Address)
+		if err != nil || a.Domain != s.domain {
+			continue
+		}
+		if m.Affiliation == affiliationOwner {
+			locals = append([]string{a.Local}, locals...)
+		} else {
+			locals = append(locals, a.Local)
+		}
+	}
+	for _, name := range locals {
+		b, err := s.recipient(ctx, name)
+		if err != nil {
+			return 0, err
+		}
+		if b != nil {
+			return b.env.User.ID, nil
+		}
+	}
+	// Only remote members are left; the room's events go to the first
+	// local user there is, for the queue table's sake.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.byUser {
+		return id, nil
+	}
+	return 0, errors.New("no local user to file the room's events under")
+}
+
+// deliverRoomLocal hands an event of a room (hosted anywhere) to the
+// local users that joined it, but not a member's own message or join back
+// to them: they have it.
+func (s *Service) deliverRoomLocal(ctx context.Context, room Address, ev Event) error {
+	if s.rooms.store == nil {
+		return errNoRooms
+	}
+	users, err := s.rooms.store.FedRoomJoined(ctx, room.String())
+	if err != nil {
+		return err
+	}
+	sender, _ := ParseAddress(ev.Sender)
+	for _, name := range users {
+		if sender.Domain == s.domain && sender.Local == name && ev.Type != TypeLeave {
+			continue
+		}
+		b, err := s.recipient(ctx, name)
+		if err != nil {
+			return fmt.Errorf("finding %s: %w", name, err)
+		}
+		if b == nil {
+			continue // the account is gone
+		}
+		e, err := s.roomCoreEvent(room, ev, sender)
+		if err != nil {
+			return err
+		}
+		if err := b.env.Inbound.Receive(ctx, e); err != nil {
+			return fmt.Errorf("storing a room event for %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// roomCoreEvent is what a member's devices get for a room's event.
+func (s *Service) roomCoreEvent(room Address, ev Event, sender Address) (core.Event, error) {
+	member := core.Member{Nick: sender.String(), Addr: sender.String()}
+	switch ev.Type {
+	case TypeJoin:
+		return core.MembershipEvent{Room: room.String(), Change: core.MemberJoined, Member: member}, nil
+	case TypeLeave:
+		return core.MembershipEvent{Room: room.String(), Change: core.MemberLeft, Member: member}, nil
+	case TypeMessage:
+		if err := ev.checkMessage(); err != nil {
+			return nil, err
+		}
+		t := ev.Time
+		if now := s.now(); t.After(now.Add(maxFutureSkew)) {
+			t = now
+		}
+		// Replies and corrections in rooms are not carried yet: their
+		// references would name room events, which the member's store
+		// files under the home's event ids.
+		m := &core.Message{Peer: core.Peer{Kind: core.Room, Remote: room.String()}, OriginID: ev.ID, Direction: core.Incoming,
+			Sender: core.Address{Addr: sender.String(), Name: sender.String()}, Time: t, Kind: core.MessageKind(ev.Kind), Body: ev.Body}
+		for _, a := range ev.Attachments {
+			m.Attachments = append(m.Attachments, core.Attachment{URL: a.URL, Name: a.Name, MediaType: a.MediaType, Size: a.Size})
+		}
+		return core.MessageEvent{Message: m}, nil
+	}
+	return nil, fmt.Errorf("room event type %q not supported", ev.Type)
+}
+
+// receiveRoomEvents applies the events at indexes of a batch from origin
+// that concern rooms: members' messages and leaves for rooms hosted here,
+// and what homes fan out. A refused event is rejected alone; an error
+// means the batch is to be retried.
+func (s *Service) receiveRoomEvents(ctx context.Context, origin string, events []Event, indexes []int, results []Result) error {
+	for _, i := range indexes {
+		ev := events[i]
+		from, _ := ParseAddress(ev.From)
+		to, _ := ParseAddress(ev.To)
+		var err error
+		switch {
+		case from.Domain != origin:
+			return fmt.Errorf("event %s: from %s does not fit origin %s", ev.ID, from, origin)
+		case s.rooms.store == nil:
+			err = errNoRooms
+		case !from.IsRoom() && to.IsRoom() && to.Domain == s.domain:
+			err = s.fromMember(ctx, ev, from, to)
+		case from.IsRoom() && to == from && from.Domain != s.domain:
+			err = s.fromHome(ctx, ev, from)
+		default:
+			err = fmt.Errorf("from %s to %s: not a room event this server takes", from, to)
+		}
+		var refused *refusal
+		switch {
+		case errors.As(err, &refused):
+			results[i] = Result{ID: ev.ID, Status: StatusRejected, Error: refused.Error()}
+		case errors.Is(err, errNoRooms), errors.Is(err, core.ErrNoSuchRoom), errors.Is(err, errNotMember):
+			results[i] = Result{ID: ev.ID, Status: StatusRejected, Error: err.Error()}
+		case err != nil:
+			return fmt.Errorf("room event %s: %w", ev.ID, err)
+		}
+	}
+	return nil
+}
+
+// refusal is an event that will never be accepted, as opposed to one the
+// store could not take now.
+type refusal struct{ err error }
+
+func (r *refusal) Error() string { return r.err.Error() }
+
+// fromMember applies a member's event for a room hosted here: a message,
+// which the home numbers, archives and fans out, or a leave.
+func (s *Service) fromMember(ctx context.Context, ev Event, from, room Address) error {
+	switch ev.Type {
+	case TypeLeave:
+		return s.leaveHome(ctx, room, from)
+	case TypeMessage:
+	default:
+		return &refusal{fmt.Errorf("event type %q not supported for a room", ev.Type)}
+	}
+	if err := ev.checkMessage(); err != nil {
+		return &refusal{err}
+	}
+	defer s.rooms.lock(room.String())()
+	members, err := s.rooms.store.FedRoomMembers(ctx, room.String())
+	if err != nil {
+		return err
+	}
+	if !isMember(members, from) {
+		return fmt.Errorf("%s: %w", from, errNotMember)
+	}
+	out := ev
+	out.ID, out.From, out.To, out.Sender = roomEventID(room, from, ev.ID), room.String(), room.String(), from.String()
+	if now := s.now(); out.Time.After(now.Add(maxFutureSkew)) {
+		out.Time = now
+	}
+	entry, _, err := s.rooms.store.AppendFedRoom(ctx, room.String(), out.ID, func(seq int64) ([]byte, error) {
+		out.Seq = seq
+		return json.Marshal(out)
+	}, roomArchiveKeep)
+	if err != nil {
+		return err
+	}
+	// A duplicate is fanned out again: the first time may have stopped
+	// half way, and every receiver drops what it has by event id.
+	if err := json.Unmarshal(entry.Payload, &out); err != nil {
+		return err
+	}
+	return s.fanOut(ctx, room, members, out, "")
+}
+
+// fromHome hands what a room's home fanned out to the local users in the
+// room.
+func (s *Service) fromHome(ctx context.Context, ev Event, room Address) error {
+	sender, err := ParseAddress(ev.Sender)
+	if err != nil || sender.IsRoom() {
+		return &refusal{fmt.Errorf("sender %q: not a user", ev.Sender)}
+	}
+	switch ev.Type {
+	case TypeMessage:
+		if err := ev.checkMessage(); err != nil {
+			return &refusal{err}
+		}
+	case TypeJoin, TypeLeave:
+	default:
+		return &refusal{fmt.Errorf("room event type %q not supported", ev.Type)}
+	}
+	return s.deliverRoomLocal(ctx, room, ev)
+}
+
+// JoinRoom joins the user to a room: in-process when this server is its
+// home, else by asking the home (rooms/join), which answers with the
+// members. The devices then get the join and the member list, and the
+// room's recent history is fetched into the user's store.
+func (b *bridge) JoinRoom(ctx context.Context, name, _ string) error {
+	room, err := ParseAddress(name)
+	if err != nil || !room.IsRoom() {
+		return fmt.Errorf("%q: a room is #name@domain", name)
+	}
+	s := b.svc
+	if s.rooms.store == nil {
+		return errNoRooms
+	}
+	// Recorded first: what the home sends once it took the join must
+	// find the user in the room.
+	if err := s.rooms.store.SetFedRoomJoined(ctx, room.String(), b.self.Local, true); err != nil {
+		return err
+	}
+	var members []roomMember
+	if room.Domain == s.domain {
+		members, err = s.joinHome(ctx, room, b.self)
+	} else {
+		var answer RoomJoinAnswer
+		err = s.roomRequest(ctx, room, "rooms/join", RoomRequest{Room: room.String(), User: b.self.String()}, &answer)
+		members = answer.Members
+	}
+	if err != nil {
+		if uerr := s.rooms.store.SetFedRoomJoined(context.WithoutCancel(ctx), room.String(), b.self.Local, false); uerr != nil {
+			b.env.Log.Warn("undoing a refused room join", "room", room, "err", uerr)
+		}
+		return err
+	}
+	list := make([]core.Member, 0, len(members))
+	self := core.Member{Nick: b.self.String(), Addr: b.self.String()}
+	for _, m := range members {
+		cm := core.Member{Nick: m.Address, Addr: m.Address}
+		if m.Affiliation == affiliationOwner {
+			cm.Role = "owner"
+		}
+		if m.Address == self.Addr {
+			self = cm
+		}
+		list = append(list, cm)
+	}
+	if err := b.env.Inbound.Receive(ctx, core.MembershipEvent{Room: room.String(), Change: core.MemberJoined, Member: self, Self: true},
+		core.RoomMembersEvent{Room: room.String(), Members: list}); err != nil {
+		return err
+	}
+	if err := b.backfill(ctx, room); err != nil {
+		b.env.Log.Warn("fetching a room's history", "room", room, "err", err)
+	}
+	return nil
+}
+
+// backfill stores the room's recent messages in the user's history; the
+// store drops those it has by event id.
+func (b *bridge) backfill(ctx context.Context, room Address) error {
+	s := b.svc
+	var events []Event
+	var err error
+	if room.Domain == s.domain {
+		events, err = s.homeHistory(ctx, room, b.self, 0, backfillEvents)
+	} else {
+		var answer RoomHistoryAnswer
+		err = s.roomRequest(ctx, room, "rooms/history", RoomRequest{Room: room.String(), User: b.self.String(), Limit: backfillEvents}, &answer)
+		events = answer.Events
+	}
+	if err != nil {
+		return err
+	}
+	var out []core.Event
+	for _, ev := range events {
+		sender, err := ParseAddress(ev.Sender)
+		if err != nil || ev.Type != TypeMessage || ev.From != room.String() || sender == b.self {
+			continue // the user's own messages are in the history already
+		}
+		e, err := s.roomCoreEvent(room, ev, sender)
+		if err != nil {
+			continue
+		}
+		out = append(out, e)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return b.env.Inbound.Receive(ctx, out...)
+}
+
+// LeaveRoom leaves a room: at once here, and at its home in-process or
+// through the home's queue, so the leave survives the home being down.
+func (b *bridge) LeaveRoom(ctx context.Context, name, _ string) error {
+	room, err := ParseAddress(name)
+	if err != nil || !room.IsRoom() {
+		return fmt.Errorf("%q: a room is #name@domain", name)
+	}
+	s := b.svc
+	if s.rooms.store == nil {
+		return errNoRooms
+	}
+	if err := s.rooms.store.SetFedRoomJoined(ctx, room.String(), b.self.Local, false); err != nil {
+		return err
+	}
+	if room.Domain == s.domain {
+		err = s.leaveHome(ctx, room, b.self)
+	} else {
+		now := s.now().UTC()
+		ev := Event{ID: membershipEventID(room, TypeLeave, b.self, now), Type: TypeLeave, From: b.self.String(), To: room.String(), Time: now}
+		var q core.FedQueued
+		if q, err = s.queued(b.env.User.ID, 0, ev, room.Domain); err == nil {
+			err = s.enqueueAll(ctx, []core.FedQueued{q})
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return b.env.Inbound.Receive(ctx, core.MembershipEvent{Room: room.String(), Change: core.MemberLeft,
+		Member: core.Member{Nick: b.self.String(), Addr: b.self.String()}, Self: true})
+}
+
+// roomRequest posts a room request to the room's home and decodes its
+// answer into out; a refusal is the home's problem detail.
+func (s *Service) roomRequest(ctx context.Context, room Address, path string, req RoomRequest, out any) error {
+	if s.queue == nil {
+		return fmt.Errorf("%s: federation with other domains is not enabled on this server", room.Domain)
+	}
+	p, err := s.peer(room.Domain)
+	if err != nil {
+		return err
+	}
+	var nonce [16]byte
+	_, _ = rand.Read(nonce[:])
+	req.ID = hex.EncodeToString(nonce[:])
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	status, answer, _, err := p.post(ctx, path, body)
+	if err != nil {
+		return fmt.Errorf("asking %s: %w", room.Domain, err)
+	}
+	if status != http.StatusOK {
+		var pr problem
+		if json.Unmarshal(answer, &pr) == nil && pr.Detail != "" {
+			return fmt.Errorf("%s refused: %s", room.Domain, pr.Detail)
+		}
+		return fmt.Errorf("%s answered %d", room.Domain, status)
+	}
+	if err := json.Unmarshal(answer, out); err != nil {
+		return fmt.Errorf("%s's answer: %w", room.Domain, err)
+	}
+	return nil
+}
