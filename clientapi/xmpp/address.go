@@ -176,7 +176,7 @@ func (n *networks) resolveFed(ctx context.Context, j jid.JID, domain string) (re
 	if !ok {
 		return resolved{}, false
 	}
-	return resolved{network: nw, peer: n.parsePeer(nw.Kind, bare)}, true
+	return resolved{network: nw, peer: n.parsePeer(nw.Kind, bare), resource: j.Resourcepart()}, true
 }
 
 // unescapeLocal undoes XEP-0106 escaping. mellium's jid.Unescape (as of
