@@ -226,6 +226,7 @@ func (s *Service) joinHome(ctx context.Context, room, member Address) ([]roomMem
 		return nil, err
 	}
 	if added {
+		s.log.Info("a member joined a room", "room", room, "member", member)
 		now := s.now().UTC()
 		ev := Event{ID: membershipEventID(room, TypeJoin, member, now), Type: TypeJoin, From: room.String(), To: room.String(),
 			Sender: member.String(), Time: now}
@@ -256,6 +257,7 @@ func (s *Service) leaveHome(ctx context.Context, room, member Address) error {
 	if err != nil {
 		return err
 	}
+	s.log.Info("a member left a room", "room", room, "member", member)
 	now := s.now().UTC()
 	ev := Event{ID: membershipEventID(room, TypeLeave, member, now), Type: TypeLeave, From: room.String(), To: room.String(),
 		Sender: member.String(), Time: now}

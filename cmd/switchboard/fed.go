@@ -104,6 +104,7 @@ func newFedService(cfg config.Config, st *history.Store, dir fed.Directory, log 
 		Blocks:    st,
 		Contacts:  st,
 		Queue:     st,
+		Rooms:     st,
 		Keys:      keys,
 		PublicURL: cfg.HTTP.PublicURL, // "" is https://DOMAIN
 		Peers:     peers,
