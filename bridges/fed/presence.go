@@ -329,7 +329,7 @@ func (b *bridge) contactChanged(ctx context.Context, before, after core.FedConta
 	if len(events) == 0 {
 		return
 	}
-	if err := b.env.Inbound.Receive(ctx, events...); err != nil && ctx.Err() == nil {
+	if err := b.env.Inbound.Receive(ctx, events...); err != nil && ctx.Err() == nil && !errors.Is(err, core.ErrHubClosed) {
 		b.env.Log.Warn("telling devices of a contact change", "contact", after.Addr, "err", err)
 	}
 }
@@ -748,7 +748,9 @@ func (s *Service) applyOnePresence(ctx context.Context, u PresenceUpdate) (why s
 		}
 		show, _ := core.ParseShow(u.Show)
 		ev := core.PresenceEvent{Contact: u.From, Status: core.Status{Show: show, Text: u.Status}}
-		if err := b.env.Inbound.Receive(ctx, ev); err != nil && ctx.Err() == nil {
+		// The own domain's users stop with the daemon, and are shown
+		// presence no longer.
+		if err := b.env.Inbound.Receive(ctx, ev); err != nil && ctx.Err() == nil && !errors.Is(err, core.ErrHubClosed) {
 			s.log.Warn("showing a contact's presence", "contact", u.From, "err", err)
 		}
 		return "", nil

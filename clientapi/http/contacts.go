@@ -25,6 +25,11 @@ type contactJSON struct {
 	Status string `json:"status,omitempty"`
 }
 
+func toContactJSON(c core.Contact) contactJSON {
+	return contactJSON{Addr: c.Addr, Name: c.Name, Groups: c.Groups, Subscription: string(c.Subscription),
+		Asked: c.Asked, Show: c.Presence.Show.String(), Status: c.Presence.Text}
+}
+
 type contactListJSON struct {
 	Network  int64         `json:"network"`
 	Contacts []contactJSON `json:"contacts"`
@@ -42,8 +47,7 @@ func (s *Server) listContacts(w http.ResponseWriter, r *http.Request, a auth) {
 			cl.Pending = []string{}
 		}
 		for _, c := range l.Contacts {
-			cl.Contacts = append(cl.Contacts, contactJSON{Addr: c.Addr, Name: c.Name, Groups: c.Groups, Subscription: string(c.Subscription),
-				Asked: c.Asked, Show: c.Presence.Show.String(), Status: c.Presence.Text})
+			cl.Contacts = append(cl.Contacts, toContactJSON(c))
 		}
 		out = append(out, cl)
 	}

@@ -15,6 +15,22 @@ type presenceEventJSON struct {
 	Text    string `json:"text,omitempty"`
 }
 
+type contactEventJSON struct {
+	Network int64       `json:"network"`
+	Contact contactJSON `json:"contact"`
+	Removed bool        `json:"removed,omitempty"`
+}
+
+type subscriptionEventJSON struct {
+	Network int64  `json:"network"`
+	Contact string `json:"contact"`
+	// Kind is subscribe (the contact asks to see the user's presence),
+	// subscribed (it allowed the user's request), unsubscribed (it
+	// refused or revoked it) or unsubscribe (it stopped following).
+	Kind string `json:"kind"`
+	Text string `json:"text,omitempty"`
+}
+
 type statusEventJSON struct {
 	Show string `json:"show"`
 	Text string `json:"text,omitempty"`
@@ -98,6 +114,16 @@ func eventJSON(e core.Event) (string, any) {
 		return "message", toMessageJSON(e.Message)
 	case core.PresenceEvent:
 		return "presence", presenceEventJSON{int64(e.Network), e.Contact, e.Show.String(), e.Text}
+	case core.ContactsEvent:
+		cl := contactListJSON{Network: int64(e.Network), Contacts: make([]contactJSON, 0, len(e.Contacts)), Pending: []string{}}
+		for _, c := range e.Contacts {
+			cl.Contacts = append(cl.Contacts, toContactJSON(c))
+		}
+		return "contacts", cl
+	case core.ContactEvent:
+		return "contact", contactEventJSON{int64(e.Network), toContactJSON(e.Contact), e.Removed}
+	case core.SubscriptionEvent:
+		return "subscription", subscriptionEventJSON{int64(e.Network), e.Contact, string(e.Kind), e.Text}
 	case core.StatusEvent:
 		return "status", statusEventJSON{e.Show.String(), e.Text}
 	case core.TypingEvent:

@@ -51,6 +51,7 @@ type xmppClient struct {
 	t    testing.TB
 	sess *xmpp.Session
 	msgs chan xmppMessage
+	pres chan xmppPresence // fedpresence_e2e_test.go
 }
 
 // dialXMPP logs user@domain in over STARTTLS at addr and sends initial
@@ -71,9 +72,13 @@ func dialXMPP(t testing.TB, addr, user, domain, password string) *xmppClient {
 		nc.Close()
 		t.Fatalf("XMPP login of %s: %v", user, err)
 	}
-	c := &xmppClient{t: t, sess: sess, msgs: make(chan xmppMessage, 100)}
+	c := &xmppClient{t: t, sess: sess, msgs: make(chan xmppMessage, 100), pres: make(chan xmppPresence, 100)}
 	go func() {
 		_ = sess.Serve(xmpp.HandlerFunc(func(tr xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+			if start.Name.Local == "presence" {
+				c.received(tr, start)
+				return nil
+			}
 			if start.Name.Local != "message" {
 				return nil
 			}
