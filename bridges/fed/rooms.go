@@ -43,29 +43,27 @@ const (
 	affiliationMember = "member"
 )
 
-// roomHost is the Service's share of rooms: the store, and one lock per
-// hosted room, so its events are numbered, queued and delivered in one
-// order.
+// roomHost is the Service's share of rooms: the store, and the locks
+// that put each hosted room's events in one order: numbered, queued and
+// delivered under the room's lock.
 type roomHost struct {
 	store core.FedRoomStore
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	// locks are striped by room name: a lock per name would let a peer
+	// grow the map with every name it makes up.
+	locks [roomLockStripes]sync.Mutex
 }
+
+const roomLockStripes = 64
 
 func newRoomHost(store core.FedRoomStore) *roomHost {
-	return &roomHost{store: store, locks: make(map[string]*sync.Mutex)}
+	return &roomHost{store: store}
 }
 
-// lock serializes the events of room. Rooms are created only by local
-// users, so the map grows with them, not with what peers send.
+// lock serializes the events of room (and of the rooms sharing its
+// stripe) and returns the unlock.
 func (h *roomHost) lock(room string) func() {
-	h.mu.Lock()
-	l := h.locks[room]
-	if l == nil {
-		l = new(sync.Mutex)
-		h.locks[room] = l
-	}
-	h.mu.Unlock()
+	sum := sha256.Sum256([]byte(room))
+	l := &h.locks[int(sum[0])%roomLockStripes]
 	l.Lock()
 	return l.Unlock
 }
