@@ -39,4 +39,10 @@ type FedQueue interface {
 	RetryFed(ctx context.Context, ids []int64, next time.Time, cause string) error
 	// FailFed gives up on the events; they stay, marked failed.
 	FailFed(ctx context.Context, ids []int64, cause string) error
+	// CountFed counts user's waiting (not failed) events for peer, which
+	// the fed bridge bounds.
+	CountFed(ctx context.Context, peer string, user UserID) (int, error)
+	// PurgeFailedFed deletes failed events created before before, payload
+	// and all; it returns how many.
+	PurgeFailedFed(ctx context.Context, before time.Time) (int, error)
 }

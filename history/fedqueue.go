@@ -108,6 +108,31 @@ func (s *Store) FailFed(ctx context.Context, ids []int64, cause string) error {
 		"UPDATE fed_outbound SET attempts = attempts + 1, failed = 1, last_error = ? WHERE id IN (%s)", cause)
 }
 
+// CountFed counts user's waiting events for peer.
+func (s *Store) CountFed(ctx context.Context, peer string, user core.UserID) (int, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	var n int
+	err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM fed_outbound WHERE peer = ? AND failed = 0 AND user_id = ?",
+		peer, user).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("counting the events of user %d for %s: %w", user, peer, err)
+	}
+	return n, nil
+}
+
+// PurgeFailedFed deletes failed events created before before.
+func (s *Store) PurgeFailedFed(ctx context.Context, before time.Time) (int, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	res, err := s.wdb.ExecContext(ctx, "DELETE FROM fed_outbound WHERE failed = 1 AND created_at < ?", msOf(before))
+	if err != nil {
+		return 0, fmt.Errorf("purging failed federation events: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
 // updateFed runs query, whose %s takes the placeholders of ids, in one
 // transaction.
 func (s *Store) updateFed(ctx context.Context, ids []int64, query string, args ...any) error {

@@ -55,3 +55,41 @@ func TestFedQueue(t *testing.T) {
 		t.Fatal("a failed event's id was queued again")
 	}
 }
+
+// CountFed counts one user's waiting events for one peer; PurgeFailedFed
+// deletes old failed events only.
+func TestFedQueueCountAndPurge(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	alice, bob := newFixture(t, s, "alice").user, newFixture(t, s, "bob").user
+	old := time.Now().Add(-10 * 24 * time.Hour)
+	var qs []core.FedQueued
+	for i := range 5 {
+		qs = append(qs, core.FedQueued{Peer: "b.example", EventID: fmt.Sprintf("a%d", i), User: alice.ID, Payload: []byte(`{}`), Created: old})
+	}
+	qs = append(qs, core.FedQueued{Peer: "c.example", EventID: "a9", User: alice.ID, Payload: []byte(`{}`)},
+		core.FedQueued{Peer: "b.example", EventID: "b0", User: bob.ID, Payload: []byte(`{}`)})
+	if _, err := s.EnqueueFed(ctx, qs); err != nil {
+		t.Fatal(err)
+	}
+	pending, _ := s.PendingFed(ctx, "b.example", 10)
+	if err := s.FailFed(ctx, []int64{pending[0].ID, pending[1].ID}, "rejected"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CountFed(ctx, "b.example", alice.ID); err != nil || n != 3 {
+		t.Fatalf("alice's waiting events for b: %d %v, want 3", n, err)
+	}
+	if n, err := s.PurgeFailedFed(ctx, time.Now().Add(-7*24*time.Hour)); err != nil || n != 2 {
+		t.Fatalf("purged %d %v, want the 2 failed", n, err)
+	}
+	if n, _ := s.PurgeFailedFed(ctx, time.Now()); n != 0 {
+		t.Fatalf("purged %d more, want none: nothing else failed", n)
+	}
+	if pending, _ = s.PendingFed(ctx, "b.example", 10); len(pending) != 4 {
+		t.Fatalf("%d events wait for b after the purge, want 4", len(pending))
+	}
+	// A purged event's id may be queued again.
+	if added, _ := s.EnqueueFed(ctx, []core.FedQueued{{Peer: "b.example", EventID: "a0", User: alice.ID, Payload: []byte(`{}`)}}); added != 1 {
+		t.Fatal("a purged event's id is still taken")
+	}
+}
