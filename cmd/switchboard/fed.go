@@ -99,20 +99,23 @@ func newFedService(cfg config.Config, st *history.Store, dir fed.Directory, log 
 		peers[d] = fed.StaticPeer{URL: p.URL, CAFile: p.CAFile}
 	}
 	svc, err := fed.NewService(fed.Config{
-		Domain:    cfg.Domain,
-		Directory: dir,
-		Blocks:    st,
-		Contacts:  st,
-		Queue:     st,
-		Rooms:     st,
-		Keys:      keys,
-		PublicURL: cfg.HTTP.PublicURL, // "" is https://DOMAIN
-		Peers:     peers,
-		Discover:  cfg.Federation.Discover,
-		MaxAge:    cfg.Federation.MaxAge.Std(),
-		Rate:      cfg.Federation.Rate,
-		Burst:     cfg.Federation.Burst,
-		Log:       log,
+		Domain:       cfg.Domain,
+		Directory:    dir,
+		Blocks:       st,
+		Contacts:     st,
+		Queue:        st,
+		Rooms:        st,
+		Keys:         keys,
+		PublicURL:    cfg.HTTP.PublicURL, // "" is https://DOMAIN
+		Peers:        peers,
+		Discover:     cfg.Federation.Discover,
+		MaxAge:       cfg.Federation.MaxAge.Std(),
+		Rate:         cfg.Federation.Rate,
+		Burst:        cfg.Federation.Burst,
+		InboundRate:  cfg.Federation.InboundRate,
+		InboundBurst: cfg.Federation.InboundBurst,
+		MaxQueued:    cfg.Federation.MaxQueued,
+		Log:          log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("federation: %w", err)

@@ -106,6 +106,11 @@ type FederationConfig struct {
 	// Rate (requests per second) and Burst limit each peer's requests.
 	Rate  float64 `toml:"rate"`
 	Burst int     `toml:"burst"`
+	// InboundRate and InboundBurst limit all peers' requests together.
+	InboundRate  float64 `toml:"inbound_rate"`
+	InboundBurst int     `toml:"inbound_burst"`
+	// MaxQueued bounds one user's undelivered events to one peer.
+	MaxQueued int `toml:"max_queued"`
 	// Peers are reached without discovery: private networks and tests.
 	Peers map[string]PeerConfig `toml:"peers"`
 }
@@ -141,11 +146,14 @@ func Default() Config {
 			LoginLockout:     Duration(5 * time.Minute),
 		},
 		Federation: FederationConfig{
-			Discover: true,
-			MaxAge:   Duration(72 * time.Hour),
-			Rate:     50,
-			Burst:    100,
-			Peers:    map[string]PeerConfig{},
+			Discover:     true,
+			MaxAge:       Duration(72 * time.Hour),
+			Rate:         50,
+			Burst:        100,
+			InboundRate:  2000,
+			InboundBurst: 4000,
+			MaxQueued:    10000,
+			Peers:        map[string]PeerConfig{},
 		},
 		Upload: UploadConfig{Enabled: true, MaxFileSizeMiB: 100, QuotaMiB: 1024},
 	}

@@ -75,6 +75,12 @@ max_age = "3d"
 # Requests per second, and burst, accepted from each peer server.
 rate = 50.0
 burst = 100
+# Requests per second, and burst, accepted from all peer servers together.
+inbound_rate = 2000.0
+inbound_burst = 4000
+# Undelivered events one user may have waiting for one peer server; past
+# it, sending to that server fails until it takes some.
+max_queued = 10000
 # Peers reached without discovery, e.g.
 #   [federation.peers."b.example"]
 #   url = "https://10.0.0.2:8443"

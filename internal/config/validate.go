@@ -79,6 +79,15 @@ func (c *Config) Validate() error {
 	if c.Federation.Burst <= 0 {
 		check("federation.burst", fmt.Errorf("%d must be positive", c.Federation.Burst))
 	}
+	if c.Federation.InboundRate <= 0 {
+		check("federation.inbound_rate", fmt.Errorf("%v must be positive", c.Federation.InboundRate))
+	}
+	if c.Federation.InboundBurst <= 0 {
+		check("federation.inbound_burst", fmt.Errorf("%d must be positive", c.Federation.InboundBurst))
+	}
+	if c.Federation.MaxQueued <= 0 {
+		check("federation.max_queued", fmt.Errorf("%d must be positive", c.Federation.MaxQueued))
+	}
 	for d, p := range c.Federation.Peers {
 		key := "federation.peers." + d
 		if d == "localhost" || checkDomain(d) != nil {
