@@ -309,6 +309,32 @@ func (q *memQueue) FailFed(_ context.Context, ids []int64, cause string) error {
 	return nil
 }
 
+func (q *memQueue) CountFed(_ context.Context, peer string, user core.UserID) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for _, it := range q.items {
+		if it.Peer == peer && it.User == user {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (q *memQueue) PurgeFailedFed(_ context.Context, before time.Time) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	kept := q.failed[:0]
+	for _, it := range q.failed {
+		if !it.Created.Before(before) {
+			kept = append(kept, it)
+		}
+	}
+	n := len(q.failed) - len(kept)
+	q.failed = kept
+	return n, nil
+}
+
 func (q *memQueue) pending() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()

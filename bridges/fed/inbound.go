@@ -140,6 +140,13 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (string, 
 		pr.retryAfter = time.Second
 		return origin, nil, pr
 	}
+	// All peers together are bounded too: many domains, each within its
+	// own limit, must not together fill the replay cache or the store.
+	if !s.inbound.Allow() {
+		pr := refuse(http.StatusTooManyRequests, "rate-limited", "too many federation requests from all peers")
+		pr.retryAfter = time.Second
+		return origin, nil, pr
+	}
 	// The listener bounds only the headers' time; a body trickled in
 	// must not hold the handler (and its share of the peer) for ever.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.bodyTimeout))

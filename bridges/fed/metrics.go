@@ -10,11 +10,11 @@ import (
 var (
 	metricOutEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_fed_events_sent_total",
-		Help: "Federation events for other domains by outcome: delivered, rejected by the peer, or failed (too old).",
+		Help: "Federation events for other domains by outcome: delivered, failed (rejected or too old), refused_queue_full, ephemeral (typing sent), typing_dropped.",
 	}, []string{"result"})
 	metricInEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_fed_events_received_total",
-		Help: "Federation events received from other domains by answer: accepted or rejected.",
+		Help: "Federation events received from other domains by answer: accepted, duplicate or rejected.",
 	}, []string{"result"})
 	metricRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_fed_requests_refused_total",
@@ -24,8 +24,12 @@ var (
 		Name: "switchboard_fed_delivery_retries_total",
 		Help: "Batches of federation events a peer did not take, to be sent again.",
 	})
+	metricWorkersStopped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_fed_workers_stopped_total",
+		Help: "Delivery workers stopped after their peer's queue stayed empty.",
+	})
 )
 
 func init() {
-	prometheus.MustRegister(metricOutEvents, metricInEvents, metricRefused, metricRetries)
+	prometheus.MustRegister(metricOutEvents, metricInEvents, metricRefused, metricRetries, metricWorkersStopped)
 }

@@ -45,6 +45,9 @@ func (s *Service) queued(user core.UserID, msg core.MessageID, ev Event, peerDom
 // enqueueAll stores entries in one transaction and wakes their peers'
 // workers.
 func (s *Service) enqueueAll(ctx context.Context, qs []core.FedQueued) error {
+	if err := s.checkQueueBound(ctx, qs); err != nil {
+		return err
+	}
 	if _, err := s.queue.EnqueueFed(ctx, qs); err != nil {
 		return err
 	}
@@ -58,6 +61,62 @@ func (s *Service) enqueueAll(ctx context.Context, qs []core.FedQueued) error {
 		}
 	}
 	return nil
+}
+
+// checkQueueBound refuses the events of a user who has too many waiting
+// for one peer: the peer may be down for days, and one user's backlog
+// delays every other user's events to it. The refusal is permanent, so
+// the sending device is told at once.
+func (s *Service) checkQueueBound(ctx context.Context, qs []core.FedQueued) error {
+	type userPeer struct {
+		user core.UserID
+		peer string
+	}
+	adding := make(map[userPeer]int)
+	var order []userPeer
+	for _, q := range qs {
+		k := userPeer{q.User, q.Peer}
+		if adding[k] == 0 {
+			order = append(order, k)
+		}
+		adding[k]++
+	}
+	for _, k := range order {
+		waiting, err := s.queue.CountFed(ctx, k.peer, k.user)
+		if err != nil {
+			return err
+		}
+		if waiting+adding[k] > s.maxQueued {
+			metricOutEvents.WithLabelValues("refused_queue_full").Add(float64(adding[k]))
+			return core.Permanent(fmt.Errorf("%d events to %s are still waiting for delivery, and at most %d may wait: "+
+				"send again once %s is reachable", waiting, k.peer, s.maxQueued, k.peer))
+		}
+	}
+	return nil
+}
+
+// purgeEvery is how often failed events past their retention are deleted.
+const purgeEvery = time.Hour
+
+// purgeFailed deletes, every purgeEvery until ctx ends, failed events
+// created more than MaxAge + FailedRetention ago: their senders were told
+// when they failed, and their payloads must not pile up for ever.
+func (s *Service) purgeFailed(ctx context.Context) {
+	t := time.NewTicker(purgeEvery)
+	defer t.Stop()
+	for {
+		n, err := s.queue.PurgeFailedFed(ctx, s.now().Add(-s.maxAge-s.failedRetention))
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("purging failed federation events", "err", err)
+		} else if n > 0 {
+			s.log.Info("purged failed federation events", "events", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Run delivers the outbound queues until ctx ends: it starts a worker for
@@ -79,6 +138,8 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			s.kick(p)
 		}
+		s.workers.Add(1)
+		go func() { defer s.workers.Done(); s.purgeFailed(ctx) }()
 	}
 	<-ctx.Done()
 	s.workers.Wait()
@@ -86,6 +147,8 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // kick wakes p's worker, starting it if needed (once Run has started).
+// The kick is left under s.mu, so a worker deciding to stop (retire)
+// sees every kick given while it counted as running.
 func (s *Service) kick(p *peer) {
 	s.mu.Lock()
 	ctx := s.runCtx
@@ -94,14 +157,33 @@ func (s *Service) kick(p *peer) {
 		p.running = true
 		s.workers.Add(1)
 	}
-	s.mu.Unlock()
-	if start {
-		go s.work(ctx, p)
-	}
 	select {
 	case p.kickc <- struct{}{}:
 	default:
 	}
+	s.mu.Unlock()
+	if start {
+		go s.work(ctx, p)
+	}
+}
+
+// retire stops p's worker unless it was kicked meanwhile, and lets go of
+// p's connections: a domain written to once must not keep a goroutine
+// and a transport for the life of the daemon. It reports whether the
+// worker stopped.
+func (s *Service) retire(p *peer) bool {
+	s.mu.Lock()
+	select {
+	case <-p.kickc:
+		s.mu.Unlock()
+		return false
+	default:
+	}
+	p.running = false
+	s.mu.Unlock()
+	p.releaseClient()
+	metricWorkersStopped.Inc()
+	return true
 }
 
 // work delivers p's queue in order, in batches, until ctx ends.
@@ -113,6 +195,20 @@ func (s *Service) work(ctx context.Context, p *peer) {
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("federation queue", "peer", p.domain, "err", err)
 			wait = 5 * time.Second
+		}
+		if wait == queueEmpty {
+			// Nothing waits: stay for a while for more, then stop.
+			t := time.NewTimer(s.workerIdle)
+			select {
+			case <-ctx.Done():
+			case <-p.kickc:
+			case <-t.C:
+				if s.retire(p) {
+					return
+				}
+			}
+			t.Stop()
+			continue
 		}
 		// After a batch the peer refused as a whole, events go one at a
 		// time until the bad one is found; then batches again.
@@ -134,16 +230,23 @@ func (s *Service) work(ctx context.Context, p *peer) {
 	}
 }
 
-// idle is how long a worker sleeps with nothing queued; a kick wakes it.
-const idle = time.Hour
+// queueEmpty is deliverOnce's wait when nothing is queued.
+const queueEmpty time.Duration = -1
+
+// workerIdle is how long a worker with nothing queued waits for more
+// before it stops; the next kick starts a new one.
+const workerIdle = 2 * time.Minute
 
 // deliverOnce sends the next batch. It returns how long to wait before
 // the next one (zero: go on at once), and single when the peer refused
 // the batch as a whole.
 func (s *Service) deliverOnce(ctx context.Context, p *peer, limit int) (wait time.Duration, single bool, err error) {
 	items, err := s.queue.PendingFed(ctx, p.domain, limit)
-	if err != nil || len(items) == 0 {
-		return idle, false, err
+	if err != nil {
+		return 0, false, err
+	}
+	if len(items) == 0 {
+		return queueEmpty, false, nil
 	}
 	now := s.now()
 	if d := items[0].NextAttempt.Sub(now); d > 0 {

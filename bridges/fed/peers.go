@@ -93,7 +93,10 @@ type peer struct {
 	running bool // a delivery worker runs; guarded by svc.mu
 	// ephemeral is set while a typing event is on its way (ephemeral.go).
 	ephemeral atomic.Bool
-	used      time.Time // last looked up; guarded by svc.mu
+	// srvAddr is DOMAIN:PORT of the SRV record found last, and srvTarget
+	// the TARGET:PORT dialled for it (srv.go); guarded by mu.
+	srvAddr, srvTarget string
+	used               time.Time // last looked up; guarded by svc.mu
 }
 
 // peer returns the peer for domain, remembering it, or an error when the
@@ -176,7 +179,7 @@ func (p *peer) httpClient() (*http.Client, error) {
 	if p.client != nil {
 		return p.client, nil
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: p.svc.rootCAs}
 	if p.static != nil && p.static.CAFile != "" {
 		pem, err := os.ReadFile(p.static.CAFile)
 		if err != nil {
@@ -196,10 +199,10 @@ func (p *peer) httpClient() (*http.Client, error) {
 		// server connect into its own or its operator's network. The check
 		// is on the address dialled, after DNS, so rebinding cannot evade
 		// it. Private peers belong in the static peer map.
-		dialer.Control = refuseNonPublic
+		dialer.Control = p.svc.dialControl
 	}
 	tr := &http.Transport{
-		DialContext:         dialer.DialContext,
+		DialContext:         p.srvDial(dialer),
 		TLSHandshakeTimeout: fetchTimeout,
 		TLSClientConfig:     tlsCfg,
 		MaxIdleConnsPerHost: 4,
@@ -210,6 +213,17 @@ func (p *peer) httpClient() (*http.Client, error) {
 		// A redirect would send a signed request somewhere unsigned for.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return p.client, nil
+}
+
+// releaseClient closes p's idle connections and drops its client, which
+// the next use builds again.
+func (p *peer) releaseClient() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client != nil {
+		p.client.CloseIdleConnections()
+		p.client = nil
+	}
 }
 
 // errNotPublic is a dial of a discovered peer to a non-public address.
@@ -305,7 +319,13 @@ func (p *peer) fetch(ctx context.Context) (*Document, map[string]ed25519.PublicK
 	}
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", p.base()+WellKnownPath, nil)
+	base := p.base()
+	if p.static == nil {
+		if base, err = p.lookupSRV(ctx); err != nil { // srv.go
+			return nil, nil, err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", base+WellKnownPath, nil)
 	if err != nil {
 		return nil, nil, err
 	}

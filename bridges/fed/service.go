@@ -2,11 +2,14 @@ package fed
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -62,9 +65,28 @@ type Config struct {
 	// Rate and Burst limit each peer's requests; defaults 50/s and 100.
 	Rate  float64
 	Burst int
-	Log   *slog.Logger
-	Now   func() time.Time
+	// InboundRate and InboundBurst limit the requests of all peers
+	// together; defaults DefaultInboundRate and twice it.
+	InboundRate  float64
+	InboundBurst int
+	// MaxQueued bounds a user's undelivered events to one peer; default
+	// DefaultMaxQueued.
+	MaxQueued int
+	// FailedRetention is how long failed events stay in the queue past
+	// MaxAge after they were created; default DefaultFailedRetention.
+	FailedRetention time.Duration
+	// Resolver looks up DNS SRV records; default net.DefaultResolver.
+	Resolver SRVResolver
+	Log      *slog.Logger
+	Now      func() time.Time
 }
+
+// Defaults of the bounds of section 7 of docs/federation.md.
+const (
+	DefaultInboundRate     = 2000
+	DefaultMaxQueued       = 10000
+	DefaultFailedRetention = 7 * 24 * time.Hour
+)
 
 // Service is the daemon's one federation endpoint.
 type Service struct {
@@ -79,10 +101,15 @@ type Service struct {
 	maxAge    time.Duration
 	rate      rate.Limit
 	burst     int
-	log       *slog.Logger
-	now       func() time.Time
-	replays   *replayCache
-	rooms     *roomHost
+	// inbound limits all peers' requests together.
+	inbound         *rate.Limiter
+	maxQueued       int
+	failedRetention time.Duration
+	resolver        SRVResolver
+	log             *slog.Logger
+	now             func() time.Time
+	replays         *replayCache
+	rooms           *roomHost
 	// discoveries limits fetches of new domains' documents.
 	discoveries *rate.Limiter
 	workers     sync.WaitGroup
@@ -95,6 +122,11 @@ type Service struct {
 	// maxPeers and bodyTimeout are the constants but for tests.
 	maxPeers    int
 	bodyTimeout time.Duration
+	workerIdle  time.Duration
+	// dialControl checks the addresses dialled for discovered peers, and
+	// rootCAs verifies them (nil: the system's); tests change them.
+	dialControl func(network, address string, c syscall.RawConn) error
+	rootCAs     *x509.CertPool
 	runCtx      context.Context // set by Run
 
 	// contactsMu serializes changes of contact entries (presence.go).
@@ -135,6 +167,21 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Burst <= 0 {
 		cfg.Burst = 100
 	}
+	if cfg.InboundRate <= 0 {
+		cfg.InboundRate = DefaultInboundRate
+	}
+	if cfg.InboundBurst <= 0 {
+		cfg.InboundBurst = int(2 * cfg.InboundRate)
+	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = DefaultMaxQueued
+	}
+	if cfg.FailedRetention <= 0 {
+		cfg.FailedRetention = DefaultFailedRetention
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
 	static := make(map[string]StaticPeer, len(cfg.Peers))
 	for d, p := range cfg.Peers {
 		if err := ValidateDomain(d); err != nil {
@@ -148,7 +195,10 @@ func NewService(cfg Config) (*Service, error) {
 		maxAge: cfg.MaxAge, rate: rate.Limit(cfg.Rate), burst: cfg.Burst, log: cfg.Log, now: cfg.Now,
 		replays: newReplayCache(maxReplayEntries), rooms: newRoomHost(cfg.Rooms), discoveries: rate.NewLimiter(discoveryRate, discoveryBurst),
 		locals: make(map[string]*bridge), byUser: make(map[core.UserID]*bridge), peers: make(map[string]*peer),
-		maxPeers: maxPeers, bodyTimeout: bodyTimeout,
+		maxPeers: maxPeers, bodyTimeout: bodyTimeout, workerIdle: workerIdle,
+		dialControl: refuseNonPublic,
+		inbound:     rate.NewLimiter(rate.Limit(cfg.InboundRate), cfg.InboundBurst), maxQueued: cfg.MaxQueued,
+		failedRetention: cfg.FailedRetention, resolver: cfg.Resolver,
 		contacts: cfg.Contacts, presenceSends: make(chan struct{}, maxPresenceSends),
 	}, nil
 }
