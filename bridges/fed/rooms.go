@@ -560,11 +560,11 @@ func (s *Service) fromHome(ctx context.Context, ev Event, room Address) error {
 func (b *bridge) JoinRoom(ctx context.Context, name, _ string) error {
 	room, err := ParseAddress(name)
 	if err != nil || !room.IsRoom() {
-		return fmt.Errorf("%q: a room is #name@domain", name)
+		return core.Permanent(fmt.Errorf("%q: a room is #name@domain", name))
 	}
 	s := b.svc
 	if s.rooms.store == nil {
-		return errNoRooms
+		return core.Permanent(errNoRooms)
 	}
 	// Recorded first: what the home sends once it took the join must
 	// find the user in the room.
@@ -582,6 +582,9 @@ func (b *bridge) JoinRoom(ctx context.Context, name, _ string) error {
 	if err != nil {
 		if uerr := s.rooms.store.SetFedRoomJoined(context.WithoutCancel(ctx), room.String(), b.self.Local, false); uerr != nil {
 			b.env.Log.Warn("undoing a refused room join", "room", room, "err", uerr)
+		}
+		if errors.Is(err, core.ErrNoSuchRoom) || errors.Is(err, core.ErrRoomFull) {
+			err = core.Permanent(err)
 		}
 		return err
 	}
@@ -646,11 +649,11 @@ func (b *bridge) backfill(ctx context.Context, room Address) error {
 func (b *bridge) LeaveRoom(ctx context.Context, name, _ string) error {
 	room, err := ParseAddress(name)
 	if err != nil || !room.IsRoom() {
-		return fmt.Errorf("%q: a room is #name@domain", name)
+		return core.Permanent(fmt.Errorf("%q: a room is #name@domain", name))
 	}
 	s := b.svc
 	if s.rooms.store == nil {
-		return errNoRooms
+		return core.Permanent(errNoRooms)
 	}
 	if err := s.rooms.store.SetFedRoomJoined(ctx, room.String(), b.self.Local, false); err != nil {
 		return err
@@ -694,11 +697,15 @@ func (s *Service) roomRequest(ctx context.Context, room Address, path string, re
 		return fmt.Errorf("asking %s: %w", room.Domain, err)
 	}
 	if status != http.StatusOK {
+		err := fmt.Errorf("%s answered %d", room.Domain, status)
 		var pr problem
 		if json.Unmarshal(answer, &pr) == nil && pr.Detail != "" {
-			return fmt.Errorf("%s refused: %s", room.Domain, pr.Detail)
+			err = fmt.Errorf("%s refused: %s", room.Domain, pr.Detail)
 		}
-		return fmt.Errorf("%s answered %d", room.Domain, status)
+		if status >= 400 && status < 500 && status != http.StatusTooManyRequests && status != http.StatusUnauthorized {
+			return core.Permanent(err) // the room, not the moment, is the matter
+		}
+		return err
 	}
 	if err := json.Unmarshal(answer, out); err != nil {
 		return fmt.Errorf("%s's answer: %w", room.Domain, err)

@@ -50,6 +50,8 @@ type Hub interface {
 	Subscribe(ctx context.Context, user core.UserID, network core.NetworkID, addr string) error
 	AnswerSubscription(ctx context.Context, user core.UserID, network core.NetworkID, addr string, approve bool) error
 	Unsubscribe(ctx context.Context, user core.UserID, network core.NetworkID, addr string) error
+	JoinRoom(ctx context.Context, user core.UserID, network core.NetworkID, room, key string) error
+	LeaveRoom(ctx context.Context, user core.UserID, network core.NetworkID, room, reason string) error
 	SyncNetworks(ctx context.Context) error
 	// ParsePeer reads an address typed on a device as the network files
 	// conversations.
@@ -163,6 +165,8 @@ func New(cfg Config) *Server {
 		{"PUT", "/api/v1/networks/{id}/contacts/{addr}", false, s.authed(s.putContact)},
 		{"DELETE", "/api/v1/networks/{id}/contacts/{addr}", false, s.authed(s.deleteContact)},
 		{"POST", "/api/v1/networks/{id}/contacts/{addr}/subscription", false, s.authed(s.changeSubscription)},
+		{"PUT", "/api/v1/networks/{id}/rooms/{addr}", false, s.authed(s.joinRoom)}, // rooms.go
+		{"DELETE", "/api/v1/networks/{id}/rooms/{addr}", false, s.authed(s.leaveRoom)},
 		{"POST", "/api/v1/networks", false, s.authed(s.createNetwork)},
 		{"PATCH", "/api/v1/networks/{id}", false, s.authed(s.updateNetwork)},
 		{"DELETE", "/api/v1/networks/{id}", false, s.authed(s.deleteNetwork)},

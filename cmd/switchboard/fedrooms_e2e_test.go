@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,16 @@ func (c *xmppClient) leaveRoom(room string) {
 	conference := elem("urn:xmpp:bookmarks:1", "conference", nil, "autojoin", "false")
 	publish := elem("", "publish", elem("", "item", conference, "id", room), "node", "urn:xmpp:bookmarks:1")
 	c.sendStanza(stanza.IQ{Type: stanza.SetIQ, ID: "leave-1"}.Wrap(elem("http://jabber.org/protocol/pubsub", "pubsub", publish)))
+}
+
+// homeLogged reports whether the node logged msg about member.
+func homeLogged(n *fedNode, msg, member string) bool {
+	for _, line := range strings.Split(n.d.logText(), "\n") {
+		if strings.Contains(line, `msg="`+msg+`"`) && strings.Contains(line, "member="+member) {
+			return true
+		}
+	}
+	return false
 }
 
 // roomHistory is the user's stored history of a room: "in:body" or
@@ -156,18 +167,31 @@ func TestFedRoomThreeServers(t *testing.T) {
 
 	// bob leaves; what is said after reaches carol, not bob.
 	bobX.leaveRoom(room)
-	waitLong(t, "a took bob's leave", func() bool {
-		for _, line := range strings.Split(a.d.logText(), "\n") {
-			if strings.Contains(line, `msg="a member left a room"`) && strings.Contains(line, "member=bob@b.test") {
-				return true
-			}
-		}
-		return false
-	})
+	waitLong(t, "a took bob's leave", func() bool { return homeLogged(a, "a member left a room", "bob@b.test") })
 	aliceX.sayInRoom(room, "after bob left")
 	waitLong(t, "carol hears it", func() bool { return len(roomHistory(t, carol, room)) == len(want)+1 })
 	time.Sleep(500 * time.Millisecond)
 	if got := roomHistory(t, bob, room); len(got) != len(historyOf(1, away...)) {
 		t.Fatalf("bob's history after he left: %q", got)
 	}
+
+	// erin, a user of the home itself, joins through the HTTP API: her
+	// server fetches the room's history for her, and what she posts
+	// reaches the others.
+	erin := loginAPI(t, a.dir, a.addr, "erin", "pw-e")
+	erinFed := waitFedNetwork(t, erin)
+	roomPath := fmt.Sprintf("/api/v1/networks/%d/rooms/%s", erinFed, url.PathEscape(room))
+	erin.do("PUT", fmt.Sprintf("/api/v1/networks/%d/rooms/%s", erinFed, url.PathEscape("bob@b.test")), nil, 400, nil)
+	erin.do("PUT", fmt.Sprintf("/api/v1/networks/%d/rooms/%s", erinFed, url.PathEscape("#nowhere@b.test")), nil, 422, nil)
+	erin.do("PUT", roomPath, nil, 204, nil)
+	var backfill []string
+	for _, s := range append(append(said, away...), "after bob left") {
+		backfill = append(backfill, "in:"+s)
+	}
+	waitLong(t, "erin's history of the room", func() bool { return fmt.Sprint(roomHistory(t, erin, room)) == fmt.Sprint(backfill) })
+	erin.do("POST", fmt.Sprintf("/api/v1/networks/%d/messages", erinFed), map[string]string{"to": room, "body": "hello from erin"}, 201, nil)
+	aliceX.heardInRoom(room, "erin@a.test", "hello from erin")
+	waitLong(t, "carol hears erin", func() bool { return len(roomHistory(t, carol, room)) == len(want)+2 })
+	erin.do("DELETE", roomPath, nil, 204, nil)
+	waitLong(t, "a took erin's leave", func() bool { return homeLogged(a, "a member left a room", "erin@a.test") })
 }
