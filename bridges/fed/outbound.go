@@ -141,6 +141,10 @@ func (s *Service) Run(ctx context.Context) error {
 		s.workers.Add(1)
 		go func() { defer s.workers.Done(); s.purgeFailed(ctx) }()
 	}
+	if s.keyDir != "" {
+		s.workers.Add(1)
+		go func() { defer s.workers.Done(); s.reloadKeys(ctx) }()
+	}
 	<-ctx.Done()
 	s.workers.Wait()
 	return nil

@@ -456,8 +456,11 @@ func (s *Service) sign(req *http.Request, body []byte) error {
 	}
 	comps = append(comps, "switchboard-origin")
 	s.mu.Lock()
-	k := s.keys[len(s.keys)-1]
+	k := signingKey(s.keys)
 	s.mu.Unlock()
+	if k == nil {
+		return errors.New("no federation key may sign: every key is retiring")
+	}
 	now := s.now()
 	in, sig, err := httpsig.Sign(httpsig.Message{Method: req.Method, URL: req.URL, Header: req.Header}, sigLabel, comps,
 		httpsig.Params{Created: now, Expires: now.Add(sigLifetime), KeyID: k.ID, Alg: httpsig.AlgEd25519}, k.Private)

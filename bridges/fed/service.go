@@ -75,6 +75,9 @@ type Config struct {
 	// FailedRetention is how long failed events stay in the queue past
 	// MaxAge after they were created; default DefaultFailedRetention.
 	FailedRetention time.Duration
+	// KeyDir, when set, is read again every keyReload for new and
+	// retired keys (LoadKeys).
+	KeyDir string
 	// Resolver looks up DNS SRV records; default net.DefaultResolver.
 	Resolver SRVResolver
 	Log      *slog.Logger
@@ -106,6 +109,7 @@ type Service struct {
 	maxQueued       int
 	failedRetention time.Duration
 	resolver        SRVResolver
+	keyDir          string
 	log             *slog.Logger
 	now             func() time.Time
 	replays         *replayCache
@@ -146,7 +150,7 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Directory == nil {
 		return nil, errors.New("fed: no Directory")
 	}
-	if cfg.Queue != nil && len(cfg.Keys) == 0 {
+	if cfg.Queue != nil && signingKey(cfg.Keys) == nil {
 		return nil, errors.New("fed: federating with other domains needs a signing key")
 	}
 	if cfg.Log == nil {
@@ -198,7 +202,7 @@ func NewService(cfg Config) (*Service, error) {
 		maxPeers: maxPeers, bodyTimeout: bodyTimeout, workerIdle: workerIdle,
 		dialControl: refuseNonPublic,
 		inbound:     rate.NewLimiter(rate.Limit(cfg.InboundRate), cfg.InboundBurst), maxQueued: cfg.MaxQueued,
-		failedRetention: cfg.FailedRetention, resolver: cfg.Resolver,
+		failedRetention: cfg.FailedRetention, resolver: cfg.Resolver, keyDir: cfg.KeyDir,
 		contacts: cfg.Contacts, presenceSends: make(chan struct{}, maxPresenceSends),
 	}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"github.com/switchboard/switchboard/bridges/fed"
@@ -90,7 +89,8 @@ func ensureFedNetworks(ctx context.Context, st *history.Store) (created bool, er
 // newFedService builds the federation service from the configuration; its
 // signing keys live in <data_dir>/federation/keys (fed.LoadKeys).
 func newFedService(cfg config.Config, st *history.Store, dir fed.Directory, log *slog.Logger) (*fed.Service, error) {
-	keys, err := fed.LoadKeys(filepath.Join(cfg.DataDir, "federation", "keys"), time.Now())
+	keyDir := fedKeyDir(cfg)
+	keys, err := fed.LoadKeys(keyDir, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +115,7 @@ func newFedService(cfg config.Config, st *history.Store, dir fed.Directory, log 
 		InboundRate:  cfg.Federation.InboundRate,
 		InboundBurst: cfg.Federation.InboundBurst,
 		MaxQueued:    cfg.Federation.MaxQueued,
+		KeyDir:       keyDir,
 		Log:          log,
 	})
 	if err != nil {

@@ -46,6 +46,7 @@ Run "switchboard serve" to start the daemon on its defaults.`,
 		newImportCommand(g),
 		newRetentionCommand(g),
 		newConfigCommand(g),
+		newFedCommand(g),
 		newVersionCommand(),
 	)
 	return root
