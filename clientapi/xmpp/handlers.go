@@ -227,6 +227,7 @@ func (s *session) handlePresence(ctx context.Context, p *element) {
 		if first {
 			s.sendInitialPresences()
 			s.sendPendingSubscriptions(ctx)
+			s.sendContactPresences(ctx) // roster.go
 		}
 	case "unavailable":
 		s.available.Store(false)

@@ -309,3 +309,25 @@ func (s *session) sendPendingSubscriptions(ctx context.Context) {
 		}
 	}
 }
+
+// sendContactPresences shows a device that just became available the
+// last presence the networks reported of each contact (RFC 6121 §4.2.2:
+// what a server's probes would bring), so it need not wait for the next
+// change.
+func (s *session) sendContactPresences(ctx context.Context) {
+	for _, cl := range s.srv.hub.Contacts(s.user.ID) {
+		nw, ok := s.nets.get(ctx, cl.Network)
+		if !ok {
+			continue
+		}
+		for _, c := range cl.Contacts {
+			if c.Presence.Show == core.ShowOffline {
+				continue
+			}
+			from := peerJID(nw, s.nets.remoteOf(nw, c.Addr), s.srv.domain)
+			if !s.isBlocked(ctx, from) {
+				s.send(presenceOf(from, s.full, c.Presence))
+			}
+		}
+	}
+}

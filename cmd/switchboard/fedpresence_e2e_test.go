@@ -185,6 +185,13 @@ func TestFedPresenceThreeDaemons(t *testing.T) {
 		cs, _ := contactsOf(t, alice, aliceNet)
 		return cs["bob@b.test"] == e2eContact{Addr: "bob@b.test", Subscription: "to", Show: "away", Status: "lunch"}
 	})
+	// A device of alice's that comes later is shown bob's presence at
+	// once.
+	aliceX2 := dialXMPP(t, a.d.xmpp[0], "alice", "a.test", "pw-a")
+	aliceX2.expectPresence("bob away on alice's second device", func(p xmppPresence) bool {
+		return p.From == "bob@b.test" && p.Show == "away" && p.Status == "lunch"
+	})
+	aliceX2.sendPresence("", "unavailable", "", "") // alice's status is her first device's again
 	if cs, pending := contactsOf(t, bob, bobNet); cs["alice@a.test"].Subscription != "from" || len(pending) != 0 {
 		t.Errorf("bob's contacts %+v pending %v", cs, pending)
 	}
