@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestParseAddress(t *testing.T) {
@@ -78,6 +79,9 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add([]byte(`{"events":[{"id":"x","type":"typing","from":"a@a.b","to":"b@c.d","time":"2026-01-01T00:00:00Z","state":"composing"}]}`))
 	f.Add([]byte(`{"events":[{"attachments":[{"url":"https://x","size":-1}]}]}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"events":[{"id":"r","type":"reaction","from":"a@a.b","to":"b@c.d","time":"2026-01-01T00:00:00Z","reacts_to":"m1","reactions":["\u00f0\u009f","x"]}]}`))
+	f.Add([]byte(`{"events":[{"id":"d","type":"read","from":"a@a.b","to":"b@c.d","time":"2026-01-01T00:00:00Z","upto":"m:1"}]}`))
+	f.Add([]byte(`{"events":[{"id":"m","type":"message","from":"a@a.b","to":"b@c.d","time":"2026-01-01T00:00:00Z","kind":"chat","body":"x","reply_to":"a b","correction_of":"c"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		b, err := DecodeBatch(body)
 		if err != nil {
@@ -96,7 +100,31 @@ func FuzzDecodeBatch(f *testing.F) {
 			if checkID(e.ID) != nil || e.Time.IsZero() {
 				t.Fatalf("accepted envelope %+v", e)
 			}
-			_ = e.checkMessage()
+			if e.checkContent() != nil {
+				continue
+			}
+			// What the receiver accepts holds up to its promises.
+			switch e.Type {
+			case TypeReaction:
+				if checkID(e.ReactsTo) != nil || len(e.Reactions) > maxReactions {
+					t.Fatalf("accepted reaction %+v", e)
+				}
+				for _, r := range e.Reactions {
+					if !utf8.ValidString(r) || r == "" || len(r) > maxReactionBytes {
+						t.Fatalf("accepted reaction %q", r)
+					}
+				}
+			case TypeRead:
+				if checkID(e.Upto) != nil {
+					t.Fatalf("accepted read %+v", e)
+				}
+			case TypeMessage:
+				for _, ref := range []string{e.ReplyTo, e.CorrectionOf} {
+					if ref != "" && checkID(ref) != nil {
+						t.Fatalf("accepted reference %q", ref)
+					}
+				}
+			}
 		}
 	})
 }
