@@ -67,6 +67,8 @@ type Event struct {
 	// event's place in the room.
 	Sender string `json:"sender,omitempty"`
 	Seq    int64  `json:"seq,omitempty"`
+	// Invitee is an invite's: the user invited into the room.
+	Invitee string `json:"invitee,omitempty"`
 }
 
 // Attachment is a file shared by URL.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,8 +26,9 @@ import (
 
 // Room event types, besides TypeMessage.
 const (
-	TypeJoin  = "join"
-	TypeLeave = "leave"
+	TypeJoin   = "join"
+	TypeLeave  = "leave"
+	TypeInvite = "invite"
 )
 
 // Limits of rooms: what a peer's users can make a home keep.
@@ -35,6 +37,7 @@ const (
 	roomArchiveKeep = 10_000 // events of a room kept for history
 	maxHistoryPage  = 100    // events in one history answer
 	backfillEvents  = 50     // history a joining member's server fetches
+	maxReasonBytes  = 1024   // an invitation's text
 )
 
 // Member affiliations.
@@ -471,6 +474,8 @@ func (s *Service) receiveRoomEvents(ctx context.Context, origin string, events [
 			err = s.fromMember(ctx, ev, from, to)
 		case from.IsRoom() && to == from && from.Domain != s.domain:
 			err = s.fromHome(ctx, ev, from)
+		case from.IsRoom() && !to.IsRoom() && to.Domain == s.domain && from.Domain != s.domain && ev.Type == TypeInvite:
+			err = s.deliverInvite(ctx, from, to, ev)
 		default:
 			err = fmt.Errorf("from %s to %s: not a room event this server takes", from, to)
 		}
@@ -499,6 +504,12 @@ func (s *Service) fromMember(ctx context.Context, ev Event, from, room Address) 
 	switch ev.Type {
 	case TypeLeave:
 		return s.leaveHome(ctx, room, from)
+	case TypeInvite:
+		invitee, err := ParseAddress(ev.Invitee)
+		if err != nil || invitee.IsRoom() || len(ev.Body) > maxReasonBytes {
+			return &refusal{fmt.Errorf("invite: invitee %q or its text is not valid", ev.Invitee)}
+		}
+		return s.inviteHome(ctx, room, from, invitee, ev)
 	case TypeMessage:
 	default:
 		return &refusal{fmt.Errorf("event type %q not supported for a room", ev.Type)}
@@ -711,4 +722,101 @@ func (s *Service) roomRequest(ctx context.Context, room Address, path string, re
 		return fmt.Errorf("%s's answer: %w", room.Domain, err)
 	}
 	return nil
+}
+
+// inviteHome passes a member's invitation on to the invitee, from the
+// room: the home vouches that a member invited. Rooms are open, so the
+// invitation grants nothing; it tells the invitee where to join.
+func (s *Service) inviteHome(ctx context.Context, room, inviter, invitee Address, ev Event) error {
+	members, err := s.rooms.store.FedRoomMembers(ctx, room.String())
+	if err != nil {
+		return err
+	}
+	if !isMember(members, inviter) {
+		return fmt.Errorf("%s: %w", inviter, errNotMember)
+	}
+	out := Event{ID: roomEventID(room, inviter, ev.ID), Type: TypeInvite, From: room.String(), To: invitee.String(),
+		Sender: inviter.String(), Invitee: invitee.String(), Body: ev.Body, Time: s.now().UTC()}
+	if invitee.Domain == s.domain {
+		return s.deliverInvite(ctx, room, invitee, out)
+	}
+	owner, err := s.roomQueueUser(ctx, members)
+	if err != nil {
+		return err
+	}
+	q, err := s.queued(owner, 0, out, invitee.Domain)
+	if err != nil {
+		return err
+	}
+	return s.enqueueAll(ctx, []core.FedQueued{q})
+}
+
+// deliverInvite shows a local user an invitation into room, as a notice
+// from the member who invited, in their conversation with that member.
+func (s *Service) deliverInvite(ctx context.Context, room, invitee Address, ev Event) error {
+	inviter, err := ParseAddress(ev.Sender)
+	if err != nil || inviter.IsRoom() || len(ev.Body) > maxReasonBytes {
+		return &refusal{fmt.Errorf("invite: sender %q or its text is not valid", ev.Sender)}
+	}
+	b, err := s.recipient(ctx, invitee.Local)
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		return &refusal{errors.New("no such user")}
+	}
+	if s.blocks != nil {
+		list, err := s.blocks.BlockList(ctx, b.env.User.ID)
+		if err != nil {
+			return err
+		}
+		for _, a := range list {
+			if a = strings.ToLower(a); a == inviter.String() || a == inviter.Domain || a == room.String() || a == room.Domain {
+				return &refusal{fmt.Errorf("the recipient does not accept invitations from %s", inviter)}
+			}
+		}
+	}
+	text := "invites you to join " + room.String()
+	if ev.Body != "" {
+		text += ": " + ev.Body
+	}
+	m := &core.Message{Peer: core.Peer{Kind: core.Direct, Remote: inviter.String()}, OriginID: ev.ID, Direction: core.Incoming,
+		Sender: core.Address{Addr: inviter.String(), Name: inviter.Local}, Time: s.now(), Kind: core.KindNotice, Body: text}
+	return b.env.Inbound.Receive(ctx, core.MessageEvent{Message: m})
+}
+
+// InviteToRoom invites a user of any domain into a room the user is in:
+// through the room's home, which checks the inviter is a member.
+func (b *bridge) InviteToRoom(ctx context.Context, name, invitee, reason string) error {
+	room, err := ParseAddress(name)
+	if err != nil || !room.IsRoom() {
+		return core.Permanent(fmt.Errorf("%q: a room is #name@domain", name))
+	}
+	to, err := ParseAddress(invitee)
+	if err != nil || to.IsRoom() {
+		return core.Permanent(fmt.Errorf("%q: invite a user, user@domain", invitee))
+	}
+	if len(reason) > maxReasonBytes {
+		reason = strings.ToValidUTF8(reason[:maxReasonBytes], "")
+	}
+	s := b.svc
+	if s.rooms.store == nil {
+		return core.Permanent(errNoRooms)
+	}
+	now := s.now().UTC()
+	ev := Event{ID: membershipEventID(room, TypeInvite+"\x00"+to.String(), b.self, now), Type: TypeInvite, From: b.self.String(),
+		To: room.String(), Invitee: to.String(), Body: reason, Time: now}
+	if room.Domain == s.domain {
+		err := s.inviteHome(ctx, room, b.self, to, ev)
+		var refused *refusal
+		if errors.As(err, &refused) || errors.Is(err, errNotMember) || errors.Is(err, core.ErrNoSuchRoom) {
+			return core.Permanent(err)
+		}
+		return err
+	}
+	q, err := s.queued(b.env.User.ID, 0, ev, room.Domain)
+	if err != nil {
+		return err
+	}
+	return s.enqueueAll(ctx, []core.FedQueued{q})
 }

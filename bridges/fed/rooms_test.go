@@ -342,6 +342,24 @@ func TestRoomAcrossDomains(t *testing.T) {
 	}
 	waitFor(t, func() bool { return b.queue.pending() == 0 })
 	carol.waitRoomLines(t, room, append(others(want, "carol@c.test"), "alice@a.test: bye bob")...)
+
+	// carol invites bob back, through the home; eve, no member, cannot.
+	if err := eve.b.InviteToRoom(ctx, room, "bob@b.test", "from eve"); err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.b.InviteToRoom(ctx, room, "Bob@B.test", "come back"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return c.queue.pending() == 0 && a.queue.pending() == 0 })
+	var invites []string
+	for _, m := range bob.messages() {
+		if m.Kind == core.KindNotice {
+			invites = append(invites, m.Peer.Remote+" "+m.Sender.Addr+" "+m.Body)
+		}
+	}
+	if fmt.Sprint(invites) != "[carol@c.test carol@c.test invites you to join #lobby@a.test: come back]" {
+		t.Fatalf("bob's invitations: %q", invites)
+	}
 }
 
 // others are the lines not sent by sender.
@@ -390,6 +408,20 @@ func TestRoomSameDomain(t *testing.T) {
 	if err := bob.sendRoom(t, 3, room, "gone"); err == nil || !strings.Contains(err.Error(), "not a member") {
 		t.Fatalf("a former member posts: %v", err)
 	}
+	if err := bob.b.InviteToRoom(ctx, room, "carol@c.test", ""); err == nil || !strings.Contains(err.Error(), "not a member") {
+		t.Fatalf("a former member invites: %v", err)
+	}
+	if err := alice.b.InviteToRoom(ctx, room, "bob@a.test", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		for _, m := range bob.messages() {
+			if m.Peer.Remote == "alice@a.test" && m.Body == "invites you to join #team@a.test" {
+				return true
+			}
+		}
+		return false
+	})
 	if err := bob.b.JoinRoom(ctx, "#team@b.test", ""); err == nil {
 		t.Fatal("joined a room of another domain without federation")
 	}

@@ -80,6 +80,9 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 		s.send(refusal)
 		return
 	}
+	if r.peer.Kind == core.Room && r.resource == "" && s.handleRoomInvites(ctx, m, r) { // mucinvite.go
+		return
+	}
 	body, hasBody := m.child(nsClient, "body"), m.child(nsClient, "body") != nil
 	if !hasBody {
 		s.handleMarker(ctx, m, r)

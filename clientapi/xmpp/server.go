@@ -36,6 +36,7 @@ type Hub interface {
 	Rooms(user core.UserID) []core.RoomState
 	JoinRoom(ctx context.Context, user core.UserID, network core.NetworkID, room, key string) error
 	LeaveRoom(ctx context.Context, user core.UserID, network core.NetworkID, room, reason string) error
+	InviteToRoom(ctx context.Context, user core.UserID, network core.NetworkID, room, invitee, reason string) error
 	MarkRead(ctx context.Context, s *core.Session, m core.ReadMarker) error
 	// Contact lists (roster.go).
 	Contacts(user core.UserID) []core.ContactList

@@ -66,6 +66,8 @@ func (c *xmppClient) leaveRoom(room string) {
 	c.sendStanza(stanza.IQ{Type: stanza.SetIQ, ID: "leave-1"}.Wrap(elem("http://jabber.org/protocol/pubsub", "pubsub", publish)))
 }
 
+const nsMUCUser = "http://jabber.org/protocol/muc#user"
+
 // homeLogged reports whether the node logged msg about member.
 func homeLogged(n *fedNode, msg, member string) bool {
 	for _, line := range strings.Split(n.d.logText(), "\n") {
@@ -173,6 +175,15 @@ func TestFedRoomThreeServers(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if got := roomHistory(t, bob, room); len(got) != len(historyOf(1, away...)) {
 		t.Fatalf("bob's history after he left: %q", got)
+	}
+
+	// alice invites bob back (XEP-0045 mediated invitation); bob's
+	// client gets it from her.
+	aliceX.sendStanza(stanza.Message{To: jid.MustParse(room)}.Wrap(elem(nsMUCUser, "x",
+		elem(nsMUCUser, "invite", elem(nsMUCUser, "reason", xmlstream.Token(xml.CharData("come back"))), "to", "bob@b.test"))))
+	if m := bobX.expect(func(m xmppMessage) bool { return strings.Contains(m.Body, "invites you to join") }); m.From != "alice@a.test" ||
+		m.Body != "invites you to join #lobby@a.test: come back" {
+		t.Errorf("bob's invitation: %+v", m)
 	}
 
 	// erin, a user of the home itself, joins through the HTTP API: her
