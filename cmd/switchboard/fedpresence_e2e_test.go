@@ -11,6 +11,7 @@ import (
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/roster"
 	"mellium.im/xmpp/stanza"
 )
 
@@ -100,6 +101,23 @@ func hasAttr(s xml.StartElement, name, value string) bool {
 		}
 	}
 	return false
+}
+
+// rosterOf fetches the client's roster: subscription by bare JID.
+func (c *xmppClient) rosterOf() map[string]string {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	it := roster.Fetch(ctx, c.sess)
+	defer it.Close()
+	out := make(map[string]string)
+	for it.Next() {
+		out[it.Item().JID.Bare().String()] = it.Item().Subscription
+	}
+	if err := it.Err(); err != nil {
+		c.t.Fatal(err)
+	}
+	return out
 }
 
 type e2eContact struct {
@@ -192,6 +210,12 @@ func TestFedPresenceThreeDaemons(t *testing.T) {
 		return p.From == "bob@b.test" && p.Show == "away" && p.Status == "lunch"
 	})
 	aliceX2.sendPresence("", "unavailable", "", "") // alice's status is her first device's again
+	if r := aliceX2.rosterOf(); r["bob@b.test"] != "to" {
+		t.Errorf("alice's roster %v", r)
+	}
+	if r := bobX.rosterOf(); r["alice@a.test"] != "from" {
+		t.Errorf("bob's roster %v", r)
+	}
 	if cs, pending := contactsOf(t, bob, bobNet); cs["alice@a.test"].Subscription != "from" || len(pending) != 0 {
 		t.Errorf("bob's contacts %+v pending %v", cs, pending)
 	}
@@ -263,6 +287,9 @@ func TestFedPresenceThreeDaemons(t *testing.T) {
 	})
 	if cs, _ := contactsOf(t, dave, daveNet); cs["alice@a.test"].Subscription != "to" {
 		t.Errorf("dave's contacts %+v", cs)
+	}
+	if r := daveX.rosterOf(); r["alice@a.test"] != "to" {
+		t.Errorf("dave's roster %v", r)
 	}
 
 	c.d.stop("federation event failed") // carol's refused request
