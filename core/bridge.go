@@ -73,7 +73,11 @@ type BridgeEnv struct {
 	// network only for what arrived after the newest one; nil when the
 	// Hub was built without one.
 	History HistoryReader
-	Log     *slog.Logger
+	// Rooms are the rooms devices joined on this network before (see
+	// RoomMemory); a RoomJoiner joins them as it joins the rooms of its
+	// settings, and keeps them as if JoinRoom had been called.
+	Rooms []SavedRoom
+	Log   *slog.Logger
 }
 
 // BridgeKind registers one network protocol.

@@ -68,6 +68,7 @@ type memStore struct {
 	markers   map[markerKey]MessageID
 	users     map[UserID]User
 	networks  map[NetworkID]Network
+	rooms     map[NetworkID][]SavedRoom // RoomMemory, in join order
 
 	pendingCalls  int
 	appendGate    chan struct{} // when set, Append waits for it before committing
@@ -103,7 +104,38 @@ func newMemStore() *memStore {
 		markers:   make(map[markerKey]MessageID),
 		users:     make(map[UserID]User),
 		networks:  make(map[NetworkID]Network),
+		rooms:     make(map[NetworkID][]SavedRoom),
 	}
+}
+
+var _ RoomMemory = (*memStore)(nil)
+
+func (s *memStore) SavedRooms(ctx context.Context, network NetworkID) ([]SavedRoom, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.rooms[network]), nil
+}
+
+func (s *memStore) SaveRoom(ctx context.Context, network NetworkID, r SavedRoom) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, old := range s.rooms[network] {
+		if old.Room == r.Room {
+			if r.Key != "" {
+				s.rooms[network][i].Key = r.Key
+			}
+			return nil
+		}
+	}
+	s.rooms[network] = append(s.rooms[network], r)
+	return nil
+}
+
+func (s *memStore) ForgetRoom(ctx context.Context, network NetworkID, room string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rooms[network] = slices.DeleteFunc(s.rooms[network], func(r SavedRoom) bool { return r.Room == room })
+	return nil
 }
 
 func (s *memStore) Append(ctx context.Context, writes []Write) error {
@@ -341,6 +373,11 @@ type fakeBridge struct {
 	reads      []ReadMarker // hub_fed_test.go
 	roomOps    []string     // "join #room key", "leave #room reason"
 	contactOps []string     // contacts_test.go
+	joinErr    error        // returned by JoinRoom while set
+	// lastWords are handed to the Hub when Run is stopped, as a network
+	// says goodbye; lastWordsErr is what the Hub answered.
+	lastWords    []Event
+	lastWordsErr error
 }
 
 var (
@@ -354,7 +391,7 @@ func (b *fakeBridge) JoinRoom(ctx context.Context, room, key string) error {
 	defer b.mu.Unlock()
 	b.roomOps = append(b.roomOps, "join "+room+" "+key)
 	b.changedLocked()
-	return nil
+	return b.joinErr
 }
 
 func (b *fakeBridge) LeaveRoom(ctx context.Context, room, reason string) error {
@@ -375,6 +412,15 @@ func (b *fakeBridge) Run(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	case err = <-b.fail:
+	}
+	b.mu.Lock()
+	last := b.lastWords
+	b.mu.Unlock()
+	if len(last) > 0 && ctx.Err() != nil {
+		lerr := b.env.Inbound.Receive(context.Background(), last...)
+		b.mu.Lock()
+		b.lastWordsErr = lerr
+		b.mu.Unlock()
 	}
 	b.mu.Lock()
 	b.running, b.stopped, b.runCtxErr = false, true, ctx.Err()

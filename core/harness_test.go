@@ -53,6 +53,7 @@ func newHarness(t *testing.T, mods ...func(*HubConfig)) *harness {
 	reg.Register(BridgeKind{Kind: fakeKind, New: h.newBridge})
 	cfg := HubConfig{
 		Store:   h.store,
+		Rooms:   h.store,
 		Bridges: reg,
 		Log:     slog.New(slog.DiscardHandler),
 		Now:     h.clock.Now,

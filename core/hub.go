@@ -14,6 +14,8 @@ type HubConfig struct {
 	Store Store
 	// History, when set, is handed to bridges for their gap fill.
 	History HistoryReader
+	// Rooms, when set, keeps the rooms devices join across restarts.
+	Rooms   RoomMemory
 	Bridges *Registry
 	Log     *slog.Logger
 	// SessionQueue is each session's queue length; a session that falls
@@ -203,11 +205,18 @@ func (h *Hub) buildBridge(ctx context.Context, n Network) (Bridge, *slog.Logger,
 		return nil, nil, fmt.Errorf("loading user %d: %w", n.User, err)
 	}
 	log := h.log.With("user", u.Name, "network", n.Name, "kind", string(n.Kind))
+	var rooms []SavedRoom
+	if h.cfg.Rooms != nil {
+		if rooms, err = h.cfg.Rooms.SavedRooms(ctx, n.ID); err != nil {
+			return nil, nil, err
+		}
+	}
 	b, err := kind.New(BridgeEnv{
 		User:    u,
 		Network: n,
 		Inbound: &bridgeInbound{hub: h, user: n.User, network: n.ID},
 		History: h.cfg.History,
+		Rooms:   rooms,
 		Log:     log,
 	})
 	if err != nil {

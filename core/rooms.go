@@ -11,9 +11,9 @@ import (
 // RoomJoiner is implemented by bridges whose networks have rooms (IRC
 // channels, XMPP group chats) that a device can join or leave while the
 // network runs: a MUC join, an ad-hoc command. A room joined so stays
-// joined across the bridge's reconnects until it is left; it is not
-// written into the network's settings, so a restart of the daemon
-// forgets it.
+// joined across the bridge's reconnects until it is left, and across
+// the daemon's restarts when the Hub has a RoomMemory: the
+// bridge is then built with it in BridgeEnv.Rooms.
 type RoomJoiner interface {
 	// JoinRoom joins room, with key when it needs one. It returns once
 	// the network confirmed or refused the join, or the bridge stopped
@@ -253,41 +253,61 @@ func (h *Hub) Rooms(user UserID) []RoomState {
 // JoinRoom asks the bridge of one of user's running networks to join
 // room, with key when the room needs one.
 func (h *Hub) JoinRoom(ctx context.Context, user UserID, network NetworkID, room, key string) error {
-	j, name, err := h.roomJoiner(user, network)
+	j, n, err := h.roomJoiner(user, network)
 	if err != nil {
 		return err
 	}
-	if err := j.JoinRoom(ctx, room, key); err != nil {
-		return fmt.Errorf("joining %s on %q: %w", room, name, err)
+	err = j.JoinRoom(ctx, room, key)
+	if err != nil && IsPermanent(err) {
+		return fmt.Errorf("joining %s on %q: %w", room, n.Name, err)
+	}
+	// Accepted, or waiting for an answer the bridge keeps waiting for:
+	// either way the bridge now joins it on every reconnect, and so
+	// should a restarted daemon.
+	if h.cfg.Rooms != nil {
+		saved := SavedRoom{Room: h.ParsePeer(n.Kind, room).Remote, Key: key}
+		if serr := h.cfg.Rooms.SaveRoom(ctx, network, saved); serr != nil {
+			h.log.Warn("saving a joined room; a restart will not rejoin it", "network", n.Name, "room", room, "err", serr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("joining %s on %q: %w", room, n.Name, err)
 	}
 	return nil
 }
 
 // LeaveRoom parts room on one of user's running networks, for every
-// device of the user.
+// device of the user, and forgets it as a room to join again.
 func (h *Hub) LeaveRoom(ctx context.Context, user UserID, network NetworkID, room, reason string) error {
-	j, name, err := h.roomJoiner(user, network)
+	j, n, err := h.roomJoiner(user, network)
 	if err != nil {
 		return err
 	}
+	// Forgotten first: a part that fails on the wire still means the
+	// user no longer wants the room after a restart.
+	if h.cfg.Rooms != nil {
+		if err := h.cfg.Rooms.ForgetRoom(ctx, network, h.ParsePeer(n.Kind, room).Remote); err != nil {
+			return fmt.Errorf("leaving %s on %q: %w", room, n.Name, err)
+		}
+	}
 	if err := j.LeaveRoom(ctx, room, reason); err != nil {
-		return fmt.Errorf("leaving %s on %q: %w", room, name, err)
+		return fmt.Errorf("leaving %s on %q: %w", room, n.Name, err)
 	}
 	return nil
 }
 
-func (h *Hub) roomJoiner(user UserID, network NetworkID) (RoomJoiner, string, error) {
+func (h *Hub) roomJoiner(user UserID, network NetworkID) (RoomJoiner, Network, error) {
 	h.mu.Lock()
 	r, ok := h.runners[network]
 	h.mu.Unlock()
 	if !ok || r.network.User != user {
-		return nil, "", fmt.Errorf("network %d: not one of this user's running networks", network)
+		return nil, Network{}, fmt.Errorf("network %d: not one of this user's running networks", network)
 	}
 	j, ok := r.bridge.(RoomJoiner)
 	if !ok {
-		return nil, "", fmt.Errorf("network %q: %w", r.network.Name, ErrCannotJoin)
+		return nil, Network{}, fmt.Errorf("network %q: %w", r.network.Name, ErrCannotJoin)
 	}
-	return j, r.network.Name, nil
+	return j, r.network, nil
 }
 
 // userIfAny returns the user's state without starting a dispatcher.

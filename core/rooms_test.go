@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"slices"
 	"testing"
 )
@@ -126,5 +127,50 @@ func TestStoppedNetworkLeavesItsRooms(t *testing.T) {
 	}
 	if st, ok := h.hub.Room(alice, aliceNet, "#go"); ok {
 		t.Errorf("the stopped network's room is still known: %+v", st)
+	}
+}
+
+// TestJoinedRoomsSurviveARestart: a room a device joined is saved, with
+// its key, and handed to the network's next bridge; a room the network
+// refused for good, or a device left, is not.
+func TestJoinedRoomsSurviveARestart(t *testing.T) {
+	h := startHub(t)
+	b := h.bridge(aliceNet)
+	ctx := tctx(t)
+	for _, j := range [][2]string{{"#go", "sekrit"}, {"#rust", ""}, {"#go", ""}, {"#chat", ""}} {
+		if err := h.hub.JoinRoom(ctx, alice, aliceNet, j[0], j[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.mu.Lock()
+	b.joinErr = Permanent(errors.New("banned"))
+	b.mu.Unlock()
+	if err := h.hub.JoinRoom(ctx, alice, aliceNet, "#banned", ""); err == nil || !IsPermanent(err) {
+		t.Fatalf("a refused join returned %v, want the bridge's permanent error", err)
+	}
+	b.mu.Lock()
+	b.joinErr = errors.New("no answer yet")
+	b.mu.Unlock()
+	if err := h.hub.JoinRoom(ctx, alice, aliceNet, "#slow", ""); err == nil {
+		t.Fatal("a join the network has not answered returned no error")
+	}
+	if err := h.hub.LeaveRoom(ctx, alice, aliceNet, "#rust", "bye"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A settings change restarts the network with a new bridge.
+	n := h.store.networks[aliceNet]
+	n.Settings = Settings{"changed": "yes"}
+	h.store.setNetwork(n)
+	if err := h.hub.SyncNetworks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := h.bridgeN(aliceNet, 2)
+	want := []SavedRoom{{Room: "#go", Key: "sekrit"}, {Room: "#chat"}, {Room: "#slow"}}
+	if !slices.Equal(next.env.Rooms, want) {
+		t.Errorf("the restarted bridge was built with rooms %+v, want %+v", next.env.Rooms, want)
+	}
+	if rooms, _ := h.store.SavedRooms(ctx, bobNet); len(rooms) != 0 {
+		t.Errorf("bob's network has saved rooms %+v", rooms)
 	}
 }

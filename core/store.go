@@ -65,6 +65,23 @@ type OutboundBatchCompleter interface {
 	CompleteOutboundBatch(ctx context.Context, items []int64, originIDs []string) error
 }
 
+// SavedRoom is a room a device joined on a network, with the key it
+// needed, kept so the network's bridge joins it again after a restart.
+type SavedRoom struct {
+	Room string // as the bridge's ParsePeer files it
+	Key  string
+}
+
+// RoomMemory keeps the rooms devices joined on each network
+// (HubConfig.Rooms). The Hub saves a room when a join is accepted,
+// forgets it when a device leaves it, and hands a network's saved rooms
+// to its bridge when it builds it.
+type RoomMemory interface {
+	SavedRooms(ctx context.Context, network NetworkID) ([]SavedRoom, error)
+	SaveRoom(ctx context.Context, network NetworkID, r SavedRoom) error
+	ForgetRoom(ctx context.Context, network NetworkID, room string) error
+}
+
 // AccountStore reads the users and networks the Hub serves.
 type AccountStore interface {
 	User(ctx context.Context, id UserID) (User, error)

@@ -182,6 +182,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	for _, ch := range b.cfg.channels {
 		b.joined[ch.name] = ch
 	}
+	b.wantSavedRooms()
 	return supervise.Loop{
 		Name:    "IRC",
 		Session: b.runSession,

@@ -52,6 +52,25 @@ func (b *Bridge) JoinRoom(ctx context.Context, room, key string) error {
 	return err
 }
 
+// wantSavedRooms adds the channels devices joined before the daemon
+// restarted to those every registration joins. A channel of the
+// settings keeps its settings' key.
+func (b *Bridge) wantSavedRooms() {
+	configured := make(map[string]bool, len(b.joined))
+	for name := range b.joined {
+		configured[foldRFC1459(name)] = true
+	}
+	for _, r := range b.env.Rooms {
+		if err := checkChannelName(r.Room); err != nil {
+			b.log.Warn("a saved room is not a channel name; not joined", "room", r.Room, "err", err)
+			continue
+		}
+		if !configured[foldRFC1459(r.Room)] {
+			b.joined[r.Room] = channelJoin{name: r.Room, key: r.Key}
+		}
+	}
+}
+
 // LeaveRoom parts a channel and stops rejoining it.
 func (b *Bridge) LeaveRoom(ctx context.Context, room, reason string) error {
 	s := b.cur.Load()

@@ -143,6 +143,7 @@ func (b *Bridge) report() supervise.Reporter {
 // classified and retried with backoff; only permanent ones end Run.
 func (b *Bridge) Run(ctx context.Context) error {
 	b.loadLastSeen(ctx)
+	b.wantSavedRooms()
 	return supervise.Loop{
 		Name:    "XMPP",
 		Session: b.runSession,

@@ -1193,6 +1193,23 @@ func (b *Bridge) JoinRoom(ctx context.Context, room, key string) error {
 	return err
 }
 
+// wantSavedRooms adds the rooms devices joined before the daemon
+// restarted to the rooms every connect joins.
+func (b *Bridge) wantSavedRooms() {
+	for _, r := range b.env.Rooms {
+		addr, err := roomAddress(r.Room)
+		if err != nil {
+			b.log.Warn("a saved room is not a room address; not joined", "room", r.Room, "err", err)
+			continue
+		}
+		if !b.rooms.want(addr.String(), roomWant{password: r.Key}) {
+			b.log.Warn("too many rooms; saved room not joined", "room", r.Room, "max", maxRooms)
+			continue
+		}
+		knownRooms.add(addr.String())
+	}
+}
+
 // LeaveRoom parts a room and stops joining it.
 func (b *Bridge) LeaveRoom(ctx context.Context, room, reason string) error {
 	addr, err := roomAddress(room)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"maps"
 	"net"
 	"strconv"
 	"strings"
@@ -596,5 +597,60 @@ func TestStoredRoomsKnown(t *testing.T) {
 	}
 	if got := b.rooms.seenOf(room); !got.Equal(at) {
 		t.Fatalf("the room's gap fill starts at %v, want %v", got, at)
+	}
+}
+
+// TestProsodySavedRoomRejoined: a room a device joined, not bookmarked
+// on the account, is joined again by the network's next bridge (after a
+// settings change, as after a daemon restart) from the Hub's saved
+// rooms; once left, it is not.
+func TestProsodySavedRoomRejoined(t *testing.T) {
+	p, start := startMUC(t)
+	room := "saved@" + p.MUCDomain
+	bob := dialClient(t, p, "bob", "pw", "laptop")
+	bob.join(room, "bob")
+	s := start()
+	s.waitState(20*time.Second, core.StateConnected)
+	ctx := context.Background()
+	if err := s.hub.JoinRoom(ctx, s.user.ID, s.net.ID, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.waitEvent(10*time.Second, "the join", selfJoined(room))
+	first := s.bridge.Load()
+
+	restart := func(resource string) {
+		t.Helper()
+		n := s.net
+		n.Settings = maps.Clone(n.Settings)
+		n.Settings[keyResource] = resource
+		if err := s.st.UpdateNetwork(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.hub.SyncNetworks(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restart("second")
+	s.waitEvent(20*time.Second, "the rejoin by the next bridge", func(e core.Event) bool {
+		return selfJoined(room)(e) && s.bridge.Load() != first
+	})
+	bob.waitPresence(10*time.Second, "alice back in the room", func(p stanzaPresence) bool {
+		return p.From == room+"/alice" && p.Type == ""
+	})
+
+	if err := s.hub.LeaveRoom(ctx, s.user.ID, s.net.ID, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	if saved, err := s.st.SavedRooms(ctx, s.net.ID); err != nil || len(saved) != 0 {
+		t.Fatalf("saved rooms after leaving: %+v, %v", saved, err)
+	}
+	second := s.bridge.Load()
+	restart("third")
+	s.waitEvent(20*time.Second, "the third bridge connected", func(e core.Event) bool {
+		ns, ok := e.(core.NetworkStateEvent)
+		return ok && ns.State == core.StateConnected && s.bridge.Load() != second
+	})
+	if _, ok := s.bridge.Load().rooms.get(room); ok {
+		t.Errorf("the bridge after the leave still wants %s", room)
 	}
 }

@@ -90,7 +90,7 @@ func newStack(t testing.TB, settings core.Settings) *stack {
 		return b, err
 	}
 	reg.Register(kind)
-	hub := core.NewHub(core.HubConfig{Store: st, History: st, Bridges: reg, Log: testLog(t), SessionQueue: 1 << 16})
+	hub := core.NewHub(core.HubConfig{Store: st, History: st, Rooms: st, Bridges: reg, Log: testLog(t), SessionQueue: 1 << 16})
 	dev, err := hub.Attach(ctx, u.ID, "test-device")
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,10 @@ type xmppPresence struct {
 	Type    string   `xml:"type,attr"`
 	Show    string   `xml:"show"`
 	Status  string   `xml:"status"`
+	// Codes are a group chat's (XEP-0045) status codes.
+	Codes []struct {
+		Code string `xml:"code,attr"`
+	} `xml:"http://jabber.org/protocol/muc#user x>status"`
 }
 
 func (c *xmppClient) received(tr xml.TokenReader, start *xml.StartElement) {

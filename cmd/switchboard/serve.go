@@ -130,6 +130,7 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	hub := core.NewHub(core.HubConfig{
 		Store:            newMeteredStore(st),
 		History:          st,
+		Rooms:            st,
 		Bridges:          bridgeRegistry(fedSvc),
 		Log:              log.With("component", "hub"),
 		AwayWhenDetached: cfg.AwayWhenDetached,

@@ -38,6 +38,10 @@ type xmppMessage struct {
 	Displayed struct {
 		ID string `xml:"id,attr"`
 	} `xml:"urn:xmpp:chat-markers:0 displayed"`
+	// Retracted names a PEP item a pubsub notification says is gone.
+	Retracted struct {
+		ID string `xml:"id,attr"`
+	} `xml:"http://jabber.org/protocol/pubsub#event event>items>retract"`
 	Composing *struct{} `xml:"http://jabber.org/protocol/chatstates composing"`
 	Error     struct {
 		Type string `xml:"type,attr"`
