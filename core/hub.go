@@ -89,13 +89,30 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.log.Error("starting networks", "err", err)
 	}
 	<-ctx.Done()
+	// The bridges stop first, while the Hub still stores what they hand
+	// it: what a network said in its last moments (a message, the user's
+	// own departure from its rooms) is kept, not refused. syncMu keeps
+	// SyncNetworks from starting a network meanwhile.
+	h.syncMu.Lock()
 	h.mu.Lock()
 	if h.closing() {
 		h.mu.Unlock()
+		h.syncMu.Unlock()
 		return errors.New("hub: Run called twice")
 	}
+	stopping := make([]*runner, 0, len(h.runners))
+	for _, r := range h.runners {
+		r.stop()
+		stopping = append(stopping, r)
+	}
+	h.mu.Unlock()
+	for _, r := range stopping {
+		r.wg.Wait()
+	}
+	h.mu.Lock()
 	close(h.done)
 	h.mu.Unlock()
+	h.syncMu.Unlock()
 	h.cancel()
 	h.wg.Wait()
 	return nil

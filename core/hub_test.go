@@ -224,6 +224,31 @@ func TestRunCloses(t *testing.T) {
 	a.Detach() // must neither block nor panic
 }
 
+// TestLastWordsStoredAtShutdown: what a bridge hands over while the
+// daemon stops it (a line read just before the connection closed) is
+// stored and reaches the devices still attached, not refused.
+func TestLastWordsStoredAtShutdown(t *testing.T) {
+	h := startHub(t)
+	b := h.bridge(aliceNet)
+	s := h.attach(alice, "phone")
+	b.mu.Lock()
+	b.lastWords = []Event{MessageEvent{Message: chat("said as we stopped")}}
+	b.mu.Unlock()
+	h.stop()
+	b.mu.Lock()
+	err := b.lastWordsErr
+	b.mu.Unlock()
+	if err != nil {
+		t.Fatalf("the Hub refused the bridge's last words: %v", err)
+	}
+	if h.store.count() != 1 {
+		t.Fatalf("%d messages stored, want the last words", h.store.count())
+	}
+	if got := next[MessageEvent](t, s); got.Message.Body != "said as we stopped" {
+		t.Errorf("the device got %q", got.Message.Body)
+	}
+}
+
 func TestDetachClosesSession(t *testing.T) {
 	h := startHub(t)
 	b := h.bridge(aliceNet)
