@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,4 +133,143 @@ func TestReactionsAndReadEvents(t *testing.T) {
 			t.Errorf("%s got %+v", c.rcpt, ms)
 		}
 	}
+}
+
+// fakeHistory is the little of a user's store references need: messages
+// by id, and one direct conversation per peer address.
+type fakeHistory struct {
+	mu   sync.Mutex
+	msgs []*core.Message // oldest first
+}
+
+func (h *fakeHistory) add(m *core.Message) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs = append(h.msgs, m)
+}
+
+func (h *fakeHistory) Message(_ context.Context, _ core.UserID, id core.MessageID) (*core.Message, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.msgs {
+		if m.ID == id {
+			return m, nil
+		}
+	}
+	return nil, core.ErrNotFound
+}
+
+func (h *fakeHistory) UserMessages(context.Context, core.UserPageQuery) ([]*core.Message, error) {
+	return nil, nil
+}
+
+func (h *fakeHistory) Search(context.Context, core.SearchQuery) ([]core.SearchResult, error) {
+	return nil, nil
+}
+
+// convID numbers conversations by the peer's address.
+func convID(remote string) core.ConversationID { return core.ConversationID(len(remote)) }
+
+func (h *fakeHistory) Conversations(context.Context, core.UserID) ([]core.Conversation, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []core.Conversation
+	for _, m := range h.msgs {
+		out = append(out, core.Conversation{ID: convID(m.Peer.Remote), Network: m.Network, Peer: m.Peer})
+	}
+	return out, nil
+}
+
+func (h *fakeHistory) Messages(_ context.Context, q core.PageQuery) ([]*core.Message, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*core.Message
+	for i := len(h.msgs) - 1; i >= 0; i-- {
+		if m := h.msgs[i]; convID(m.Peer.Remote) == q.Conversation && (q.Before == 0 || m.ID < q.Before) && len(out) < q.Limit {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// withHistory gives r's bridge a fakeHistory.
+func (r *recorder) withHistory() *fakeHistory {
+	h := &fakeHistory{}
+	r.b.svc.mu.Lock() // the Service finds the bridge under its lock
+	r.b.env.History = h
+	r.b.svc.mu.Unlock()
+	return h
+}
+
+// TestReferencesBothWays: a correction names the corrected message by the
+// event id the peer stored it under, and a reply from the other side
+// names it by the same id, which the first side resolves to its own
+// message.
+func TestReferencesBothWays(t *testing.T) {
+	s := startServers(t, "a.test", "b.test")
+	a, b := s["a.test"], s["b.test"]
+	alice, bob := a.user("alice"), b.user("bob")
+	aliceHist, bobHist := alice.withHistory(), bob.withHistory()
+	toBob := core.Peer{Kind: core.Direct, Remote: "bob@b.test"}
+	toAlice := core.Peer{Kind: core.Direct, Remote: "alice@a.test"}
+
+	first := &core.Message{ID: 1, Peer: toBob, Direction: core.Outgoing, Time: time.Now(), Kind: core.KindChat, Body: "helo"}
+	aliceHist.add(first)
+	e1, err := alice.b.Send(context.Background(), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := bob.waitMessages(t, 1)[0]
+	bobHist.add(&core.Message{ID: 100, Peer: toAlice, Direction: core.Incoming, OriginID: got.OriginID, Time: time.Now(),
+		Kind: core.KindChat, Body: got.Body})
+
+	fix := &core.Message{ID: 2, Peer: toBob, Direction: core.Outgoing, Time: time.Now(), Kind: core.KindChat, Body: "hello",
+		CorrectionOf: core.MessageRef{ID: 1, OriginID: "xmpp-origin:c1"}}
+	aliceHist.add(fix)
+	if _, err := alice.b.Send(context.Background(), fix); err != nil {
+		t.Fatal(err)
+	}
+	if got := bob.waitMessages(t, 2)[1]; got.CorrectionOf.OriginID != e1 || got.Body != "hello" {
+		t.Fatalf("bob got the correction %+v; want it to name %s", got, e1)
+	}
+
+	reply := &core.Message{ID: 7, Peer: toAlice, Direction: core.Outgoing, Time: time.Now(), Kind: core.KindChat, Body: "hi",
+		ReplyTo: core.MessageRef{ID: 100}}
+	bobHist.add(reply)
+	if _, err := bob.b.Send(context.Background(), reply); err != nil {
+		t.Fatal(err)
+	}
+	if got := alice.waitMessages(t, 1)[0]; got.ReplyTo != (core.MessageRef{ID: 1, OriginID: e1}) {
+		t.Fatalf("alice got the reply %+v; want it to name her message 1 (%s)", got, e1)
+	}
+
+	// A reference to a message of another network is left out, and the
+	// message goes as a plain one.
+	aliceHist.add(&core.Message{ID: 3, Network: 99, Peer: toBob, Direction: core.Incoming, OriginID: "irc-1", Time: time.Now()})
+	other := &core.Message{ID: 4, Peer: toBob, Direction: core.Outgoing, Time: time.Now(), Kind: core.KindChat, Body: "plain",
+		ReplyTo: core.MessageRef{ID: 3}}
+	if _, err := alice.b.Send(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	if got := bob.waitMessages(t, 3)[2]; !got.ReplyTo.IsZero() {
+		t.Fatalf("bob got %+v, want no reference", got)
+	}
+
+	// A read position on bob's reply travels to alice as the position of
+	// her copy of it, resolved by its event id.
+	bobReplyEvent := alice.waitMessages(t, 1)[0].OriginID
+	aliceHist.add(&core.Message{ID: 8, Peer: toBob, Direction: core.Incoming, OriginID: bobReplyEvent, Time: time.Now()})
+	if err := alice.b.SendReadMarker(context.Background(), core.ReadMarker{Upto: 8}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		bob.mu.Lock()
+		defer bob.mu.Unlock()
+		for _, e := range bob.events {
+			if r, ok := e.(core.PeerReadEvent); ok {
+				return r.Upto == 7 && r.Peer == toAlice
+			}
+		}
+		return false
+	})
 }
