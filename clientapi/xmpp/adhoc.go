@@ -267,7 +267,7 @@ func (s *session) handleCommand(ctx context.Context, iq, cmd *element) {
 		}
 		ex = &adhocExec{id: randomID(), node: node, owner: s.full, user: s.user.ID, values: formValues{}, expires: now.Add(adhocTTL)}
 		if err := s.srv.adhoc.start(ex, now); err != nil {
-			s.replyCommandFailure(iq, err)
+			s.replyIQFailure(iq, err)
 			return
 		}
 		out, err = c.render(ctx, s, ex)
@@ -300,7 +300,7 @@ func (s *session) handleCommand(ctx context.Context, iq, cmd *element) {
 	}
 	if err != nil {
 		s.srv.adhoc.end(ex.id)
-		s.replyCommandFailure(iq, err)
+		s.replyIQFailure(iq, err)
 		return
 	}
 	status := "executing"
@@ -336,13 +336,16 @@ func commandError(iq *element, text, app string) *element {
 	return e
 }
 
-func (s *session) replyCommandFailure(iq *element, err error) {
+// replyIQFailure answers an IQ (an ad-hoc command, a PEP or private
+// storage request) that failed: a stanzaFailure as the error it names,
+// anything else as an internal error, logged.
+func (s *session) replyIQFailure(iq *element, err error) {
 	var f *stanzaFailure
 	if errors.As(err, &f) {
 		s.send(iqError(iq, f.typ, f.condition, f.text))
 		return
 	}
-	s.log.Warn("running an ad-hoc command", "err", err)
+	s.log.Warn("answering an IQ with an internal error", "id", iq.attr("id"), "err", err)
 	s.send(iqError(iq, "wait", "internal-server-error", ""))
 }
 

@@ -72,7 +72,7 @@ func (s *session) replyPubSubFailure(iq *element, err error) {
 		s.send(e)
 		return
 	}
-	s.replyCommandFailure(iq, err)
+	s.replyIQFailure(iq, err)
 }
 
 func (s *session) pepStore() (core.PEPStore, error) {
@@ -562,7 +562,7 @@ func (s *session) pepDiscoItems(ctx context.Context, iq, q *element) bool {
 	if node == "" {
 		nodes, err := st.PEPNodes(ctx, s.user.ID)
 		if err != nil {
-			s.replyCommandFailure(iq, err)
+			s.replyIQFailure(iq, err)
 			return true
 		}
 		for _, n := range nodes {
@@ -571,7 +571,7 @@ func (s *session) pepDiscoItems(ctx context.Context, iq, q *element) bool {
 	} else {
 		items, err := st.PEPItems(ctx, s.user.ID, node, nil, 0)
 		if err != nil {
-			s.replyCommandFailure(iq, err)
+			s.replyIQFailure(iq, err)
 			return true
 		}
 		for _, it := range items {
@@ -591,7 +591,7 @@ func (s *session) handlePrivate(ctx context.Context, iq, q *element) {
 	}
 	st, err := s.pepStore()
 	if err != nil {
-		s.replyCommandFailure(iq, err)
+		s.replyIQFailure(iq, err)
 		return
 	}
 	if len(q.Children) != 1 {
@@ -609,12 +609,12 @@ func (s *session) handlePrivate(ctx context.Context, iq, q *element) {
 	legacyBookmarks := e.Name.Space == nsBookmarksLegacy && e.Name.Local == "storage"
 	if iq.attr("type") == "set" {
 		if err := st.SetPrivateXML(ctx, s.user.ID, key, serialize(e)); err != nil {
-			s.replyCommandFailure(iq, err)
+			s.replyIQFailure(iq, err)
 			return
 		}
 		if legacyBookmarks {
 			if err := s.syncFromLegacy(ctx, st, e); err != nil { // bookmarks_compat.go
-				s.replyCommandFailure(iq, err)
+				s.replyIQFailure(iq, err)
 				return
 			}
 			// Devices reading the old form in PEP see the new node's
@@ -626,19 +626,19 @@ func (s *session) handlePrivate(ctx context.Context, iq, q *element) {
 	}
 	stored, err := st.PrivateXML(ctx, s.user.ID, key)
 	if err != nil {
-		s.replyCommandFailure(iq, err)
+		s.replyIQFailure(iq, err)
 		return
 	}
 	out := el(e.Name.Space, e.Name.Local)
 	switch {
 	case legacyBookmarks:
 		if out, err = s.legacyStorage(ctx, st, stored); err != nil { // bookmarks_compat.go
-			s.replyCommandFailure(iq, err)
+			s.replyIQFailure(iq, err)
 			return
 		}
 	case stored != "":
 		if out, err = parseStored(stored); err != nil {
-			s.replyCommandFailure(iq, fmt.Errorf("reading stored %s: %w", key, err))
+			s.replyIQFailure(iq, fmt.Errorf("reading stored %s: %w", key, err))
 			return
 		}
 	}
