@@ -58,6 +58,7 @@ func (b *bridge) Run(ctx context.Context) error {
 		b.env.Log.Warn("reporting the fed network connected", "err", err)
 	}
 	b.started(ctx)
+	go b.rejoinRooms(ctx) // rooms.go
 	<-ctx.Done()
 	b.stopped()
 	return nil

@@ -582,14 +582,7 @@ func (b *bridge) JoinRoom(ctx context.Context, name, _ string) error {
 	if err := s.rooms.store.SetFedRoomJoined(ctx, room.String(), b.self.Local, true); err != nil {
 		return err
 	}
-	var members []roomMember
-	if room.Domain == s.domain {
-		members, err = s.joinHome(ctx, room, b.self)
-	} else {
-		var answer RoomJoinAnswer
-		err = s.roomRequest(ctx, room, "rooms/join", RoomRequest{Room: room.String(), User: b.self.String()}, &answer)
-		members = answer.Members
-	}
+	members, err := b.joinAt(ctx, room)
 	if err != nil {
 		if uerr := s.rooms.store.SetFedRoomJoined(context.WithoutCancel(ctx), room.String(), b.self.Local, false); uerr != nil {
 			b.env.Log.Warn("undoing a refused room join", "room", room, "err", uerr)
@@ -599,26 +592,83 @@ func (b *bridge) JoinRoom(ctx context.Context, name, _ string) error {
 		}
 		return err
 	}
-	list := make([]core.Member, 0, len(members))
-	self := core.Member{Nick: b.self.String(), Addr: b.self.String()}
-	for _, m := range members {
-		cm := core.Member{Nick: m.Address, Addr: m.Address}
-		if m.Affiliation == affiliationOwner {
-			cm.Role = "owner"
-		}
-		if m.Address == self.Addr {
-			self = cm
-		}
-		list = append(list, cm)
-	}
-	if err := b.env.Inbound.Receive(ctx, core.MembershipEvent{Room: room.String(), Change: core.MemberJoined, Member: self, Self: true},
-		core.RoomMembersEvent{Room: room.String(), Members: list}); err != nil {
+	if err := b.announceRoom(ctx, room, members); err != nil {
 		return err
 	}
 	if err := b.backfill(ctx, room); err != nil {
 		b.env.Log.Warn("fetching a room's history", "room", room, "err", err)
 	}
 	return nil
+}
+
+// joinAt joins the user to room at its home and returns the members.
+func (b *bridge) joinAt(ctx context.Context, room Address) ([]roomMember, error) {
+	if room.Domain == b.svc.domain {
+		return b.svc.joinHome(ctx, room, b.self)
+	}
+	var answer RoomJoinAnswer
+	err := b.svc.roomRequest(ctx, room, "rooms/join", RoomRequest{Room: room.String(), User: b.self.String()}, &answer)
+	return answer.Members, err
+}
+
+// announceRoom tells the user's devices they are in room, with members.
+func (b *bridge) announceRoom(ctx context.Context, room Address, members []roomMember) error {
+	list := make([]core.Member, 0, len(members)+1)
+	self := core.Member{Nick: b.self.String(), Addr: b.self.String()}
+	in := false
+	for _, m := range members {
+		cm := core.Member{Nick: m.Address, Addr: m.Address}
+		if m.Affiliation == affiliationOwner {
+			cm.Role = "owner"
+		}
+		if m.Address == self.Addr {
+			self, in = cm, true
+		}
+		list = append(list, cm)
+	}
+	if !in {
+		list = append(list, self)
+	}
+	return b.env.Inbound.Receive(ctx, core.MembershipEvent{Room: room.String(), Change: core.MemberJoined, Member: self, Self: true},
+		core.RoomMembersEvent{Room: room.String(), Members: list})
+}
+
+// rejoinRooms shows the user's devices, when the network starts, the rooms
+// the user is in: the Hub forgets rooms when the daemon stops. Each is
+// joined again, which its home answers with the members (joining twice
+// changes nothing there). A room its home no longer has is forgotten; one
+// whose home cannot be reached now is shown with the user alone, and its
+// events arrive as the home's queue delivers them.
+func (b *bridge) rejoinRooms(ctx context.Context) {
+	s := b.svc
+	if s.rooms.store == nil {
+		return
+	}
+	rooms, err := s.rooms.store.FedRoomsOf(ctx, b.self.Local)
+	if err != nil {
+		b.env.Log.Warn("reading the user's rooms", "err", err)
+		return
+	}
+	for _, name := range rooms {
+		room, err := ParseAddress(name)
+		if err != nil || !room.IsRoom() {
+			continue
+		}
+		members, err := b.joinAt(ctx, room)
+		if errors.Is(err, core.ErrNoSuchRoom) {
+			b.env.Log.Info("forgetting a room its home refused to rejoin", "room", room, "err", err)
+			if err := s.rooms.store.SetFedRoomJoined(ctx, room.String(), b.self.Local, false); err != nil {
+				b.env.Log.Warn("forgetting a room", "room", room, "err", err)
+			}
+			continue
+		}
+		if err != nil {
+			b.env.Log.Info("rejoining a room whose home cannot be reached now", "room", room, "err", err)
+		}
+		if err := b.announceRoom(ctx, room, members); err != nil && ctx.Err() == nil {
+			b.env.Log.Warn("showing a room the user is in", "room", room, "err", err)
+		}
+	}
 }
 
 // backfill stores the room's recent messages in the user's history; the
@@ -712,6 +762,9 @@ func (s *Service) roomRequest(ctx context.Context, room Address, path string, re
 		var pr problem
 		if json.Unmarshal(answer, &pr) == nil && pr.Detail != "" {
 			err = fmt.Errorf("%s refused: %s", room.Domain, pr.Detail)
+		}
+		if pr.Type == problemBase+"no-such-room" {
+			err = fmt.Errorf("%w: %v", core.ErrNoSuchRoom, err)
 		}
 		if status >= 400 && status < 500 && status != http.StatusTooManyRequests && status != http.StatusUnauthorized {
 			return core.Permanent(err) // the room, not the moment, is the matter

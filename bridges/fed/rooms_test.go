@@ -325,6 +325,25 @@ func TestRoomAcrossDomains(t *testing.T) {
 		t.Fatalf("older page %+v %v", h, err)
 	}
 
+	// When carol's network starts again (the daemon restarted), her
+	// devices are shown the room again, without a second join on a; a
+	// room its home does not have is forgotten.
+	if err := c.rooms.SetFedRoomJoined(ctx, "#gone@a.test", "carol", true); err != nil {
+		t.Fatal(err)
+	}
+	joinsBefore := len(alice.memberships(room))
+	carolBefore := len(carol.memberships(room))
+	carol.b.rejoinRooms(ctx)
+	if got := carol.memberships(room)[carolBefore:]; fmt.Sprint(got) != "[joined carol@c.test (self)]" {
+		t.Fatalf("carol's rooms after a restart: %q", got)
+	}
+	if rooms, _ := c.rooms.FedRoomsOf(ctx, "carol"); fmt.Sprint(rooms) != "[#lobby@a.test]" {
+		t.Fatalf("carol's rooms: %v", rooms)
+	}
+	if n := len(alice.memberships(room)); n != joinsBefore {
+		t.Fatalf("alice saw %d more membership changes", n-joinsBefore)
+	}
+
 	// bob leaves: the others see it, and he gets nothing more.
 	if err := bob.b.LeaveRoom(ctx, room, ""); err != nil {
 		t.Fatal(err)

@@ -167,6 +167,10 @@ func TestFedRoomThreeServers(t *testing.T) {
 		t.Fatalf("carol's history:\n%q\nwant\n%q", got, want)
 	}
 
+	// carol's new client joins the room her restarted server is in.
+	carolX = dialXMPP(t, c.d.xmpp[0], "carol", "c.test", "pw-c")
+	carolX.joinRoom(room, "carol")
+
 	// bob leaves; what is said after reaches carol, not bob.
 	bobX.leaveRoom(room)
 	waitLong(t, "a took bob's leave", func() bool { return homeLogged(a, "a member left a room", "bob@b.test") })
@@ -202,6 +206,7 @@ func TestFedRoomThreeServers(t *testing.T) {
 	waitLong(t, "erin's history of the room", func() bool { return fmt.Sprint(roomHistory(t, erin, room)) == fmt.Sprint(backfill) })
 	erin.do("POST", fmt.Sprintf("/api/v1/networks/%d/messages", erinFed), map[string]string{"to": room, "body": "hello from erin"}, 201, nil)
 	aliceX.heardInRoom(room, "erin@a.test", "hello from erin")
+	carolX.heardInRoom(room, "erin@a.test", "hello from erin")
 	waitLong(t, "carol hears erin", func() bool { return len(roomHistory(t, carol, room)) == len(want)+2 })
 	erin.do("DELETE", roomPath, nil, 204, nil)
 	waitLong(t, "a took erin's leave", func() bool { return homeLogged(a, "a member left a room", "erin@a.test") })
