@@ -193,3 +193,28 @@ func TestSRVDiscovery(t *testing.T) {
 		t.Errorf("SRV lookups %q", res.asked)
 	}
 }
+
+// TestPeerBackCutsBackoff: events waiting out a long backoff go as soon
+// as the peer is heard from, not when the backoff ends.
+func TestPeerBackCutsBackoff(t *testing.T) {
+	s := startServers(t, "a.test", "b.test")
+	a, b := s["a.test"], s["b.test"]
+	alice, bob := a.user("alice"), b.user("bob")
+	bob.mu.Lock()
+	bob.fail = errStoreDown
+	bob.mu.Unlock()
+	alice.send(t, 1, "bob@b.test", "while b could not store")
+	recoverAfterFirstAttempt(t, a, bob)
+	// The next attempt is an hour away.
+	a.queue.mu.Lock()
+	a.queue.items[0].NextAttempt = time.Now().Add(time.Hour)
+	a.queue.mu.Unlock()
+	time.Sleep(100 * time.Millisecond)
+	if n := len(bob.messages()); n != 0 {
+		t.Fatalf("bob has %d messages before b was heard from", n)
+	}
+	bob.send(t, 5, "alice@a.test", "I am back")
+	if ms := bob.waitMessages(t, 1); ms[0].Body != "while b could not store" {
+		t.Fatalf("bob got %+v", ms)
+	}
+}

@@ -140,6 +140,7 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (string, 
 		pr.retryAfter = time.Second
 		return origin, nil, pr
 	}
+	s.heardFrom(p) // outbound.go
 	// All peers together are bounded too: many domains, each within its
 	// own limit, must not together fill the replay cache or the store.
 	if !s.inbound.Allow() {

@@ -253,7 +253,14 @@ func (s *Service) deliverOnce(ctx context.Context, p *peer, limit int) (wait tim
 		return queueEmpty, false, nil
 	}
 	now := s.now()
-	if d := items[0].NextAttempt.Sub(now); d > 0 {
+	due := now
+	if p.retryNow.Swap(false) {
+		// The peer was heard from: what waits for its backoff goes now.
+		for _, it := range items {
+			due = maxTime(due, it.NextAttempt)
+		}
+	}
+	if d := items[0].NextAttempt.Sub(due); d > 0 {
 		return d, false, nil
 	}
 	// Events past the age limit fail; the rest that are due go out.
@@ -263,7 +270,7 @@ func (s *Service) deliverOnce(ctx context.Context, p *peer, limit int) (wait tim
 		switch {
 		case now.Sub(it.Created) > s.maxAge:
 			expired = append(expired, it)
-		case it.NextAttempt.After(now):
+		case it.NextAttempt.After(due):
 			// Only the events due now, so one batch shares one backoff.
 		case len(send) > 0 && size+len(it.Payload)+1 > MaxRequestBytes:
 			// The rest waits for the next request: a body over the
@@ -320,9 +327,11 @@ func (s *Service) deliverOnce(ctx context.Context, p *peer, limit int) (wait tim
 			ids[i] = it.ID
 		}
 		metricRetries.Inc()
+		p.backingOff.Store(true)
 		s.log.Info("federation delivery failed; will retry", "peer", p.domain, "events", len(send), "in", next.Round(time.Millisecond), "err", err)
 		return 0, false, s.queue.RetryFed(ctx, ids, now.Add(next), err.Error())
 	}
+	p.backingOff.Store(false)
 	var done []int64
 	var delivered []core.FedQueued
 	for i, r := range res.Results {
@@ -342,6 +351,38 @@ func (s *Service) deliverOnce(ctx context.Context, p *peer, limit int) (wait tim
 	}
 	s.tellDelivered(ctx, delivered)
 	return 0, false, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// earlyRetryEvery bounds how often requests from a peer cut its backoff
+// short: a peer that can reach us while we cannot reach it must not make
+// every one of its requests a delivery attempt.
+const earlyRetryEvery = 30 * time.Second
+
+// heardFrom is told of every authenticated request from p: if events wait
+// for p's backoff, p is back and they go at once rather than after up to
+// 5 minutes.
+func (s *Service) heardFrom(p *peer) {
+	if !p.backingOff.Load() {
+		return
+	}
+	now := s.now()
+	s.mu.Lock()
+	early := now.Sub(p.lastEarlyRetry) >= earlyRetryEvery
+	if early {
+		p.lastEarlyRetry = now
+	}
+	s.mu.Unlock()
+	if early {
+		p.retryNow.Store(true)
+		s.kick(p)
+	}
 }
 
 // tellDelivered shows each sender's devices that the peer stored their

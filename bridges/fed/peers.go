@@ -93,6 +93,11 @@ type peer struct {
 	running bool // a delivery worker runs; guarded by svc.mu
 	// ephemeral is set while a typing event is on its way (ephemeral.go).
 	ephemeral atomic.Bool
+	// backingOff is set while the worker waits out a failed attempt;
+	// retryNow cuts that wait short once (heardFrom), at most every
+	// earlyRetryEvery (lastEarlyRetry, guarded by svc.mu).
+	backingOff, retryNow atomic.Bool
+	lastEarlyRetry       time.Time
 	// srvAddr is DOMAIN:PORT of the SRV record found last, and srvTarget
 	// the TARGET:PORT dialled for it (srv.go); guarded by mu.
 	srvAddr, srvTarget string
