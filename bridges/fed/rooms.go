@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/switchboard/switchboard/core"
 )
 
@@ -70,6 +72,15 @@ func (h *roomHost) lock(room string) func() {
 	l.Lock()
 	return l.Unlock
 }
+
+// metricRoomEvents counts the events hosted rooms fan out, by type (a
+// fixed word: only the home's own events are counted).
+var metricRoomEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "switchboard_fed_room_events_total",
+	Help: "Events of rooms hosted here fanned out to their members, by type: message, join, leave.",
+}, []string{"type"})
+
+func init() { prometheus.MustRegister(metricRoomEvents) }
 
 var errNoRooms = errors.New("this server keeps no federated rooms")
 
@@ -319,6 +330,7 @@ func roomEventID(room, sender Address, senderEventID string) string {
 // one (and to alsoDomain), each once through its queue, then to the local
 // members. The caller holds the room's lock.
 func (s *Service) fanOut(ctx context.Context, room Address, members []core.FedRoomMember, ev Event, alsoDomain string) error {
+	metricRoomEvents.WithLabelValues(ev.Type).Inc()
 	domains := make(map[string]bool)
 	if alsoDomain != "" && alsoDomain != s.domain {
 		domains[alsoDomain] = true
@@ -527,6 +539,9 @@ func (s *Service) fromMember(ctx context.Context, ev Event, from, room Address) 
 	}
 	out := ev
 	out.ID, out.From, out.To, out.Sender = roomEventID(room, from, ev.ID), room.String(), room.String(), from.String()
+	// References name the sender's events, which other members' stores
+	// do not file under those ids: not carried in rooms yet.
+	out.ReplyTo, out.CorrectionOf = "", ""
 	if now := s.now(); out.Time.After(now.Add(maxFutureSkew)) {
 		out.Time = now
 	}

@@ -233,6 +233,7 @@ func TestRoomAcrossDomains(t *testing.T) {
 	alice, bob, carol := a.user("alice"), b.user("bob"), c.user("carol")
 	const room = "#lobby@a.test"
 	ctx := context.Background()
+	fannedOut := counterValue(metricRoomEvents.WithLabelValues(TypeMessage))
 	if err := bob.b.JoinRoom(ctx, room, ""); err == nil || !strings.Contains(err.Error(), "no such room") {
 		t.Fatalf("joining a room nobody created: %v", err)
 	}
@@ -275,6 +276,9 @@ func TestRoomAcrossDomains(t *testing.T) {
 	alice.waitRoomLines(t, room, others(want, "alice@a.test")...)
 	bob.waitRoomLines(t, room, others(want, "bob@b.test")...)
 	carol.waitRoomLines(t, room, others(want, "carol@c.test")...)
+	if n := counterValue(metricRoomEvents.WithLabelValues(TypeMessage)) - fannedOut; n != 10 {
+		t.Errorf("%v room messages counted, want 10", n)
+	}
 	for _, m := range bob.messages() {
 		if m.Direction != core.Incoming || m.Peer != (core.Peer{Kind: core.Room, Remote: room}) || m.OriginID == "" {
 			t.Fatalf("bob's copy %+v", m)
