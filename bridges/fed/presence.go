@@ -165,6 +165,10 @@ func (u *PresenceUpdate) check() error {
 type presenceState struct {
 	mu     sync.Mutex
 	status core.Status
+	// unsent is set while status waits for the sender; sending is
+	// closed when the user's sender goroutine ends, nil while none runs.
+	unsent  bool
+	sending chan struct{}
 	// seen is the time of the last presence of each contact, so an update
 	// overtaken by a newer one is dropped; it holds only contacts the
 	// user follows.
@@ -178,11 +182,45 @@ func (b *bridge) currentStatus() core.Status {
 }
 
 // SetStatus sends the user's presence to every contact allowed to see it.
-func (b *bridge) SetStatus(ctx context.Context, st core.Status) error {
+func (b *bridge) SetStatus(_ context.Context, st core.Status) error {
+	b.queueStatus(st)
+	return nil
+}
+
+// queueStatus records st and has the user's one sender goroutine send
+// it: statuses go out in order, a status superseded before it went out
+// is skipped, and a slow peer delays neither the Hub nor other users.
+// It returns a channel closed once the sender is done.
+func (b *bridge) queueStatus(st core.Status) <-chan struct{} {
 	b.pres.mu.Lock()
-	b.pres.status = st
-	b.pres.mu.Unlock()
-	return b.broadcast(ctx, st, false)
+	defer b.pres.mu.Unlock()
+	b.pres.status, b.pres.unsent = st, true
+	if b.pres.sending == nil {
+		done := make(chan struct{})
+		b.pres.sending = done
+		go b.sendStatuses(done)
+	}
+	return b.pres.sending
+}
+
+func (b *bridge) sendStatuses(done chan struct{}) {
+	defer close(done)
+	for {
+		b.pres.mu.Lock()
+		if !b.pres.unsent {
+			b.pres.sending = nil
+			b.pres.mu.Unlock()
+			return
+		}
+		st := b.pres.status
+		b.pres.unsent = false
+		b.pres.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+		if err := b.broadcast(ctx, st, true); err != nil {
+			b.env.Log.Warn("sending presence", "show", st.Show, "err", err)
+		}
+		cancel()
+	}
 }
 
 // broadcast sends st to the user's subscribers; with wait it returns
@@ -253,15 +291,18 @@ func (b *bridge) started(ctx context.Context) {
 	if err := b.env.Inbound.Receive(ctx, events...); err != nil && ctx.Err() == nil {
 		b.env.Log.Warn("announcing the federation contacts", "err", err)
 	}
-	b.svc.pushPresence(ctx, probes, false)
+	// Waiting, not dropped when many users start at once.
+	b.svc.pushPresence(ctx, probes, true)
 }
 
-// stopped tells the subscribers the user went offline.
+// stopped tells the subscribers the user went offline, waiting no more
+// than offlineTimeout.
 func (b *bridge) stopped() {
-	ctx, cancel := context.WithTimeout(context.Background(), offlineTimeout)
-	defer cancel()
-	if err := b.broadcast(ctx, core.Status{Show: core.ShowOffline}, true); err != nil {
-		b.env.Log.Warn("sending offline presence", "err", err)
+	t := time.NewTimer(offlineTimeout)
+	defer t.Stop()
+	select {
+	case <-b.queueStatus(core.Status{Show: core.ShowOffline}):
+	case <-t.C:
 	}
 }
 

@@ -429,3 +429,29 @@ func FuzzDecodePresence(f *testing.F) {
 		}
 	})
 }
+
+// TestPresenceLatestWins: a burst of status changes ends, on the
+// subscriber's side, at the last one; none is shown after it.
+func TestPresenceLatestWins(t *testing.T) {
+	s := startServers(t, "a.test", "b.test")
+	a, b := s["a.test"], s["b.test"]
+	alice, bob := a.user("alice"), b.user("bob")
+	handshake(t, alice, bob)
+	for i := range 30 {
+		if err := bob.b.SetStatus(context.Background(), core.Status{Show: core.ShowAway, Text: fmt.Sprintf("s%02d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice.waitEvent(t, 0, "the last status", isPresence("bob@b.test", core.ShowAway, "s29"))
+	time.Sleep(300 * time.Millisecond) // room for a late, older one
+	alice.mu.Lock()
+	defer alice.mu.Unlock()
+	for i := len(alice.events) - 1; i >= 0; i-- {
+		if p, ok := alice.events[i].(core.PresenceEvent); ok {
+			if p.Text != "s29" {
+				t.Fatalf("alice's last presence of bob is %+v", p)
+			}
+			return
+		}
+	}
+}
