@@ -1,9 +1,11 @@
 package history
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,7 +88,7 @@ func legacyDB(t *testing.T, version int) legacyDBFile {
 		t.Fatal(err)
 	}
 	for _, step := range steps[:version] {
-		if _, err := db.Exec(step); err != nil {
+		if _, err := db.Exec(step.sql); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -167,5 +169,40 @@ func TestOpenUpgradesToPrefixIndexAndHours(t *testing.T) {
 	}
 	if err := s.IntegrityCheck(ctx); err != nil {
 		t.Fatalf("after appending and deleting: %v", err)
+	}
+}
+
+// TestOpenLogsTheUpgrade: an upgrade says it started before its first
+// step (a step can take minutes on a big history, with the daemon not
+// serving) and names each step with its time; a new database is
+// created without that noise.
+func TestOpenLogsTheUpgrade(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	db := legacyDB(t, 5)
+	db.Close()
+	s, err := Open(context.Background(), db.path, Options{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	text := buf.String()
+	started := strings.Index(text, "upgrading the database schema")
+	first := strings.Index(text, "step=0006_search_prefixes_and_hours.sql")
+	if started < 0 || first < started {
+		t.Fatalf("the upgrade was not announced before its first step:\n%s", text)
+	}
+	if n := strings.Count(text, `msg="schema step applied"`); n != SchemaVersion()-5 {
+		t.Errorf("%d steps logged, want %d:\n%s", n, SchemaVersion()-5, text)
+	}
+
+	buf.Reset()
+	fresh, err := Open(context.Background(), filepath.Join(t.TempDir(), "new.db"), Options{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh.Close()
+	if strings.Contains(buf.String(), "upgrading") || strings.Contains(buf.String(), "step applied") {
+		t.Errorf("a new database logged an upgrade:\n%s", buf.String())
 	}
 }

@@ -164,15 +164,21 @@ func openDB(file string, readOnly bool, conns int) (*sql.DB, error) {
 	return db, nil
 }
 
+// migration is one embedded schema step.
+type migration struct {
+	name string // the file's name, e.g. 0006_search_prefixes_and_hours.sql
+	sql  string
+}
+
 // migrations returns the embedded schema steps in order; step i brings the
 // schema from version i to i+1.
-func migrations() ([]string, error) {
+func migrations() ([]migration, error) {
 	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(names)
-	steps := make([]string, 0, len(names))
+	steps := make([]migration, 0, len(names))
 	for i, name := range names {
 		if want := fmt.Sprintf("%04d_", i+1); !strings.HasPrefix(path.Base(name), want) {
 			return nil, fmt.Errorf("migration %s: want a name starting %s", name, want)
@@ -181,7 +187,7 @@ func migrations() ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		steps = append(steps, string(b))
+		steps = append(steps, migration{name: path.Base(name), sql: string(b)})
 	}
 	return steps, nil
 }
@@ -213,12 +219,22 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("%s has schema version %d, this binary knows up to %d; run a newer switchboard: %w",
 			s.path, version, len(steps), ErrNewerSchema)
 	}
+	if version > 0 && version < len(steps) {
+		// Some steps rebuild an index over every message: on a history
+		// of millions that takes minutes, and the daemon serves nothing
+		// until it is done. Say so, and how long each step took.
+		s.log.Info("upgrading the database schema; a large history may take minutes", "path", s.path, "from", version, "to", len(steps))
+	}
 	for v := version; v < len(steps); v++ {
-		if _, err := tx.ExecContext(ctx, steps[v]); err != nil {
+		start := time.Now()
+		if _, err := tx.ExecContext(ctx, steps[v].sql); err != nil {
 			if strings.Contains(err.Error(), "no such module: fts5") {
 				return fmt.Errorf("this binary was built without full-text search; build with -tags sqlite_fts5: %w", err)
 			}
-			return fmt.Errorf("migrating %s to version %d: %w", s.path, v+1, err)
+			return fmt.Errorf("migrating %s to version %d (%s): %w", s.path, v+1, steps[v].name, err)
+		}
+		if version > 0 {
+			s.log.Info("schema step applied", "step", steps[v].name, "took", time.Since(start).Round(time.Millisecond))
 		}
 	}
 	if version < len(steps) {
