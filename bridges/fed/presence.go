@@ -291,8 +291,9 @@ func (b *bridge) started(ctx context.Context) {
 	if err := b.env.Inbound.Receive(ctx, events...); err != nil && ctx.Err() == nil {
 		b.env.Log.Warn("announcing the federation contacts", "err", err)
 	}
-	// Waiting, not dropped when many users start at once.
-	b.svc.pushPresence(ctx, probes, true)
+	// Waiting for room, not dropped, when many users start at once; in
+	// the background, so a peer that is down delays nothing else.
+	go b.svc.pushPresence(ctx, probes, true)
 }
 
 // stopped tells the subscribers the user went offline, waiting no more
