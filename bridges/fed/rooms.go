@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -663,6 +664,15 @@ func (b *bridge) rejoinRooms(ctx context.Context) {
 	if err != nil {
 		b.env.Log.Warn("reading the user's rooms", "err", err)
 		return
+	}
+	// A join the Hub saved that did not get through (the home was
+	// down) is tried again in full.
+	for _, saved := range b.env.Rooms {
+		if !slices.Contains(rooms, saved.Room) {
+			if err := b.JoinRoom(ctx, saved.Room, saved.Key); err != nil && ctx.Err() == nil {
+				b.env.Log.Info("joining a saved room", "room", saved.Room, "err", err)
+			}
+		}
 	}
 	for _, name := range rooms {
 		room, err := ParseAddress(name)

@@ -337,11 +337,17 @@ func TestRoomAcrossDomains(t *testing.T) {
 	}
 	joinsBefore := len(alice.memberships(room))
 	carolBefore := len(carol.memberships(room))
+	// A join the Hub saved that did not get through is made now.
+	if err := a.users.byName["alice"].b.JoinRoom(ctx, "#side@a.test", ""); err != nil {
+		t.Fatal(err)
+	}
+	carol.b.env.Rooms = []core.SavedRoom{{Room: "#side@a.test"}}
 	carol.b.rejoinRooms(ctx)
+	waitMembership(t, alice, "#side@a.test", "joined carol@c.test")
 	if got := carol.memberships(room)[carolBefore:]; fmt.Sprint(got) != "[joined carol@c.test (self)]" {
 		t.Fatalf("carol's rooms after a restart: %q", got)
 	}
-	if rooms, _ := c.rooms.FedRoomsOf(ctx, "carol"); fmt.Sprint(rooms) != "[#lobby@a.test]" {
+	if rooms, _ := c.rooms.FedRoomsOf(ctx, "carol"); fmt.Sprint(rooms) != "[#lobby@a.test #side@a.test]" {
 		t.Fatalf("carol's rooms: %v", rooms)
 	}
 	if n := len(alice.memberships(room)); n != joinsBefore {

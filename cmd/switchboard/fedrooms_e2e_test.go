@@ -37,7 +37,7 @@ func elem(space, local string, inner xml.TokenReader, attrs ...string) xml.Token
 // ends the join (XEP-0045 §7.2).
 func (c *xmppClient) joinRoom(room, nick string) {
 	c.t.Helper()
-	c.sendStanza(stanza.Presence{To: jid.MustParse(room + "/" + nick)}.Wrap(elem("http://jabber.org/protocol/muc", "x", nil)))
+	c.joinMUC(room + "/" + nick) // rooms_e2e_test.go
 	c.expectAny(func(m xmppMessage) bool { return m.From == room && m.Type == "groupchat" && m.Body == "" })
 }
 
