@@ -273,3 +273,44 @@ func TestReferencesBothWays(t *testing.T) {
 		return false
 	})
 }
+
+// TestPeerCannotRewriteUsersWords: a peer's correction of the user's own
+// message, or of one it cannot be shown to have sent, is shown as a plain
+// message; ids in the prefixes the server keeps for its own messages are
+// refused as event ids and ignored as references.
+func TestPeerCannotRewriteUsersWords(t *testing.T) {
+	s := startServers(t, "a.test", "b.test")
+	a, b := s["a.test"], s["b.test"]
+	bob := b.user("bob")
+	hist := bob.withHistory()
+	toAlice := core.Peer{Kind: core.Direct, Remote: "alice@a.test"}
+	hist.add(&core.Message{ID: 7, Peer: toAlice, Direction: core.Outgoing, Time: time.Now(), Kind: core.KindChat, Body: "bob's words"})
+	hist.add(&core.Message{ID: 8, Peer: toAlice, Direction: core.Incoming, OriginID: "alices-1", Time: time.Now(), Kind: core.KindChat})
+	bobsEvent := eventID(Address{Local: "bob", Domain: "b.test"}, 7)
+	msg := func(id, correctionOf, replyTo string) Event {
+		return Event{ID: id, Type: TypeMessage, From: "alice@a.test", To: "bob@b.test", Time: time.Now().UTC(), Kind: "chat",
+			Body: "text of " + id, CorrectionOf: correctionOf, ReplyTo: replyTo}
+	}
+	res := post(t, a, b, msg("c1", bobsEvent, ""), msg("c2", "alices-1", ""), msg("c3", "unknown-1", "http-idem:x"),
+		msg("xmpp-origin:abc", "", ""), msg("r1", "", bobsEvent))
+	want := []string{StatusAccepted, StatusAccepted, StatusAccepted, StatusRejected, StatusAccepted}
+	for i, r := range res {
+		if r.Status != want[i] {
+			t.Errorf("event %s: %+v, want %s", r.ID, r, want[i])
+		}
+	}
+	ms := bob.waitMessages(t, 4)
+	for _, c := range []struct {
+		m                 *core.Message
+		correction, reply core.MessageRef
+	}{
+		{ms[0], core.MessageRef{}, core.MessageRef{}},                            // of bob's own message
+		{ms[1], core.MessageRef{ID: 8, OriginID: "alices-1"}, core.MessageRef{}}, // of alice's own
+		{ms[2], core.MessageRef{}, core.MessageRef{}},                            // unknown, reserved
+		{ms[3], core.MessageRef{}, core.MessageRef{ID: 7, OriginID: bobsEvent}},  // a reply may name bob's
+	} {
+		if c.m.CorrectionOf != c.correction || c.m.ReplyTo != c.reply {
+			t.Errorf("%s: correction %+v reply %+v, want %+v %+v", c.m.Body, c.m.CorrectionOf, c.m.ReplyTo, c.correction, c.reply)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package fed
 
 import (
 	"context"
+	"strings"
 
 	"github.com/switchboard/switchboard/core"
 )
@@ -50,14 +51,22 @@ const refScan = 1000
 // computed, not stored) or one the peer sent. Zero when it is not among
 // the latest refScan messages or the bridge has no history to read.
 func (b *bridge) localRef(ctx context.Context, peer Address, id string) core.MessageID {
+	if m := b.localMessage(ctx, peer, id); m != nil {
+		return m.ID
+	}
+	return 0
+}
+
+// localMessage is localRef's message, nil when not found.
+func (b *bridge) localMessage(ctx context.Context, peer Address, id string) *core.Message {
 	h := b.env.History
 	if h == nil || id == "" {
-		return 0
+		return nil
 	}
 	convs, err := h.Conversations(ctx, b.env.User.ID)
 	if err != nil {
 		b.env.Log.Warn("listing conversations to resolve a reference", "err", err)
-		return 0
+		return nil
 	}
 	var conv core.ConversationID
 	for _, c := range convs {
@@ -67,25 +76,43 @@ func (b *bridge) localRef(ctx context.Context, peer Address, id string) core.Mes
 		}
 	}
 	if conv == 0 {
-		return 0
+		return nil
 	}
 	q := core.PageQuery{User: b.env.User.ID, Conversation: conv, Order: core.NewestFirst, Limit: core.MaxPageLimit}
 	for scanned := 0; scanned < refScan; {
 		page, err := h.Messages(ctx, q)
 		if err != nil {
 			b.env.Log.Warn("reading messages to resolve a reference", "err", err)
-			return 0
+			return nil
 		}
 		for _, m := range page {
 			if b.eventIDOf(m) == id {
-				return m.ID
+				return m
 			}
 		}
 		if len(page) < q.Limit {
-			return 0
+			return nil
 		}
 		scanned += len(page)
 		q.Before = page[len(page)-1].ID
 	}
-	return 0
+	return nil
+}
+
+// reservedPrefixes begin the origin ids this server's own ports give its
+// users' messages (clientapi/xmpp, clientapi/http, history's import,
+// bridges/irc). A peer's event id, or a reference it sends, with one of
+// them could name one of those messages: make the user's next message
+// count as a duplicate, or "correct" the user's own words. Switchboard's
+// event ids are hex (and "read:" + hex); others have no use for these.
+var reservedPrefixes = []string{"xmpp-origin:", "http-idem:", "switchboard-export:", "irc-h:"}
+
+// reservedID reports whether id begins with a reserved prefix.
+func reservedID(id string) bool {
+	for _, p := range reservedPrefixes {
+		if strings.HasPrefix(id, p) {
+			return true
+		}
+	}
+	return false
 }

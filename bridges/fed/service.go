@@ -323,6 +323,10 @@ func (s *Service) receive(ctx context.Context, origin string, events []Event) ([
 			results[i] = Result{ID: ev.ID, Status: StatusRejected, Error: err.Error()}
 			continue
 		}
+		if reservedID(ev.ID) { // refs.go
+			results[i] = Result{ID: ev.ID, Status: StatusRejected, Error: "event id begins with a prefix this server keeps for its own ids"}
+			continue
+		}
 		g := groups[to.Local]
 		if g == nil {
 			b, err := s.recipient(ctx, to.Local)
@@ -439,11 +443,11 @@ func (s *Service) incoming(ctx context.Context, b *bridge, ev Event, from Addres
 			return nil
 		}
 		m.Kind, m.Body = core.KindChat, strings.Join(ev.Reactions, " ")
-		m.ReplyTo = b.incomingRef(ctx, from, ev.ReactsTo)
+		m.ReplyTo = b.incomingRef(ctx, from, ev.ReactsTo, false)
 		return core.MessageEvent{Message: m}
 	}
-	m.ReplyTo = b.incomingRef(ctx, from, ev.ReplyTo)
-	m.CorrectionOf = b.incomingRef(ctx, from, ev.CorrectionOf)
+	m.ReplyTo = b.incomingRef(ctx, from, ev.ReplyTo, false)
+	m.CorrectionOf = b.incomingRef(ctx, from, ev.CorrectionOf, true)
 	for _, a := range ev.Attachments {
 		m.Attachments = append(m.Attachments, core.Attachment{URL: a.URL, Name: a.Name, MediaType: a.MediaType, Size: a.Size})
 	}
@@ -452,10 +456,21 @@ func (s *Service) incoming(ctx context.Context, b *bridge, ev Event, from Addres
 
 // incomingRef is a received reference: resolved here when it names a
 // recent message of the conversation, else left to the store, which finds
-// the peer's messages by origin id.
-func (b *bridge) incomingRef(ctx context.Context, from Address, id string) core.MessageRef {
-	if id == "" {
+// the peer's messages by origin id. A correction must name one of the
+// peer's own messages among those searched: a peer does not get to
+// rewrite the user's words.
+func (b *bridge) incomingRef(ctx context.Context, from Address, id string, correction bool) core.MessageRef {
+	if id == "" || reservedID(id) {
 		return core.MessageRef{}
 	}
-	return core.MessageRef{ID: b.localRef(ctx, from, id), OriginID: id}
+	m := b.localMessage(ctx, from, id)
+	switch {
+	case correction && (m == nil || m.Direction != core.Incoming):
+		// Beyond the messages searched the store could resolve the id to
+		// one of the user's own (their event ids are origin ids too).
+		return core.MessageRef{}
+	case m == nil:
+		return core.MessageRef{OriginID: id}
+	}
+	return core.MessageRef{ID: m.ID, OriginID: id}
 }
