@@ -158,7 +158,11 @@ func startPort(t testing.TB, mods ...func(*Config)) *testPort {
 		bridges <- b
 		return b, nil
 	}})
-	hub := core.NewHub(core.HubConfig{Store: st, History: st, Bridges: reg, Log: testLogger(t)})
+	p := &testPort{t: t, st: st, user: u, password: password, network: nw, bridge: bridges, sent: sent}
+	// The Hub's lines are captured too: p.logged sees them.
+	logger := slog.New(logCapture{Handler: testLogger(t).Handler(), mu: &p.logMu, lines: &p.logLines})
+	hub := core.NewHub(core.HubConfig{Store: st, History: st, Bridges: reg, Log: logger})
+	p.hub = hub
 	runCtx, cancel := context.WithCancel(ctx)
 	hubDone := make(chan struct{})
 	go func() {
@@ -166,8 +170,7 @@ func startPort(t testing.TB, mods ...func(*Config)) *testPort {
 		hub.Run(runCtx)
 	}()
 	cert := selfSigned(t)
-	p := &testPort{t: t, st: st, hub: hub, user: u, password: password, network: nw, cert: cert, bridge: bridges, sent: sent}
-	logger := slog.New(logCapture{Handler: testLogger(t).Handler(), mu: &p.logMu, lines: &p.logLines})
+	p.cert = cert
 	cfg := Config{Domain: testDomain, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Store: st, Hub: hub, Log: logger, MaxLoginFailures: 5, LoginLockout: time.Minute, Version: "test", Sessions: &p.sessions}
 	for _, mod := range mods {

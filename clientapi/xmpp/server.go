@@ -73,7 +73,18 @@ type Config struct {
 	// Sessions, if set, counts the bound sessions (the daemon hands in
 	// its Prometheus gauge for this port).
 	Sessions Gauge
+	// WriteCoalesce is how long a device's connection that has just
+	// been written to waits before the Hub's next events go out, so a
+	// busy room's lines go several to a write; see session.holdBack.
+	// Zero means DefaultWriteCoalesce; negative writes at once.
+	WriteCoalesce time.Duration
 }
+
+// DefaultWriteCoalesce lets a device's connection be written at most 50
+// times a second while the Hub has events for it: a room of a thousand
+// devices at 100 lines a second then costs half the system calls, each
+// line at most 20 ms later. A device that was quiet is written at once.
+const DefaultWriteCoalesce = 20 * time.Millisecond
 
 // Gauge is a number that goes up and down, as a Prometheus gauge does.
 type Gauge interface {
@@ -105,6 +116,7 @@ type Server struct {
 	validate func(core.NetworkKind, core.Settings) error
 	gauge    Gauge
 	adhoc    adhocSessions // ad-hoc command executions (adhoc.go)
+	coalesce time.Duration // Config.WriteCoalesce; 0 writes at once
 
 	mu       sync.Mutex
 	sessions map[core.UserID]map[string]*session // by resource
@@ -131,8 +143,15 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
+	switch {
+	case cfg.WriteCoalesce == 0:
+		cfg.WriteCoalesce = DefaultWriteCoalesce
+	case cfg.WriteCoalesce < 0:
+		cfg.WriteCoalesce = 0
+	}
 	srv := &Server{
-		domain: cfg.Domain, tlsConfig: cfg.TLSConfig, store: cfg.Store, creds: cfg.Store, hub: cfg.Hub, log: log,
+		coalesce: cfg.WriteCoalesce,
+		domain:   cfg.Domain, tlsConfig: cfg.TLSConfig, store: cfg.Store, creds: cfg.Store, hub: cfg.Hub, log: log,
 		limiter:    cfg.Limiter,
 		version:    cfg.Version,
 		uploads:    cfg.Uploads,

@@ -51,6 +51,10 @@ type session struct {
 	roster    rosterState
 	muc       mucRooms        // the rooms this device joined
 	lastRoom  lastRoomAddress // muc.go: roomAddress, the pump's alone
+	// holdBack's, the pump's alone: when it last wrote the Hub's
+	// events, and its timer.
+	lastHubWrite time.Time
+	holdTimer    *time.Timer
 }
 
 // link is one connection serving a session, with its outgoing queue. The
@@ -512,9 +516,50 @@ func (s *session) pump(ctx context.Context) {
 			default:
 			}
 			s.writeQueued(ctx)
+			s.holdBack(ctx)
 		case <-s.wake:
 			s.writeQueued(ctx)
 		case <-s.done:
+			return
+		}
+	}
+}
+
+// holdBack, after the pump wrote the Hub's events to a busy link, waits
+// the port's WriteCoalesce before it takes the next ones, which then go
+// out together: a busy room's lines go several to a write, and the pump
+// is woken once per write, by its timer, not once per line. Each write
+// is a system call (on loopback with the reader's TCP work in it): one
+// per device and line was half of a thousand-device room's cost, and at
+// 100 lines a second the 2 cores ran so close to full that queueing
+// made the lag's tail. A link is busy when its previous write of the
+// Hub's events was less than 1.5 WriteCoalesce before: a device that
+// gets a line now and then is written at once and costs no timer. What
+// the reader queues meanwhile (an iq's result, a stream management
+// ack) goes out at once.
+func (s *session) holdBack(ctx context.Context) {
+	if s.srv.coalesce <= 0 {
+		return
+	}
+	now := time.Now()
+	busy := now.Sub(s.lastHubWrite) < s.srv.coalesce*3/2
+	s.lastHubWrite = now
+	if !busy {
+		return
+	}
+	if s.holdTimer == nil {
+		s.holdTimer = time.NewTimer(s.srv.coalesce)
+	} else {
+		s.holdTimer.Reset(s.srv.coalesce)
+	}
+	for {
+		select {
+		case <-s.holdTimer.C:
+			return
+		case <-s.wake:
+			s.writeQueued(ctx)
+		case <-s.done:
+			s.holdTimer.Stop()
 			return
 		}
 	}

@@ -1,0 +1,137 @@
+package xmpp
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/core"
+)
+
+// joinRoomRaw joins c to #go without history and reads up to the subject,
+// the last stanza of a join (XEP-0045 §7.2.15).
+func joinRoomRaw(t *testing.T, c *rawClient) {
+	t.Helper()
+	c.send("<presence to='" + roomOccupant + "'><x xmlns='" + nsMUC + "'><history maxstanzas='0'/></x></presence>")
+	for roomStanza(c).child(nsClient, "subject") == nil {
+	}
+}
+
+// TestSlowDeviceDoesNotStallRoom: one device of a room stops reading; the
+// other keeps getting every line, in order and at once, while the stuck
+// one's socket is full. The Hub drops the stuck one: once it reads again
+// it gets a gapless prefix of the lines, then the reset stream error.
+func TestSlowDeviceDoesNotStallRoom(t *testing.T) {
+	p := startPort(t)
+	stuck := loginRaw(t, p, "stuck")
+	joinRoomRaw(t, stuck)
+	live := loginRaw(t, p, "live")
+	joinRoomRaw(t, live)
+
+	pad := strings.Repeat("a line long enough to fill a socket's buffers soon ", 80)
+	// Until the Hub drops the stuck one: its socket is full (tcp_wmem
+	// holds 4 MB at most, 1,000 lines) and 1,024 events wait behind.
+	const perBatch, most = 50, 4000
+	lines := 0
+	for ; !p.logged("dropping slow session", "device=stuck"); lines += perBatch {
+		if lines >= most {
+			t.Fatalf("the Hub still holds the stuck device after %d lines", lines)
+		}
+		n := lines
+		events := make([]core.Event, perBatch)
+		for i := range events {
+			events[i] = p.incoming(core.Peer{Kind: core.Room, Remote: "#go"}, "bob", strconv.Itoa(n+i)+" "+pad)
+		}
+		start := time.Now()
+		p.receive(t, events...)
+		for i := range perBatch {
+			m := roomStanza(live)
+			if want := strconv.Itoa(n+i) + " "; !strings.HasPrefix(m.childText(nsClient, "body"), want) {
+				t.Fatalf("the live device got %.40q, want line %d", m.childText(nsClient, "body"), n+i)
+			}
+		}
+		// Generous for a loaded machine; a stall is the stuck device's
+		// 30 s write timeout.
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("lines %d-%d took %v to reach the live device", n, n+perBatch-1, d)
+		}
+	}
+
+	// Read before the stuck write times out (30 s): the pump's write
+	// completes, then it learns of the drop.
+	got := 0
+	for {
+		e := stuck.next()
+		if e == nil {
+			t.Fatalf("the stuck device's stream ended without an error after %d lines", got)
+		}
+		if e.Name.Local == "error" {
+			if !isStreamError(e, "reset") {
+				t.Fatalf("the stuck device's stream ended with %v, want reset", e)
+			}
+			break
+		}
+		if e.Name.Local != "message" {
+			continue
+		}
+		if want := strconv.Itoa(got) + " "; !strings.HasPrefix(e.childText(nsClient, "body"), want) {
+			t.Fatalf("the stuck device got %.40q, want line %d", e.childText(nsClient, "body"), got)
+		}
+		got++
+	}
+	if got >= lines {
+		t.Fatalf("the stuck device got all %d lines; it was never behind", got)
+	}
+	t.Logf("the stuck device got %d of %d lines before the reset", got, lines)
+}
+
+// TestBusyLinkCoalescesHubEvents: a device that was quiet gets the
+// Hub's lines at once; once its link is busy (two writes within 1.5
+// WriteCoalesce), the next lines wait for WriteCoalesce and go out
+// together, in order, while an iq's result does not wait. WriteCoalesce
+// is seconds here, so that a loaded machine cannot blur the bounds.
+func TestBusyLinkCoalescesHubEvents(t *testing.T) {
+	const hold = 2 * time.Second
+	p := startPort(t, func(c *Config) { c.WriteCoalesce = hold })
+	c := loginRaw(t, p, "desktop")
+	joinRoomRaw(t, c)
+	line := func(body string) {
+		p.receive(t, p.incoming(core.Peer{Kind: core.Room, Remote: "#go"}, "bob", body))
+	}
+	read := func(want string) time.Time {
+		t.Helper()
+		if m := roomStanza(c); m.childText(nsClient, "body") != want {
+			t.Fatalf("got %v, want the line %q", m, want)
+		}
+		return time.Now()
+	}
+
+	time.Sleep(hold * 7 / 4) // the join's writes are long past: the link is quiet
+	sent := time.Now()
+	line("first")
+	read("first")
+	line("second")
+	second := read("second")
+	if d := second.Sub(sent); d >= hold {
+		t.Errorf("two lines after a quiet spell took %v; they should not wait for the hold (%v)", d, hold)
+	}
+
+	// Two writes close together: the link is busy, the next line waits.
+	line("third")
+	c.send("<iq type='get' id='p1' to='" + testDomain + "'><ping xmlns='" + nsPing + "'/></iq>")
+	if r := c.next(); r.Name.Local != "iq" || r.attr("id") != "p1" || r.attr("type") != "result" {
+		t.Fatalf("during the hold the device got %v first, want the ping's result", r)
+	}
+	if d := time.Since(second); d >= hold {
+		t.Errorf("the ping's result came %v after the last write; it should not wait for the hold (%v)", d, hold)
+	}
+	line("fourth")
+	read("third")
+	fourth := read("fourth")
+	// The lower bound only: a loaded machine makes writes later, never
+	// sooner. Less a little for the clocks' granularity.
+	if d := fourth.Sub(second); d < hold-50*time.Millisecond {
+		t.Errorf("the lines after a busy link's write came %v after it, within the hold of %v", d, hold)
+	}
+}
