@@ -215,7 +215,7 @@ func (c *conn) serve(ctx context.Context) {
 	// rather than a goroutine per connection: idle sessions are many.
 	stop := context.AfterFunc(ctx, func() {
 		c.sendStreamError(&streamError{condition: "system-shutdown"})
-		c.nc.SetReadDeadline(aLongTimeAgo)
+		c.stopReading()
 	})
 	defer stop()
 	if err := c.negotiate(ctx); err != nil {

@@ -153,7 +153,7 @@ func (l *link) close(se *streamError) {
 			l.endErr.Store(se)
 		}
 		close(l.done)
-		l.c.nc.SetReadDeadline(aLongTimeAgo) // wake the reader
+		l.c.stopReading()
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard/switchboard/core"
@@ -105,6 +106,18 @@ type conn struct {
 	user     core.User
 	authed   bool
 	streamID string
+
+	// stopped is set once the connection's reader is to stop: a read
+	// deadline set after that (every element sets one) must not undo
+	// the past deadline that wakes it.
+	stopped atomic.Bool
+}
+
+// stopReading wakes the connection's reader, now and at its next read:
+// the session was replaced, or the server shuts down.
+func (c *conn) stopReading() {
+	c.stopped.Store(true)
+	c.nc.SetReadDeadline(aLongTimeAgo)
 }
 
 func newConn(srv *Server, nc net.Conn) *conn {
@@ -260,6 +273,11 @@ func (c *conn) nextElement(timeout time.Duration) (*element, error) {
 			deadline = time.Now().Add(timeout)
 		}
 		c.nc.SetReadDeadline(deadline)
+		if c.stopped.Load() {
+			// Stopped between the last read and this one: the deadline
+			// just set replaced the one meant to wake this read.
+			c.nc.SetReadDeadline(aLongTimeAgo)
+		}
 		c.counter.n = c.br.Buffered() // what is already read counts toward the next stanza only
 		tok, err := c.dec.Token()
 		if err != nil {

@@ -1,6 +1,7 @@
 package xmpp
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -295,5 +296,30 @@ func TestRepliesAndLinks(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the reply never reached the network")
+	}
+}
+
+// TestStoppedConnStaysStopped: a reader stopped before its next read
+// (the session was replaced between the bind and the read loop) does
+// not block in that read, though each read sets its own deadline.
+func TestStoppedConnStaysStopped(t *testing.T) {
+	p := startPort(t)
+	client, server := net.Pipe()
+	t.Cleanup(func() { client.Close(); server.Close() })
+	c := newConn(p.srv, server)
+	c.resetReader()
+	c.stopReading()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.nextElement(0)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a stopped connection read an element")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a stopped connection's read blocked")
 	}
 }
