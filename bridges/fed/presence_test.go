@@ -17,8 +17,9 @@ import (
 
 // memContacts is a core.FedContactStore in memory.
 type memContacts struct {
-	mu sync.Mutex
-	m  map[core.UserID]map[string]core.FedContact
+	mu   sync.Mutex
+	m    map[core.UserID]map[string]core.FedContact
+	fail error // FedContact fails with it when set
 }
 
 func newMemContacts() *memContacts {
@@ -39,6 +40,9 @@ func (s *memContacts) FedContacts(_ context.Context, user core.UserID) ([]core.F
 func (s *memContacts) FedContact(_ context.Context, user core.UserID, addr string) (core.FedContact, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.fail != nil {
+		return core.FedContact{}, false, s.fail
+	}
 	c, ok := s.m[user][addr]
 	return c, ok, nil
 }
@@ -398,6 +402,7 @@ func TestDecodePresence(t *testing.T) {
 		`{"updates":[{"type":"presence","from":"bob","to":"alice@a.example","time":"2026-11-24T01:30:00Z","show":"away"}]}`,
 		`{"updates":[{"type":"presence","from":"bob@b.example","to":"alice@a.example","time":"2026-11-24T01:30:00Z","show":"away","status":"` + strings.Repeat("x", MaxStatusBytes+1) + `"}]}`,
 		ok + `{}`,
+		ok + `]`,
 		`[]`,
 	} {
 		if _, err := DecodePresence([]byte(bad)); err == nil {
@@ -453,5 +458,33 @@ func TestPresenceLatestWins(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// TestPresenceRequestRetried: a request the peer could not store (503)
+// stays queued and arrives once the peer can store it again.
+func TestPresenceRequestRetried(t *testing.T) {
+	s := startServers(t, "a.test", "b.test")
+	a, b := s["a.test"], s["b.test"]
+	alice, bob := a.user("alice"), b.user("bob")
+	store := b.svc.contacts.(*memContacts)
+	store.mu.Lock()
+	store.fail = errStoreDown
+	store.mu.Unlock()
+	if err := alice.b.Subscribe(context.Background(), "bob@b.test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		a.queue.mu.Lock()
+		defer a.queue.mu.Unlock()
+		return len(a.queue.items) == 1 && a.queue.items[0].Attempts > 0
+	})
+	store.mu.Lock()
+	store.fail = nil
+	store.mu.Unlock()
+	bob.waitEvent(t, 0, "the retried request", isSub("alice@a.test", core.SubscribeRequest))
+	waitFor(t, func() bool { return a.queue.pending() == 0 })
+	if c := alice.entry("bob@b.test"); !c.Ask {
+		t.Fatalf("alice's entry %+v after a retried request", c)
 	}
 }
