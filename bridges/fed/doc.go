@@ -8,4 +8,9 @@
 // speaks the signed HTTPS protocol to other domains. Each user's Bridge
 // only turns core messages into federation events and back; the Service
 // decides whether an event stays local or goes to a peer.
+//
+// Group rooms, #name@domain, are hosted by one server, their home, with
+// members of any domain (rooms.go, docs/federation.md section 4.3): the
+// home orders, archives and fans out a room's events, one copy per member
+// server, and every server hands them only to its users that joined.
 package fed
