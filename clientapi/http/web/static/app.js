@@ -2,10 +2,12 @@
 // keeps every view current.
 //
 // Routes: #/ (the list), #/c/ID (a conversation), #/c/ID/m/MSG (a
-// conversation opened at a message), #/search?q=…, #/networks/new.
+// conversation opened at a message), #/search?q=…, #/networks/new,
+// #/contacts (people and rooms).
 
 import { login, logout, onLogout, token } from './api.js';
 import { closeChat, initChat, onMessage, onNetworkChange, openChat } from './chat.js';
+import { closeContacts, contactsChanged, initContacts, openContacts } from './contacts.js';
 import { loadList, renderList } from './list.js';
 import { initNetworks, openAddNetwork } from './networks.js';
 import { initSearch, openSearch } from './search.js';
@@ -47,6 +49,7 @@ function route() {
   const h = location.hash || '#/';
   const chat = /^#\/c\/(\d+)(?:\/m\/([0-9A-Z]{13}))?$/.exec(h);
   document.body.classList.remove('in-pane');
+  closeContacts();
   if (chat) {
     document.body.classList.add('in-pane');
     openChat(Number(chat[1]), chat[2] || '');
@@ -60,6 +63,9 @@ function route() {
   } else if (h === '#/networks/new') {
     document.body.classList.add('in-pane');
     openAddNetwork();
+  } else if (h === '#/contacts') {
+    document.body.classList.add('in-pane');
+    openContacts();
   } else {
     show('view-empty');
     document.title = 'Switchboard';
@@ -113,6 +119,12 @@ function onEvent(name, data) {
       queueList();
       break;
     }
+    case 'contacts':
+    case 'contact':
+    case 'subscription':
+    case 'presence':
+      contactsChanged();
+      break;
     case 'unauthorized':
       logout();
       break;
@@ -148,6 +160,7 @@ window.addEventListener('hashchange', route);
 initChat();
 initSearch();
 initNetworks();
+initContacts();
 
 if (token()) showShell();
 else showLogin();

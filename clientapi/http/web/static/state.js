@@ -35,7 +35,7 @@ export const $ = (id) => document.getElementById(id);
 
 // show makes one of the pane's views visible.
 export function show(view) {
-  for (const v of ['view-empty', 'view-chat', 'view-search', 'view-add']) $(v).hidden = v !== view;
+  for (const v of ['view-empty', 'view-chat', 'view-search', 'view-add', 'view-contacts']) $(v).hidden = v !== view;
   document.body.dataset.view = view; // the phone layout shows list or pane
 }
 
