@@ -39,7 +39,8 @@ const (
 	maxRoomMembers  = 1000   // members of one room
 	roomArchiveKeep = 10_000 // events of a room kept for history
 	maxHistoryPage  = 100    // events in one history answer
-	backfillEvents  = 50     // history a joining member's server fetches
+	backfillEvents  = 500    // history a joining member's server fetches
+	defaultHistory  = 50     // events in a history answer that names no limit
 	maxReasonBytes  = 1024   // an invitation's text
 )
 
@@ -148,7 +149,7 @@ func DecodeRoomRequest(body []byte, origin, domain string) (RoomRequest, Address
 	case req.Limit < 0 || req.Limit > maxHistoryPage:
 		return RoomRequest{}, Address{}, Address{}, fmt.Errorf("%w: limit %d; want 1 to %d", ErrMalformed, req.Limit, maxHistoryPage)
 	case req.Limit == 0:
-		req.Limit = backfillEvents
+		req.Limit = defaultHistory
 	}
 	if user.Domain != origin || room.Domain != domain {
 		return RoomRequest{}, Address{}, Address{}, errWrongDomain
@@ -700,17 +701,29 @@ func (b *bridge) rejoinRooms(ctx context.Context) {
 // store drops those it has by event id.
 func (b *bridge) backfill(ctx context.Context, room Address) error {
 	s := b.svc
+	// Pages back from the newest, then stored oldest first. The number
+	// of pages is bounded whatever the home answers.
 	var events []Event
-	var err error
-	if room.Domain == s.domain {
-		events, err = s.homeHistory(ctx, room, b.self, 0, backfillEvents)
-	} else {
-		var answer RoomHistoryAnswer
-		err = s.roomRequest(ctx, room, "rooms/history", RoomRequest{Room: room.String(), User: b.self.String(), Limit: backfillEvents}, &answer)
-		events = answer.Events
-	}
-	if err != nil {
-		return err
+	before := int64(0)
+	for range backfillEvents / maxHistoryPage {
+		var page []Event
+		var err error
+		if room.Domain == s.domain {
+			page, err = s.homeHistory(ctx, room, b.self, before, maxHistoryPage)
+		} else {
+			var answer RoomHistoryAnswer
+			err = s.roomRequest(ctx, room, "rooms/history",
+				RoomRequest{Room: room.String(), User: b.self.String(), Before: before, Limit: maxHistoryPage}, &answer)
+			page = answer.Events
+		}
+		if err != nil {
+			return err
+		}
+		events = append(page, events...)
+		if len(page) < maxHistoryPage || page[0].Seq <= 1 || (before != 0 && page[0].Seq >= before) {
+			break
+		}
+		before = page[0].Seq
 	}
 	var out []core.Event
 	for _, ev := range events {

@@ -418,6 +418,15 @@ func TestRoomSameDomain(t *testing.T) {
 	if err := alice.b.JoinRoom(ctx, room, ""); err != nil {
 		t.Fatal(err)
 	}
+	// More than two pages of history, which bob's join fetches.
+	var before []string
+	for i := 1; i <= 230; i++ {
+		body := fmt.Sprintf("early %03d", i)
+		if err := alice.sendRoom(t, core.MessageID(1000+i), room, body); err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, "alice@a.test: "+body)
+	}
 	if err := alice.sendRoom(t, 1, room, "before bob"); err != nil {
 		t.Fatal(err)
 	}
@@ -425,11 +434,14 @@ func TestRoomSameDomain(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitMembership(t, alice, room, "joined bob@a.test")
-	bob.waitRoomLines(t, room, "alice@a.test: before bob") // the backfill
+	bob.waitRoomLines(t, room, append(before, "alice@a.test: before bob")...) // the backfill
 	if err := bob.sendRoom(t, 2, room, "hi alice"); err != nil {
 		t.Fatal(err)
 	}
 	alice.waitRoomLines(t, room, "bob@a.test: hi alice")
+	if n := len(bob.roomLines(room)); n != 231 {
+		t.Fatalf("bob has %d lines", n)
+	}
 	if err := bob.b.LeaveRoom(ctx, room, ""); err != nil {
 		t.Fatal(err)
 	}
