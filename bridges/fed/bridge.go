@@ -72,7 +72,21 @@ func (b *bridge) Send(ctx context.Context, m *core.Message) (string, error) {
 	if err != nil {
 		return "", core.Permanent(err)
 	}
-	return ev.ID, b.svc.send(ctx, m, ev)
+	return networkID(m, ev), b.svc.send(ctx, m, ev)
+}
+
+// networkID is the id the Hub records as a sent message's origin id: the
+// event id for a room message, whose home fans it back out (the store
+// drops that copy by it), and none for a direct one. A direct message's
+// event id is computed when needed (refs.go); recorded, a peer that knows
+// it could name the user's own message in the store's origin ids: send
+// a message under that id to have it dropped as a duplicate, and correct
+// it.
+func networkID(m *core.Message, ev Event) string {
+	if m.Peer.Kind == core.Room {
+		return ev.ID
+	}
+	return ""
 }
 
 // SendBatch is Send for a run of queued messages: events for other
@@ -88,7 +102,7 @@ func (b *bridge) SendBatch(ctx context.Context, msgs []*core.Message) ([]string,
 		if err != nil {
 			return nil, err
 		}
-		ids[i] = ev.ID
+		ids[i] = networkID(m, ev)
 		to, _ := ParseAddress(ev.To)
 		if to.Domain == b.svc.domain {
 			local = append(local, ev)

@@ -215,10 +215,12 @@ func TestReferencesBothWays(t *testing.T) {
 
 	first := &core.Message{ID: 1, Peer: toBob, Direction: core.Outgoing, Time: time.Now(), Kind: core.KindChat, Body: "helo"}
 	aliceHist.add(first)
-	e1, err := alice.b.Send(context.Background(), first)
-	if err != nil {
-		t.Fatal(err)
+	// The origin id recorded for a direct message is none: its event id
+	// is computed, so a peer cannot name it in the store.
+	if oid, err := alice.b.Send(context.Background(), first); err != nil || oid != "" {
+		t.Fatalf("Send: %q, %v", oid, err)
 	}
+	e1 := eventID(alice.b.self, 1)
 	got := bob.waitMessages(t, 1)[0]
 	bobHist.add(&core.Message{ID: 100, Peer: toAlice, Direction: core.Incoming, OriginID: got.OriginID, Time: time.Now(),
 		Kind: core.KindChat, Body: got.Body})
@@ -312,5 +314,13 @@ func TestPeerCannotRewriteUsersWords(t *testing.T) {
 		if c.m.CorrectionOf != c.correction || c.m.ReplyTo != c.reply {
 			t.Errorf("%s: correction %+v reply %+v, want %+v %+v", c.m.Body, c.m.CorrectionOf, c.m.ReplyTo, c.correction, c.reply)
 		}
+	}
+	// A message and its correction in one batch: the store resolves it in
+	// the same transaction.
+	if res := post(t, a, b, msg("n1", "", ""), msg("n2", "n1", "")); res[0].Status != StatusAccepted || res[1].Status != StatusAccepted {
+		t.Fatalf("message and correction: %+v", res)
+	}
+	if ms := bob.waitMessages(t, 6); ms[5].CorrectionOf != (core.MessageRef{OriginID: "n1"}) {
+		t.Errorf("the correction in the batch of its message: %+v", ms[5].CorrectionOf)
 	}
 }

@@ -160,16 +160,16 @@ func (r *recorder) waitMessages(t *testing.T, n int) []*core.Message {
 	}
 }
 
-// send makes the user's bridge send a chat message with server id id.
+// send makes the user's bridge send a chat message with server id id and
+// returns its event id.
 func (r *recorder) send(t *testing.T, id core.MessageID, to, body string) string {
 	t.Helper()
 	m := &core.Message{ID: id, User: r.b.env.User.ID, Network: 1, Peer: core.Peer{Kind: core.Direct, Remote: to},
 		Direction: core.Outgoing, Time: time.Now(), Kind: core.KindChat, Body: body}
-	oid, err := r.b.Send(context.Background(), m)
-	if err != nil {
+	if _, err := r.b.Send(context.Background(), m); err != nil {
 		t.Fatalf("send %q: %v", body, err)
 	}
-	return oid
+	return eventID(r.b.self, id)
 }
 
 // recordingUsers is the Directory of a test server: alice and bob exist.

@@ -46,21 +46,46 @@ func (b *bridge) eventIDOf(m *core.Message) string {
 // not make the receiver read a whole history.
 const refScan = 1000
 
-// localRef finds the user's stored message that the peer's event id names
-// in their conversation with peer: one the user sent (whose event id is
-// computed, not stored) or one the peer sent. Zero when it is not among
-// the latest refScan messages or the bridge has no history to read.
-func (b *bridge) localRef(ctx context.Context, peer Address, id string) core.MessageID {
-	if m := b.localMessage(ctx, peer, id); m != nil {
-		return m.ID
-	}
-	return 0
+// refResolver resolves the references of one batch's events for one
+// recipient. The latest refScan messages of a conversation are read once
+// per batch, not once per reference: a batch of 256 references must not
+// cost 256 reads of the history.
+type refResolver struct {
+	b *bridge
+	// index maps a peer's address to the event ids of the conversation's
+	// latest messages.
+	index map[string]map[string]*core.Message
+	// sent holds peer address + NUL + event id of the messages and
+	// reactions earlier in the batch: the store resolves references to
+	// them in the same transaction.
+	sent map[string]bool
 }
 
-// localMessage is localRef's message, nil when not found.
-func (b *bridge) localMessage(ctx context.Context, peer Address, id string) *core.Message {
+func newRefResolver(b *bridge) *refResolver {
+	return &refResolver{b: b, index: make(map[string]map[string]*core.Message), sent: make(map[string]bool)}
+}
+
+// stored notes a message of peer's in the batch.
+func (r *refResolver) stored(peer Address, id string) { r.sent[peer.String()+"\x00"+id] = true }
+
+// local finds the user's stored message that the peer's event id names in
+// their conversation: one the user sent (whose event id is computed, not
+// stored) or one the peer sent; nil when it is not among the latest
+// refScan messages or the bridge has no history to read.
+func (r *refResolver) local(ctx context.Context, peer Address, id string) *core.Message {
+	idx, ok := r.index[peer.String()]
+	if !ok {
+		idx = r.b.latestByEventID(ctx, peer)
+		r.index[peer.String()] = idx
+	}
+	return idx[id]
+}
+
+// latestByEventID maps the event ids of the latest refScan messages of the
+// conversation with peer to the messages.
+func (b *bridge) latestByEventID(ctx context.Context, peer Address) map[string]*core.Message {
 	h := b.env.History
-	if h == nil || id == "" {
+	if h == nil {
 		return nil
 	}
 	convs, err := h.Conversations(ctx, b.env.User.ID)
@@ -78,25 +103,51 @@ func (b *bridge) localMessage(ctx context.Context, peer Address, id string) *cor
 	if conv == 0 {
 		return nil
 	}
+	idx := make(map[string]*core.Message)
 	q := core.PageQuery{User: b.env.User.ID, Conversation: conv, Order: core.NewestFirst, Limit: core.MaxPageLimit}
 	for scanned := 0; scanned < refScan; {
 		page, err := h.Messages(ctx, q)
 		if err != nil {
 			b.env.Log.Warn("reading messages to resolve a reference", "err", err)
-			return nil
+			return idx
 		}
 		for _, m := range page {
-			if b.eventIDOf(m) == id {
-				return m
+			if id := b.eventIDOf(m); id != "" {
+				if _, newer := idx[id]; !newer {
+					idx[id] = m
+				}
 			}
 		}
 		if len(page) < q.Limit {
-			return nil
+			break
 		}
 		scanned += len(page)
 		q.Before = page[len(page)-1].ID
 	}
-	return nil
+	return idx
+}
+
+// ref is a received reference: resolved here when it names a recent
+// message of the conversation, else left to the store, which finds the
+// peer's messages by origin id. A correction must name one of the peer's
+// own messages, among those searched or earlier in the batch: a peer does
+// not get to rewrite the user's words.
+func (r *refResolver) ref(ctx context.Context, from Address, id string, correction bool) core.MessageRef {
+	if id == "" || reservedID(id) {
+		return core.MessageRef{}
+	}
+	m := r.local(ctx, from, id)
+	switch {
+	case m == nil && r.sent[from.String()+"\x00"+id]:
+		return core.MessageRef{OriginID: id}
+	case correction && (m == nil || m.Direction != core.Incoming):
+		// Beyond the messages searched the store could resolve the id to
+		// one of the user's own (their event ids are origin ids too).
+		return core.MessageRef{}
+	case m == nil:
+		return core.MessageRef{OriginID: id}
+	}
+	return core.MessageRef{ID: m.ID, OriginID: id}
 }
 
 // reservedPrefixes begin the origin ids this server's own ports give its

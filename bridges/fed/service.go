@@ -296,6 +296,7 @@ func (s *Service) receive(ctx context.Context, origin string, events []Event) ([
 	// Events for one recipient go to its Hub in one call, in order.
 	type group struct {
 		b       *bridge
+		refs    *refResolver
 		blocked map[string]bool
 		indexes []int
 		events  []core.Event
@@ -334,6 +335,9 @@ func (s *Service) receive(ctx context.Context, origin string, events []Event) ([
 				return nil, fmt.Errorf("finding recipient %s: %w", to, err)
 			}
 			g = &group{b: b}
+			if b != nil {
+				g.refs = newRefResolver(b) // refs.go
+			}
 			if b != nil && s.blocks != nil {
 				list, err := s.blocks.BlockList(ctx, b.env.User.ID)
 				if err != nil {
@@ -355,7 +359,7 @@ func (s *Service) receive(ctx context.Context, origin string, events []Event) ([
 			results[i] = Result{ID: ev.ID, Status: StatusRejected, Error: "the recipient does not accept messages from " + from.String()}
 			continue
 		}
-		if e := s.incoming(ctx, g.b, ev, from); e != nil {
+		if e := s.incoming(ctx, g.refs, ev, from); e != nil {
 			g.indexes = append(g.indexes, i)
 			g.events = append(g.events, e)
 		}
@@ -412,14 +416,14 @@ func (e *Event) checkContent() error {
 // incoming is the Hub's event for a received event to recipient b, whose
 // content is checked; nil for one accepted and not shown (a withdrawn
 // reaction, a read position on a message b no longer has).
-func (s *Service) incoming(ctx context.Context, b *bridge, ev Event, from Address) core.Event {
+func (s *Service) incoming(ctx context.Context, refs *refResolver, ev Event, from Address) core.Event {
 	peer := core.Peer{Kind: core.Direct, Remote: from.String()}
 	switch ev.Type {
 	case TypeTyping:
 		return core.TypingEvent{Peer: peer, Sender: from.String(), Direction: core.Incoming, State: core.ChatState(ev.State)}
 	case TypeRead:
-		if upto := b.localRef(ctx, from, ev.Upto); upto != 0 {
-			return core.PeerReadEvent{Peer: peer, Upto: upto}
+		if upto := refs.local(ctx, from, ev.Upto); upto != nil {
+			return core.PeerReadEvent{Peer: peer, Upto: upto.ID}
 		}
 		return nil
 	}
@@ -443,34 +447,15 @@ func (s *Service) incoming(ctx context.Context, b *bridge, ev Event, from Addres
 			return nil
 		}
 		m.Kind, m.Body = core.KindChat, strings.Join(ev.Reactions, " ")
-		m.ReplyTo = b.incomingRef(ctx, from, ev.ReactsTo, false)
+		m.ReplyTo = refs.ref(ctx, from, ev.ReactsTo, false)
+		refs.stored(from, ev.ID)
 		return core.MessageEvent{Message: m}
 	}
-	m.ReplyTo = b.incomingRef(ctx, from, ev.ReplyTo, false)
-	m.CorrectionOf = b.incomingRef(ctx, from, ev.CorrectionOf, true)
+	m.ReplyTo = refs.ref(ctx, from, ev.ReplyTo, false)
+	m.CorrectionOf = refs.ref(ctx, from, ev.CorrectionOf, true)
+	refs.stored(from, ev.ID)
 	for _, a := range ev.Attachments {
 		m.Attachments = append(m.Attachments, core.Attachment{URL: a.URL, Name: a.Name, MediaType: a.MediaType, Size: a.Size})
 	}
 	return core.MessageEvent{Message: m}
-}
-
-// incomingRef is a received reference: resolved here when it names a
-// recent message of the conversation, else left to the store, which finds
-// the peer's messages by origin id. A correction must name one of the
-// peer's own messages among those searched: a peer does not get to
-// rewrite the user's words.
-func (b *bridge) incomingRef(ctx context.Context, from Address, id string, correction bool) core.MessageRef {
-	if id == "" || reservedID(id) {
-		return core.MessageRef{}
-	}
-	m := b.localMessage(ctx, from, id)
-	switch {
-	case correction && (m == nil || m.Direction != core.Incoming):
-		// Beyond the messages searched the store could resolve the id to
-		// one of the user's own (their event ids are origin ids too).
-		return core.MessageRef{}
-	case m == nil:
-		return core.MessageRef{OriginID: id}
-	}
-	return core.MessageRef{ID: m.ID, OriginID: id}
 }

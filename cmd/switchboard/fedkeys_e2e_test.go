@@ -62,6 +62,8 @@ func TestFedKeyRotationRestart(t *testing.T) {
 		aliceX.send("bob@b.test", fmt.Sprintf("in flight %d", i))
 		want = append(want, fmt.Sprintf("in:in flight %d", i))
 	}
+	// They are stored and queued on a before it stops.
+	waitLong(t, "alice's history holds the three", func() bool { return len(conversationWith(t, alice, "bob@b.test")) == 4 })
 	waitLong(t, "a retries", func() bool { return strings.Contains(a.d.logText(), "federation delivery failed; will retry") })
 	a.d.stop()
 	rotated := fedKeys(t, a, "rotate", "--retire-after", "10m")
