@@ -51,10 +51,10 @@ type session struct {
 	roster    rosterState
 	muc       mucRooms        // the rooms this device joined
 	lastRoom  lastRoomAddress // muc.go: roomAddress, the pump's alone
-	// holdBack's, the pump's alone: when it last wrote the Hub's
+	// holdBack's, the pump's alone: when it last took the Hub's
 	// events, and its timer.
-	lastHubWrite time.Time
-	holdTimer    *time.Timer
+	lastTake  time.Time
+	holdTimer *time.Timer
 }
 
 // link is one connection serving a session, with its outgoing queue. The
@@ -498,6 +498,7 @@ func (s *session) pump(ctx context.Context) {
 	for {
 		select {
 		case <-ready:
+			took := time.Now()
 			events, err := s.hs.Take()
 			for _, e := range events {
 				s.deliver(ctx, e)
@@ -516,7 +517,7 @@ func (s *session) pump(ctx context.Context) {
 			default:
 			}
 			s.writeQueued(ctx)
-			s.holdBack(ctx)
+			s.holdBack(ctx, took)
 		case <-s.wake:
 			s.writeQueued(ctx)
 		case <-s.done:
@@ -526,31 +527,34 @@ func (s *session) pump(ctx context.Context) {
 }
 
 // holdBack, after the pump wrote the Hub's events to a busy link, waits
-// the port's WriteCoalesce before it takes the next ones, which then go
-// out together: a busy room's lines go several to a write, and the pump
-// is woken once per write, by its timer, not once per line. Each write
-// is a system call (on loopback with the reader's TCP work in it): one
-// per device and line was half of a thousand-device room's cost, and at
-// 100 lines a second the 2 cores ran so close to full that queueing
-// made the lag's tail. A link is busy when its previous write of the
-// Hub's events was less than 1.5 WriteCoalesce before: a device that
-// gets a line now and then is written at once and costs no timer. What
-// the reader queues meanwhile (an iq's result, a stream management
-// ack) goes out at once.
-func (s *session) holdBack(ctx context.Context) {
+// until WriteCoalesce has passed since it took them; the events that
+// come meanwhile then go out together: a busy room's lines go several
+// to a write, and the pump is woken once per write, by its timer, not
+// once per line. Each write is a system call (on loopback with the
+// reader's TCP work in it): one per device and line was half of a
+// thousand-device room's cost, and at 100 lines a second the 2 cores ran
+// so close to full that queueing made the lag's tail.
+//
+// A link is busy when the pump took the Hub's events less than 1.5
+// WriteCoalesce before: a device that gets a line now and then is
+// written at once and costs no timer. The wait counts from took, so a
+// pump that was late (the machine is behind) waits less or not at all
+// instead of adding its hold to the delay. What the reader queues
+// meanwhile (an iq's result, a stream management ack) goes out at once.
+func (s *session) holdBack(ctx context.Context, took time.Time) {
 	if s.srv.coalesce <= 0 {
 		return
 	}
-	now := time.Now()
-	busy := now.Sub(s.lastHubWrite) < s.srv.coalesce*3/2
-	s.lastHubWrite = now
-	if !busy {
+	busy := took.Sub(s.lastTake) < s.srv.coalesce*3/2
+	s.lastTake = took
+	wait := time.Until(took.Add(s.srv.coalesce))
+	if !busy || wait <= 0 {
 		return
 	}
 	if s.holdTimer == nil {
-		s.holdTimer = time.NewTimer(s.srv.coalesce)
+		s.holdTimer = time.NewTimer(wait)
 	} else {
-		s.holdTimer.Reset(s.srv.coalesce)
+		s.holdTimer.Reset(wait)
 	}
 	for {
 		select {
