@@ -116,9 +116,7 @@ func TestPurgeFailed(t *testing.T) {
 	a.queue.failed = []core.FedQueued{{EventID: "old", Created: now.Add(-DefaultMaxAge - DefaultFailedRetention - time.Hour)},
 		{EventID: "recent", Created: now.Add(-DefaultMaxAge)}}
 	a.queue.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // one purge, then purgeFailed returns
-	a.svc.purgeFailed(ctx)
+	a.svc.purgeOnce(context.Background())
 	a.queue.mu.Lock()
 	defer a.queue.mu.Unlock()
 	if len(a.queue.failed) != 1 || a.queue.failed[0].EventID != "recent" {

@@ -95,27 +95,39 @@ func (s *Service) checkQueueBound(ctx context.Context, qs []core.FedQueued) erro
 	return nil
 }
 
-// purgeEvery is how often failed events past their retention are deleted.
-const purgeEvery = time.Hour
+// purgeEvery is how often failed events past their retention are
+// deleted; the first purge is purgeFirst after the start, when the
+// daemon's start-up work is done.
+const (
+	purgeEvery = time.Hour
+	purgeFirst = time.Minute
+)
 
-// purgeFailed deletes, every purgeEvery until ctx ends, failed events
-// created more than MaxAge + FailedRetention ago: their senders were told
-// when they failed, and their payloads must not pile up for ever.
+// purgeFailed runs purgeOnce now and then until ctx ends.
 func (s *Service) purgeFailed(ctx context.Context) {
-	t := time.NewTicker(purgeEvery)
+	t := time.NewTimer(purgeFirst)
 	defer t.Stop()
 	for {
-		n, err := s.queue.PurgeFailedFed(ctx, s.now().Add(-s.maxAge-s.failedRetention))
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("purging failed federation events", "err", err)
-		} else if n > 0 {
-			s.log.Info("purged failed federation events", "events", n)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		s.purgeOnce(ctx)
+		t.Reset(purgeEvery)
+	}
+}
+
+// purgeOnce deletes failed events created more than MaxAge +
+// FailedRetention ago: their senders were told when they failed, and
+// their payloads must not pile up for ever.
+func (s *Service) purgeOnce(ctx context.Context) {
+	n, err := s.queue.PurgeFailedFed(ctx, s.now().Add(-s.maxAge-s.failedRetention))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("purging failed federation events", "err", err)
+	case n > 0:
+		s.log.Info("purged failed federation events", "events", n)
 	}
 }
 
