@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard/switchboard/core"
@@ -117,6 +118,9 @@ type Server struct {
 	gauge    Gauge
 	adhoc    adhocSessions // ad-hoc command executions (adhoc.go)
 	coalesce time.Duration // Config.WriteCoalesce; 0 writes at once
+	// writes counts the links' writes to their connections, each a
+	// system call: BenchmarkRoomFanout's writes/delivery.
+	writes atomic.Uint64
 
 	mu       sync.Mutex
 	sessions map[core.UserID]map[string]*session // by resource

@@ -140,6 +140,7 @@ func (l *link) flush() error {
 		l.buf = append(l.buf, b...)
 	}
 	err := l.c.write(l.buf)
+	l.c.srv.writes.Add(1)
 	if cap(l.buf) > 64<<10 {
 		l.buf = nil // do not keep a burst's buffer on an idle session
 	}
