@@ -97,6 +97,9 @@ func (s *Service) sendEphemeral(ctx context.Context, ev Event, to Address) error
 	return nil
 }
 
+// readIDPrefix begins the ids of read events.
+const readIDPrefix = "read:"
+
 // SendReadMarker tells the peer of a direct conversation that the user
 // read it up to a message the peer sent. Read events travel like messages
 // (queued, retried, in order after the messages before them), under an id
@@ -122,7 +125,7 @@ func (b *bridge) SendReadMarker(ctx context.Context, rm core.ReadMarker) error {
 	if at.IsZero() {
 		at = b.svc.now()
 	}
-	ev := Event{ID: "read:" + eventID(b.self, rm.Upto), Type: TypeRead, From: b.self.String(), To: to.String(),
+	ev := Event{ID: readIDPrefix + eventID(b.self, rm.Upto), Type: TypeRead, From: b.self.String(), To: to.String(),
 		Time: at.UTC(), Upto: upto}
 	if to.Domain == b.svc.domain {
 		_, err := b.svc.receive(ctx, b.svc.domain, []Event{ev})

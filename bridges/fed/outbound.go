@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/switchboard/switchboard/core"
@@ -436,7 +437,10 @@ func (s *Service) fail(ctx context.Context, items []core.FedQueued, reason strin
 	metricOutEvents.WithLabelValues("failed").Add(float64(len(items)))
 	for _, it := range items {
 		s.log.Warn("federation event failed", "peer", it.Peer, "event", it.EventID, "reason", reason)
-		if it.Message == 0 { // a subscription event (presence.go) or a read receipt
+		if strings.HasPrefix(it.EventID, readIDPrefix) {
+			continue // a read receipt (ephemeral.go): nothing to show
+		}
+		if it.Message == 0 { // a subscription event (presence.go)
 			s.queuedSubscriptionFailed(ctx, it, reason)
 			continue
 		}
