@@ -1,8 +1,10 @@
 package xmpp
 
 import (
+	"context"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,5 +135,54 @@ func TestBusyLinkCoalescesHubEvents(t *testing.T) {
 	// sooner. Less a little for the clocks' granularity.
 	if d := fourth.Sub(second); d < hold-50*time.Millisecond {
 		t.Errorf("the lines after a busy link's write came %v after it, within the hold of %v", d, hold)
+	}
+}
+
+// countingConvs counts the port's reads of the user's conversations.
+type countingConvs struct {
+	Store
+	reads atomic.Int32
+}
+
+func (c *countingConvs) Conversations(ctx context.Context, user core.UserID) ([]core.Conversation, error) {
+	c.reads.Add(1)
+	return c.Store.Conversations(ctx, user)
+}
+
+// TestNewConversationReadOnceForAllDevices: a line in a conversation new
+// to the user makes every device that asked for the roster get a push for
+// it, from one read of the conversations among them, not one each; the
+// next roster get reads afresh.
+func TestNewConversationReadOnceForAllDevices(t *testing.T) {
+	var st *countingConvs
+	p := startPort(t, func(c *Config) {
+		st = &countingConvs{Store: c.Store}
+		c.Store = st
+	})
+	var devices []*rawClient
+	for i := range 3 {
+		c := loginRaw(t, p, "dev"+strconv.Itoa(i))
+		c.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+		c.expect("the roster", func(e *element) bool { return e.attr("id") == "r1" })
+		devices = append(devices, c)
+	}
+	before := st.reads.Load()
+	p.receive(t, p.incoming(core.Peer{Kind: core.Direct, Remote: "carol"}, "carol", "new here"))
+	for i, c := range devices {
+		push := c.expect("the roster push", func(e *element) bool { return e.Name.Local == "iq" && e.attr("type") == "set" })
+		if it := push.child(nsRoster, "query").child(nsRoster, "item"); it == nil || it.attr("jid") != "carol@libera."+testDomain {
+			t.Errorf("device %d: roster push %v", i, push)
+		}
+		if m := c.expect("carol's line", func(e *element) bool { return e.Name.Local == "message" }); m.childText(nsClient, "body") != "new here" {
+			t.Errorf("device %d: got %v", i, m)
+		}
+	}
+	if n := st.reads.Load() - before; n != 1 {
+		t.Errorf("the devices read the conversations %d times for the new one, want once", n)
+	}
+	devices[0].send("<iq type='get' id='r2'><query xmlns='jabber:iq:roster'/></iq>")
+	devices[0].expect("the roster", func(e *element) bool { return e.attr("id") == "r2" })
+	if n := st.reads.Load() - before; n != 2 {
+		t.Errorf("with a roster get after it the conversations were read %d times, want 2 (a get reads afresh)", n)
 	}
 }

@@ -39,8 +39,8 @@ type rosterState struct {
 	ver       string
 }
 
-func (s *session) rosterItems(ctx context.Context) ([]rosterItem, map[core.ConversationID]bool, error) {
-	convs, err := s.srv.store.Conversations(ctx, s.user.ID)
+func (s *session) rosterItems(ctx context.Context, need core.ConversationID) ([]rosterItem, map[core.ConversationID]bool, error) {
+	convs, err := s.srv.rosterConvs.get(ctx, s.srv.store, s.user.ID, need)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -135,7 +135,7 @@ func (s *session) handleRoster(ctx context.Context, iq, q *element) {
 		s.handleRosterSet(ctx, iq, q)
 		return
 	}
-	items, known, err := s.rosterItems(ctx)
+	items, known, err := s.rosterItems(ctx, 0)
 	if err != nil {
 		s.log.Warn("reading the roster", "err", err)
 		s.send(iqError(iq, "wait", "internal-server-error", ""))
@@ -217,19 +217,24 @@ func (s *session) pushRoster(ctx context.Context, m *core.Message) {
 	skip := !s.roster.requested || s.roster.known[m.Conversation]
 	s.roster.mu.Unlock()
 	if !skip {
-		s.refreshRoster(ctx)
+		s.refreshRosterFor(ctx, m.Conversation)
 	}
 }
 
 // refreshRoster pushes every item that changed since the session was
 // last told (RFC 6121 §2.1.6), one push each, removals included.
-func (s *session) refreshRoster(ctx context.Context) {
+func (s *session) refreshRoster(ctx context.Context) { s.refreshRosterFor(ctx, 0) }
+
+// refreshRosterFor is refreshRoster for a message in a conversation the
+// session did not know: a list of conversations another device of the
+// user read since that one began will do (convCache).
+func (s *session) refreshRosterFor(ctx context.Context, need core.ConversationID) {
 	s.roster.mu.Lock()
 	defer s.roster.mu.Unlock()
 	if !s.roster.requested {
 		return
 	}
-	items, known, err := s.rosterItems(ctx)
+	items, known, err := s.rosterItems(ctx, need)
 	if err != nil {
 		s.log.Warn("reading the roster", "err", err)
 		return
@@ -330,4 +335,59 @@ func (s *session) sendContactPresences(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// convCache keeps each user's conversations as last read from the store.
+// A room's first line is a new conversation to every device in it, and
+// each refreshes its roster: with a thousand devices, a thousand reads of
+// the same list made the first lines' fan-out a quarter of a second late
+// and the lines behind them too. A device that needs a conversation the
+// cached list holds takes the list; any other roster read goes to the
+// store and replaces it, so changes that come as events (a rename, a
+// deletion, a contact list) are read fresh.
+type convCache struct {
+	mu     sync.Mutex
+	byUser map[core.UserID]*userConvs
+}
+
+// userConvs is one user's cached list. Its lock is held across the
+// store's read, so the devices that see a new conversation together
+// wait for one read instead of each making its own.
+type userConvs struct {
+	mu    sync.Mutex
+	convs []core.Conversation
+	ids   map[core.ConversationID]bool
+}
+
+// get returns user's conversations: the cached list if need is non-zero
+// and in it, otherwise the store's, which then becomes the cached list.
+func (c *convCache) get(ctx context.Context, st interface {
+	Conversations(context.Context, core.UserID) ([]core.Conversation, error)
+}, user core.UserID, need core.ConversationID) ([]core.Conversation, error) {
+	c.mu.Lock()
+	if c.byUser == nil {
+		c.byUser = make(map[core.UserID]*userConvs)
+	}
+	uc := c.byUser[user]
+	if uc == nil {
+		uc = &userConvs{}
+		c.byUser[user] = uc
+	}
+	c.mu.Unlock()
+
+	uc.mu.Lock()
+	defer uc.mu.Unlock()
+	if need != 0 && uc.ids[need] {
+		return uc.convs, nil
+	}
+	convs, err := st.Conversations(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	uc.convs = convs
+	uc.ids = make(map[core.ConversationID]bool, len(convs))
+	for _, cv := range convs {
+		uc.ids[cv.ID] = true
+	}
+	return convs, nil
 }

@@ -129,6 +129,9 @@ type Server struct {
 	// roomRenders shares room messages' serializations among a user's
 	// devices (muc.go).
 	roomRenders renderCache
+	// rosterConvs shares each user's conversations among the user's
+	// devices' roster refreshes (roster.go).
+	rosterConvs convCache
 	// blocked caches each user's block list (blocking.go).
 	blocked map[core.UserID]map[string]bool
 	conns   map[*conn]struct{}
