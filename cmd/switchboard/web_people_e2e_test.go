@@ -18,7 +18,6 @@ import (
 // button lets carol see alice; alice joins a room and writes to an
 // address from the page.
 func TestWebPagePeople(t *testing.T) {
-	ctx := browser(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	d, addr := startDaemon(t, dir)
 	t.Cleanup(func() {
@@ -31,11 +30,17 @@ func TestWebPagePeople(t *testing.T) {
 	carol := loginAPI(t, dir, addr, "carol", "pw-c")
 	aliceFed, bobFed, carolFed := waitFedNetwork(t, alice), waitFedNetwork(t, bob), waitFedNetwork(t, carol)
 
+	// The browser's time budget starts once the daemon is ready.
+	ctx := browser(t)
+
 	p := &page{t: t, ctx: ctx, dir: screenshots(t)}
 	var mu sync.Mutex
 	var problems []string
+	// Console is asked for before the goroutine: it starts the browser,
+	// which must not race with the first navigation.
+	console := chromedp.Console(ctx)
 	go func() {
-		for m, err := range chromedp.Console(ctx) {
+		for m, err := range console {
 			if err != nil {
 				return
 			}
