@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -140,11 +141,31 @@ const (
 	KindTopic  MessageKind = "topic"
 	KindMode   MessageKind = "mode"
 	KindInvite MessageKind = "invite"
+	// KindReaction is the sender's whole set of reactions (XEP-0444) to
+	// the message ReplyTo names, one per line of Body; an empty Body
+	// withdraws them. A later reaction of the same sender to the same
+	// message replaces the earlier.
+	KindReaction MessageKind = "reaction"
 )
 
 var messageKinds = map[MessageKind]bool{
 	KindChat: true, KindAction: true, KindNotice: true, KindJoin: true, KindPart: true,
 	KindQuit: true, KindKick: true, KindNick: true, KindTopic: true, KindMode: true, KindInvite: true,
+	KindReaction: true,
+}
+
+// Limits of one reaction set, as every port and bridge checks them.
+const (
+	MaxReactions     = 16
+	MaxReactionBytes = 64
+)
+
+// Reactions reads a reaction message's set.
+func (m *Message) Reactions() []string {
+	if m.Body == "" {
+		return nil
+	}
+	return strings.Split(m.Body, "\n")
 }
 
 // Valid reports whether k is a kind this version knows.
@@ -253,6 +274,10 @@ func (m *Message) Validate() error {
 		return fmt.Errorf("message: unknown kind %q", m.Kind)
 	case m.Time.IsZero():
 		return fmt.Errorf("message: no time")
+	case m.Kind == KindReaction && m.ReplyTo.IsZero():
+		return fmt.Errorf("message: a reaction names no message")
+	case m.Kind == KindReaction && len(m.Reactions()) > MaxReactions:
+		return fmt.Errorf("message: %d reactions, at most %d", len(m.Reactions()), MaxReactions)
 	}
 	for i, s := range m.Spans {
 		if s.Start < 0 || s.End > len(m.Body) || s.Start >= s.End {

@@ -143,6 +143,8 @@ func (b *bridge) event(ctx context.Context, m *core.Message) (Event, error) {
 	}
 	switch m.Kind {
 	case core.KindChat, core.KindAction, core.KindNotice:
+	case core.KindReaction:
+		return b.reactionEvent(ctx, m, to)
 	default:
 		return Event{}, fmt.Errorf("message kind %q cannot be sent to %s", m.Kind, to)
 	}
@@ -163,6 +165,30 @@ func (b *bridge) event(ctx context.Context, m *core.Message) (Event, error) {
 		ev.Attachments = append(ev.Attachments, Attachment{URL: a.URL, Name: a.Name, MediaType: a.MediaType, Size: a.Size})
 	}
 	if err := ev.checkMessage(); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// reactionEvent is the event of a reaction message: the sender's whole
+// set for the message it names, which the peer must know.
+func (b *bridge) reactionEvent(ctx context.Context, m *core.Message, to Address) (Event, error) {
+	if to.IsRoom() {
+		return Event{}, errors.New("reactions in rooms are not carried")
+	}
+	ev := Event{
+		ID:        eventID(b.self, m.ID),
+		Type:      TypeReaction,
+		From:      b.self.String(),
+		To:        to.String(),
+		Time:      m.Time.UTC(),
+		ReactsTo:  b.wireRef(ctx, m.ReplyTo),
+		Reactions: m.Reactions(),
+	}
+	if ev.ReactsTo == "" {
+		return Event{}, fmt.Errorf("%s cannot know the message reacted to", to)
+	}
+	if err := ev.checkReaction(); err != nil {
 		return Event{}, err
 	}
 	return ev, nil

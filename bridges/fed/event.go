@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/switchboard/switchboard/core"
 )
 
 // Limits of the protocol (docs/federation.md, sections 4 and 7).
@@ -32,8 +34,8 @@ const (
 
 // Limits of reactions (docs/federation.md, section 4.1).
 const (
-	maxReactions     = 16
-	maxReactionBytes = 64
+	maxReactions     = core.MaxReactions
+	maxReactionBytes = core.MaxReactionBytes
 )
 
 // Result statuses.

@@ -93,10 +93,10 @@ func post(t *testing.T, from, to *testServer, events ...Event) []Result {
 	return res.Results
 }
 
-// TestReactionsAndReadEvents: a reaction shows as a reply carrying the
-// reactions, both ways; a withdrawn set, and a read position on a message
-// the receiver cannot find, are accepted and show nothing; bad ones are
-// rejected alone.
+// TestReactionsAndReadEvents: a reaction arrives as a reaction message
+// naming the message reacted to, both ways, and so does a withdrawn
+// (empty) set; a read position on a message the receiver cannot find is
+// accepted and shows nothing; bad ones are rejected alone.
 func TestReactionsAndReadEvents(t *testing.T) {
 	s := startServers(t, "a.test", "b.test")
 	a, b := s["a.test"], s["b.test"]
@@ -127,10 +127,16 @@ func TestReactionsAndReadEvents(t *testing.T) {
 				t.Errorf("%s: event %s: %+v, want %s", c.sender, r.ID, r, want[i])
 			}
 		}
-		ms := c.at.waitMessages(t, 1)
+		ms := c.at.waitMessages(t, 2)
 		time.Sleep(50 * time.Millisecond)
-		if ms = c.at.messages(); len(ms) != 1 || ms[0].Body != "👍 🎉" || ms[0].ReplyTo.OriginID != "m-1" || ms[0].OriginID != "re-1" {
-			t.Errorf("%s got %+v", c.rcpt, ms)
+		if ms = c.at.messages(); len(ms) != 2 {
+			t.Fatalf("%s got %d messages, want the reaction and its withdrawal: %+v", c.rcpt, len(ms), ms)
+		}
+		if m := ms[0]; m.Kind != core.KindReaction || m.Body != "👍\n🎉" || m.ReplyTo.OriginID != "m-1" || m.OriginID != "re-1" {
+			t.Errorf("%s got the reaction as %+v", c.rcpt, m)
+		}
+		if m := ms[1]; m.Kind != core.KindReaction || m.Body != "" || m.ReplyTo.OriginID != "m-1" {
+			t.Errorf("%s got the withdrawal as %+v", c.rcpt, m)
 		}
 	}
 }

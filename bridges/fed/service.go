@@ -441,13 +441,13 @@ func (s *Service) incoming(ctx context.Context, refs *refResolver, ev Event, fro
 		Body:      ev.Body,
 	}
 	if ev.Type == TypeReaction {
-		// Switchboard has no reactions: the set shows as a reply to the
-		// message reacted to, with the reactions as its text.
-		if len(ev.Reactions) == 0 {
+		// The set replaces the sender's earlier one; an empty set
+		// withdraws it, and is kept for devices to drop what they show.
+		m.Kind, m.Body = core.KindReaction, strings.Join(ev.Reactions, "\n")
+		m.ReplyTo = refs.ref(ctx, from, ev.ReactsTo, false)
+		if m.ReplyTo.IsZero() {
 			return nil
 		}
-		m.Kind, m.Body = core.KindChat, strings.Join(ev.Reactions, " ")
-		m.ReplyTo = refs.ref(ctx, from, ev.ReactsTo, false)
 		refs.stored(from, ev.ID)
 		return core.MessageEvent{Message: m}
 	}

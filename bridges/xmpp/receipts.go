@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 
@@ -33,6 +34,7 @@ const (
 	nsChatStates = "http://jabber.org/protocol/chatstates"
 	nsCorrect    = "urn:xmpp:message-correct:0"
 	nsReply      = "urn:xmpp:reply:0"
+	nsReactions  = "urn:xmpp:reactions:0"
 	nsOOB        = "jabber:x:oob"
 	nsHints      = "urn:xmpp:hints"
 )
@@ -60,6 +62,30 @@ type extensions struct {
 	Paused         *struct{}    `xml:"http://jabber.org/protocol/chatstates paused"`
 	Inactive       *struct{}    `xml:"http://jabber.org/protocol/chatstates inactive"`
 	Gone           *struct{}    `xml:"http://jabber.org/protocol/chatstates gone"`
+	// Reactions are the sender's whole set for a message (XEP-0444).
+	Reactions *reactionsElement `xml:"urn:xmpp:reactions:0 reactions"`
+}
+
+type reactionsElement struct {
+	ID    string   `xml:"id,attr"`
+	Items []string `xml:"reaction"`
+}
+
+// set is the reactions as stored: trimmed, each once, within the limits
+// every port keeps.
+func (r *reactionsElement) set() []string {
+	var out []string
+	for _, item := range r.Items {
+		item = strings.TrimSpace(item)
+		if item == "" || len(item) > core.MaxReactionBytes || strings.ContainsAny(item, "\r\n") || slices.Contains(out, item) {
+			continue
+		}
+		if len(out) == core.MaxReactions {
+			break
+		}
+		out = append(out, item)
+	}
+	return out
 }
 
 type idRef struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,6 +148,24 @@ func TestProsodyChatExtras(t *testing.T) {
 	file := b.waitMessage(10*time.Second, "alice's link", func(m stanzaMessage) bool { return len(m.Links) > 0 })
 	if file.body() != "https://files.example/dog.png" || file.Links[0].URL != file.body() || file.Links[0].Desc != "a dog" {
 		t.Errorf("link message %q %+v", file.body(), file.Links)
+	}
+
+	// Reactions (XEP-0444) both ways, each naming the message by the id
+	// its side of the network knows it by.
+	b.send(alice, "b-5", xmlstream.Wrap(xmlstream.MultiReader(textElement("reaction", "👍"), textElement("reaction", "🎉")),
+		element(nsReactions, "reactions", "id", got.ID)))
+	theirs := s.waitMessage(10*time.Second, "bob's reactions", func(m *core.Message) bool { return m.Kind == core.KindReaction })
+	if theirs.ReplyTo.ID != mine.ID || theirs.Body != "👍\n🎉" {
+		t.Errorf("bob's reactions stored as %+v, want 👍 🎉 to message %d", theirs, mine.ID)
+	}
+	sent, err := s.hub.Send(ctx, s.dev, &core.Message{Network: s.net.ID, Peer: parsePeer(bob), Kind: core.KindReaction,
+		Body: "🍕", ReplyTo: core.MessageRef{ID: first.ID}})
+	if err != nil || sent.ReplyTo.ID != first.ID {
+		t.Fatalf("sending a reaction: %+v, %v", sent, err)
+	}
+	rx := b.waitMessage(10*time.Second, "alice's reaction", func(m stanzaMessage) bool { return m.Reactions != nil })
+	if rx.Reactions.ID != "b-1" || strings.Join(rx.Reactions.Items, " ") != "🍕" || len(rx.Bodies) != 0 {
+		t.Errorf("alice's reaction reached bob as %+v", rx.Reactions)
 	}
 	if got := counterValue(t, metricReceipts); got != receipts+1 {
 		t.Errorf("%v receipts counted, want 1", got-receipts)

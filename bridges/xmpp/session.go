@@ -301,8 +301,18 @@ func (s *session) send(ctx context.Context, to jid.JID, m *core.Message) (string
 	id := randomID()
 	ctx, cancel := context.WithTimeout(ctx, iqTimeout)
 	defer cancel()
-	extras := messageExtras(m, to, s.b.networkRef(ctx, m.CorrectionOf), s.b.networkRef(ctx, m.ReplyTo)) // receipts.go
-	if err := s.xs.Send(ctx, outgoingMessage(id, to, m, extras...)); err != nil {
+	var st xml.TokenReader
+	if m.Kind == core.KindReaction {
+		target := s.b.networkRef(ctx, m.ReplyTo) // receipts.go
+		if target == "" {
+			return "", core.Permanent(errors.New("xmpp: the message reacted to has no id the contact knows"))
+		}
+		st = reactionMessage(id, to, target, m.Reactions())
+	} else {
+		extras := messageExtras(m, to, s.b.networkRef(ctx, m.CorrectionOf), s.b.networkRef(ctx, m.ReplyTo)) // receipts.go
+		st = outgoingMessage(id, to, m, extras...)
+	}
+	if err := s.xs.Send(ctx, st); err != nil {
 		return "", fmt.Errorf("sending to %s: %w", to, err)
 	}
 	metricSent.Inc()
@@ -324,6 +334,21 @@ func outgoingMessage(id string, to jid.JID, m *core.Message, extras ...xml.Token
 		textElement("body", body),
 		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSID, Local: "origin-id"}, Attr: []xml.Attr{{Name: xml.Name{Local: "id"}, Value: id}}}),
 	}, extras...)...))
+}
+
+// reactionMessage is the stanza of a reaction set (XEP-0444): the whole
+// set for the message target names, with no body, and a hint to archive
+// it.
+func reactionMessage(id string, to jid.JID, target string, set []string) xml.TokenReader {
+	items := make([]xml.TokenReader, 0, len(set))
+	for _, r := range set {
+		items = append(items, textElement("reaction", r))
+	}
+	return stanza.Message{ID: id, To: to, Type: stanza.ChatMessage}.Wrap(xmlstream.MultiReader(
+		xmlstream.Wrap(xmlstream.MultiReader(items...), element(nsReactions, "reactions", "id", target)),
+		emptyElement(nsHints, "store"),
+		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSID, Local: "origin-id"}, Attr: []xml.Attr{{Name: xml.Name{Local: "id"}, Value: id}}}),
+	))
 }
 
 func textElement(local, text string) xml.TokenReader {

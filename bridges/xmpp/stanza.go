@@ -176,7 +176,8 @@ func toMessage(self jid.JID, m *stanzaMessage, o origin, archiveID string, when,
 		return nil, false
 	}
 	body := m.body()
-	if body == "" {
+	reaction := m.Reactions != nil && m.Reactions.ID != ""
+	if body == "" && !reaction {
 		return nil, false
 	}
 	from, okFrom := bareOf(m.From)
@@ -207,6 +208,12 @@ func toMessage(self jid.JID, m *stanzaMessage, o origin, archiveID string, when,
 	}
 	msg.OriginID = m.networkID(self, archiveID)
 	m.apply(msg) // receipts.go
+	if reaction {
+		// The set, not a fallback body some clients add, is what the
+		// message says; it names the message by the network's id.
+		msg.Kind, msg.Body = core.KindReaction, strings.Join(m.Reactions.set(), "\n")
+		msg.ReplyTo, msg.CorrectionOf, msg.Attachments = core.MessageRef{OriginID: m.Reactions.ID}, core.MessageRef{}, nil
+	}
 	switch {
 	case !when.IsZero():
 		msg.Time = when

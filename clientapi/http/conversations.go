@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -186,7 +187,8 @@ func (s *Server) listAround(w http.ResponseWriter, r *http.Request, a auth, c co
 
 type sendRequest struct {
 	Body string `json:"body"`
-	// Kind is "chat" (default) or "action" (/me).
+	// Kind is "chat" (default), "action" (/me) or "reaction" (Body is
+	// the whole set, one a line, for the message ReplyTo names).
 	Kind         core.MessageKind `json:"kind,omitempty"`
 	ReplyTo      string           `json:"reply_to,omitempty"`
 	CorrectionOf string           `json:"correction_of,omitempty"`
@@ -369,6 +371,10 @@ func requestFingerprint(c core.ConversationID, req sendRequest) []byte {
 // messageOf checks a send request and builds its message.
 func (s *Server) messageOf(ctx context.Context, a auth, c core.Conversation, req sendRequest) (*core.Message, *problem) {
 	switch {
+	case req.Kind == core.KindReaction:
+		if p := checkReactions(req); p != nil {
+			return nil, p
+		}
 	case strings.TrimSpace(req.Body) == "":
 		return nil, badField("body", "body is empty")
 	case len(req.Body) > maxMessageBytes:
@@ -379,10 +385,10 @@ func (s *Server) messageOf(ctx context.Context, a auth, c core.Conversation, req
 	m := &core.Message{Network: c.Network, Conversation: c.ID, Peer: c.Peer, Kind: core.KindChat, Body: req.Body}
 	switch req.Kind {
 	case "", core.KindChat:
-	case core.KindAction:
-		m.Kind = core.KindAction
+	case core.KindAction, core.KindReaction:
+		m.Kind = req.Kind
 	default:
-		return nil, badField("kind", `kind must be "chat" or "action"`)
+		return nil, badField("kind", `kind must be "chat", "action" or "reaction"`)
 	}
 	for _, ref := range []struct {
 		field, id string
@@ -405,6 +411,27 @@ func (s *Server) messageOf(ctx context.Context, a auth, c core.Conversation, req
 		*ref.dst = core.MessageRef{ID: target.ID, OriginID: target.OriginID}
 	}
 	return m, nil
+}
+
+// checkReactions checks a reaction: the message it reacts to, and the
+// whole set, one reaction a line (none withdraws them).
+func checkReactions(req sendRequest) *problem {
+	if req.ReplyTo == "" {
+		return badField("reply_to", "a reaction names the message it reacts to in reply_to")
+	}
+	if req.Body == "" {
+		return nil
+	}
+	set := strings.Split(req.Body, "\n")
+	if len(set) > core.MaxReactions {
+		return badField("body", "at most %d reactions, one a line", core.MaxReactions)
+	}
+	for i, r := range set {
+		if r == "" || len(r) > core.MaxReactionBytes || !utf8.ValidString(r) || slices.Contains(set[:i], r) {
+			return badField("body", "each reaction is 1 to %d bytes of UTF-8, one a line, none twice", core.MaxReactionBytes)
+		}
+	}
+	return nil
 }
 
 type markRequest struct {

@@ -118,6 +118,17 @@ func TestSendIdempotent(t *testing.T) {
 
 	e.wantProblem(e.do("POST", path, tok, map[string]any{"body": "  "}), 400, "body")
 	e.wantProblem(e.do("POST", path, tok, map[string]any{"body": "x", "kind": "join"}), 400, "kind")
+	// Reactions: the whole set, one a line, for a message of this
+	// conversation; none withdraws them.
+	var react messageJSON
+	e.mustDo("POST", path, tok, map[string]any{"body": "👍\n🎉", "kind": "reaction", "reply_to": first.ID}, 201, &react)
+	if react.Kind != "reaction" || react.ReplyTo != first.ID || react.Body != "👍\n🎉" {
+		t.Fatalf("reaction: %+v", react)
+	}
+	e.mustDo("POST", path, tok, map[string]any{"body": "", "kind": "reaction", "reply_to": first.ID}, 201, &react)
+	e.wantProblem(e.do("POST", path, tok, map[string]any{"body": "👍", "kind": "reaction"}), 400, "reply_to")
+	e.wantProblem(e.do("POST", path, tok, map[string]any{"body": "👍\n👍", "kind": "reaction", "reply_to": first.ID}), 400, "body")
+	e.wantProblem(e.do("POST", path, tok, map[string]any{"body": strings.Repeat("x\n", 17) + "x", "kind": "reaction", "reply_to": first.ID}), 400, "body")
 	e.wantProblem(e.do("POST", path, tok, map[string]any{"body": "x", "reply_to": "0000000000001"}), 400, "reply_to")
 	e.wantProblem(e.do("POST", path, tok, map[string]any{"body": "x"}, "Idempotency-Key", strings.Repeat("k", 300)), 400, "Idempotency-Key")
 

@@ -2,8 +2,12 @@ package xmpp
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/core"
 )
@@ -26,6 +30,7 @@ const (
 	nsReply      = "urn:xmpp:reply:0"
 	nsOOB        = "jabber:x:oob"
 	nsCorrect    = "urn:xmpp:message-correct:0"
+	nsReactions  = "urn:xmpp:reactions:0"
 )
 
 // iqResult is the empty result of iq.
@@ -83,8 +88,9 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 	if r.peer.Kind == core.Room && r.resource == "" && s.handleRoomInvites(ctx, m, r) { // mucinvite.go
 		return
 	}
+	reactions := m.child(nsReactions, "reactions")
 	body, hasBody := m.child(nsClient, "body"), m.child(nsClient, "body") != nil
-	if !hasBody {
+	if !hasBody && reactions == nil {
 		s.handleMarker(ctx, m, r)
 		s.handleChatState(ctx, m, r)
 		return
@@ -110,9 +116,25 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 			return
 		}
 	}
-	cm := &core.Message{Network: r.network.ID, Peer: peer, Kind: core.KindChat, Body: body.Text}
-	if rest, ok := strings.CutPrefix(cm.Body, "/me "); ok {
-		cm.Kind, cm.Body = core.KindAction, rest
+	var cm *core.Message
+	if reactions != nil {
+		// XEP-0444 reactions take the place of the body some clients
+		// add for others as a fallback.
+		var err error
+		if cm, err = reactionMessage(reactions); err != nil {
+			s.send(bounce(m, "modify", "bad-request", err.Error()))
+			return
+		}
+		if peer.Kind == core.Room {
+			s.send(bounce(m, "cancel", "feature-not-implemented", "reactions in rooms are not carried yet"))
+			return
+		}
+		cm.Network, cm.Peer = r.network.ID, peer
+	} else {
+		cm = &core.Message{Network: r.network.ID, Peer: peer, Kind: core.KindChat, Body: body.Text}
+		if rest, ok := strings.CutPrefix(cm.Body, "/me "); ok {
+			cm.Kind, cm.Body = core.KindAction, rest
+		}
 	}
 	if oid := m.child(nsSID, "origin-id"); oid != nil && oid.attr("id") != "" {
 		cm.OriginID = "xmpp-origin:" + oid.attr("id")
@@ -125,8 +147,10 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 	if r := m.child(nsCorrect, "replace"); r != nil && r.attr("id") != "" {
 		cm.CorrectionOf = core.MessageRef{OriginID: "xmpp-origin:" + r.attr("id")}
 	}
-	cm.ReplyTo, cm.Attachments = replyAndLinks(m)
-	if strings.TrimSpace(cm.Body) == "" {
+	if cm.Kind != core.KindReaction {
+		cm.ReplyTo, cm.Attachments = replyAndLinks(m)
+	}
+	if strings.TrimSpace(cm.Body) == "" && cm.Kind != core.KindReaction {
 		s.send(bounce(m, "modify", "bad-request", "empty message"))
 		return
 	}
@@ -481,6 +505,10 @@ func (s *session) messageStanza(nw core.Network, m *core.Message) *element {
 	case core.KindChat, core.KindNotice:
 	case core.KindAction:
 		body = "/me " + body
+	case core.KindReaction:
+		if m.ReplyTo.ID == 0 {
+			return nil // reacts to a message this user's archive lacks
+		}
 	default:
 		return nil
 	}
@@ -497,7 +525,24 @@ func (s *session) messageStanza(nw core.Network, m *core.Message) *element {
 			st.setAttr("to", peer)
 		}
 	}
-	st.add(el(nsClient, "body").withText(body))
+	if m.Kind == core.KindReaction {
+		// XEP-0444: the set replaces what the sender had, naming the
+		// message by the id devices know it by. No body: a client
+		// without reactions shows nothing rather than a stray emoji.
+		target := m.ReplyTo.ID.String()
+		if reader, ok := s.srv.store.(core.MessageReader); ok {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			target = s.deviceID(ctx, reader, m.ReplyTo.ID) // markers.go
+			cancel()
+		}
+		rx := el(nsReactions, "reactions", "id", target)
+		for _, r := range m.Reactions() {
+			rx.add(el(nsReactions, "reaction").withText(r))
+		}
+		st.add(rx, el(nsHints, "store"))
+	} else {
+		st.add(el(nsClient, "body").withText(body))
+	}
 	// XEP-0359: the id is the archive's, and a room's archive is the
 	// room's own (MAM on the room address), so clients match live room
 	// messages with the room's archive, replies and MDS by it.
@@ -511,7 +556,7 @@ func (s *session) messageStanza(nw core.Network, m *core.Message) *element {
 	}
 	// XEP-0461: a reply names the message it answers by the id devices
 	// know it by, which is the archive's.
-	if m.ReplyTo.ID != 0 {
+	if m.ReplyTo.ID != 0 && m.Kind != core.KindReaction {
 		st.add(el(nsReply, "reply", "id", m.ReplyTo.ID.String()))
 	}
 	// XEP-0066: files shared by address, which clients show inline.
@@ -528,6 +573,44 @@ func (s *session) messageStanza(nw core.Network, m *core.Message) *element {
 	return st
 }
 
+// reactionMessage reads a device's reactions (XEP-0444): the whole set
+// it now has for the message the id names (none withdraws them), by
+// the id the device knows it by, as for a reply.
+func reactionMessage(rx *element) (*core.Message, error) {
+	id := rx.attr("id")
+	if id == "" {
+		return nil, errors.New("reactions name no message")
+	}
+	m := &core.Message{Kind: core.KindReaction, ReplyTo: messageRef(id)}
+	var set []string
+	for _, c := range rx.Children {
+		if c.Name.Space != nsReactions || c.Name.Local != "reaction" {
+			continue
+		}
+		r := strings.TrimSpace(c.Text)
+		switch {
+		case r == "" || slices.Contains(set, r):
+			continue
+		case len(r) > core.MaxReactionBytes || strings.ContainsAny(r, "\n\r") || !utf8.ValidString(r):
+			return nil, fmt.Errorf("a reaction is at most %d bytes of text on one line", core.MaxReactionBytes)
+		case len(set) == core.MaxReactions:
+			return nil, fmt.Errorf("at most %d reactions to one message", core.MaxReactions)
+		}
+		set = append(set, r)
+	}
+	m.Body = strings.Join(set, "\n")
+	return m, nil
+}
+
+// messageRef reads a device's reference to a message: the archive's id
+// for what it received, its own for what it sent.
+func messageRef(id string) core.MessageRef {
+	if sid, err := core.ParseMessageID(id); err == nil {
+		return core.MessageRef{ID: sid}
+	}
+	return core.MessageRef{OriginID: "xmpp-origin:" + id}
+}
+
 // replyAndLinks reads a device's reply (XEP-0461) and the files it
 // shares by address (XEP-0066). A reply names a message by the id the
 // device knows: the archive's for what it received, its own for what
@@ -535,11 +618,7 @@ func (s *session) messageStanza(nw core.Network, m *core.Message) *element {
 func replyAndLinks(m *element) (core.MessageRef, []core.Attachment) {
 	var ref core.MessageRef
 	if r := m.child(nsReply, "reply"); r != nil && r.attr("id") != "" {
-		if id, err := core.ParseMessageID(r.attr("id")); err == nil {
-			ref.ID = id
-		} else {
-			ref.OriginID = "xmpp-origin:" + r.attr("id")
-		}
+		ref = messageRef(r.attr("id"))
 	}
 	var links []core.Attachment
 	for _, x := range m.Children {

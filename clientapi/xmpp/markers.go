@@ -117,12 +117,18 @@ func (s *session) deliverPeerRead(ctx context.Context, e core.PeerReadEvent) {
 	if s.isBlocked(ctx, peer) {
 		return
 	}
-	id := e.Upto.String()
-	if m, err := reader.Message(ctx, s.user.ID, e.Upto); err == nil {
-		if clientID, ok := strings.CutPrefix(m.OriginID, "xmpp-origin:"); ok && clientID != "" {
-			id = clientID
+	s.send(el(nsClient, "message", "from", peer, "to", s.full, "type", "chat").
+		add(el(nsChatMarkers, "displayed", "id", s.deviceID(ctx, reader, e.Upto)), el(nsHints, "no-store")))
+}
+
+// deviceID is the id the user's devices know a stored message by: the
+// client's own stanza id for a message a client sent, else the
+// archive's.
+func (s *session) deviceID(ctx context.Context, reader core.MessageReader, id core.MessageID) string {
+	if m, err := reader.Message(ctx, s.user.ID, id); err == nil {
+		if clientID, ok := strings.CutPrefix(m.OriginID, "xmpp-origin:"); ok && clientID != "" && m.Direction == core.Outgoing {
+			return clientID
 		}
 	}
-	s.send(el(nsClient, "message", "from", peer, "to", s.full, "type", "chat").
-		add(el(nsChatMarkers, "displayed", "id", id), el(nsHints, "no-store")))
+	return id.String()
 }

@@ -299,6 +299,53 @@ func TestRepliesAndLinks(t *testing.T) {
 	}
 }
 
+// TestReactions: reactions (XEP-0444) from a device go to the network
+// as one reaction message with the whole set, naming the message by its
+// archive id; a bad set is refused with a stanza error; a contact's
+// reactions reach the device without a body, naming the message by the
+// id the device knows it by (its own for what it sent).
+func TestReactions(t *testing.T) {
+	p := startPort(t)
+	c := loginRaw(t, p, "phone")
+	bob := core.Peer{Kind: core.Direct, Remote: "bob"}
+	question := p.incoming(bob, "bob", "lunch?")
+	p.receive(t, question)
+	c.expect("bob's question", func(e *element) bool { return body(e) == "lunch?" })
+
+	to := "bob@libera." + testDomain
+	c.send("<message to='" + to + "' type='chat' id='x1'><reactions xmlns='" + nsReactions + "' id='" + question.Message.ID.String() + "'>" +
+		"<reaction>👍</reaction><reaction>🍕</reaction><reaction>👍</reaction></reactions><store xmlns='urn:xmpp:hints'/></message>")
+	select {
+	case m := <-p.sent:
+		if m.Kind != core.KindReaction || m.ReplyTo.ID != question.Message.ID || m.Body != "👍\n🍕" {
+			t.Errorf("the network got %+v", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reactions never reached the network")
+	}
+	c.send("<message to='" + to + "' type='chat' id='x2'><reactions xmlns='" + nsReactions + "'><reaction>👍</reaction></reactions></message>")
+	c.expect("the refusal of reactions naming nothing", func(e *element) bool {
+		return e.attr("id") == "x2" && e.attr("type") == "error" && e.child(nsClient, "error").child(nsStanzas, "bad-request") != nil
+	})
+
+	// The device's own message, which it knows by its id m1.
+	c.send("<message to='" + to + "' type='chat' id='m1'><body>pizza?</body></message>")
+	var mine *core.Message
+	select {
+	case mine = <-p.sent:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the message never reached the network")
+	}
+	reaction := p.incoming(bob, "bob", "🍕")
+	reaction.Message.Kind, reaction.Message.ReplyTo = core.KindReaction, core.MessageRef{ID: mine.ID}
+	p.receive(t, reaction)
+	got := c.expect("bob's reaction", func(e *element) bool { return e.child(nsReactions, "reactions") != nil })
+	rx := got.child(nsReactions, "reactions")
+	if rx.attr("id") != "m1" || rx.childText(nsReactions, "reaction") != "🍕" || got.child(nsClient, "body") != nil || got.child(nsReply, "reply") != nil {
+		t.Errorf("bob's reaction reached the device as %v", got)
+	}
+}
+
 // TestStoppedConnStaysStopped: a reader stopped before its next read
 // (the session was replaced between the bind and the read loop) does
 // not block in that read, though each read sets its own deadline.

@@ -85,7 +85,8 @@ func postFedEvents(t *testing.T, api *apiClient, from, to *fedNode, events ...fe
 // (XEP-0308) made on a shows on b as a correction of the message; a reply
 // (XEP-0461) from b shows on a as a reply to alice's message; typing
 // (XEP-0085) and displayed markers (XEP-0333) go both ways; an event
-// delivered twice is answered duplicate; a reaction arrives as a reply.
+// delivered twice is answered duplicate; reactions (XEP-0444) go both
+// ways, and a withdrawn set too.
 func TestFedEventsXMPP(t *testing.T) {
 	nodes := fedNodes(t, "a.test", "b.test")
 	a, b := nodes["a.test"], nodes["b.test"]
@@ -139,7 +140,7 @@ func TestFedEventsXMPP(t *testing.T) {
 	bobX.expectAny(func(m xmppMessage) bool { return m.Displayed.ID == "r1" && m.From == "alice@a.test" })
 
 	// An event delivered twice (its answer lost) is answered duplicate
-	// and stored once; a reaction to it shows as a reply.
+	// and stored once; a reaction to it arrives as one (XEP-0444).
 	now := time.Now().UTC()
 	ev := fed.Event{ID: "again-1", Type: fed.TypeMessage, From: "alice@a.test", To: "bob@b.test", Time: now, Kind: "chat", Body: "twice"}
 	if got := postFedEvents(t, bob, a, b, ev); fmt.Sprint(got) != "[accepted]" {
@@ -154,8 +155,29 @@ func TestFedEventsXMPP(t *testing.T) {
 	if got := postFedEvents(t, bob, a, b, react); fmt.Sprint(got) != "[accepted]" {
 		t.Errorf("reaction: %v", got)
 	}
-	if m := bobX.expect(func(m xmppMessage) bool { return m.Body == "👍" }); m.Reply.ID != twice.ID {
-		t.Errorf("the reaction %+v does not name %q", m, twice.ID)
+	if m := bobX.expectAny(func(m xmppMessage) bool { return m.Reactions.ID != "" }); m.Reactions.ID != twice.ID ||
+		strings.Join(m.Reactions.Items, " ") != "👍" || m.Body != "" {
+		t.Errorf("the reaction %+v; want 👍 to %q and no body", m, twice.ID)
+	}
+
+	// Reactions (XEP-0444) from the clients, both ways, each naming the
+	// message by the id the other side's client knows it by: its own
+	// stanza id for what it sent.
+	aliceX.sendRaw(`<message xmlns="jabber:client" to="bob@b.test" type="chat" id="x1"><reactions xmlns="urn:xmpp:reactions:0" id="` +
+		reply.ID + `"><reaction>🎉</reaction><reaction>👀</reaction></reactions></message>`)
+	if m := bobX.expectAny(func(m xmppMessage) bool { return m.Reactions.ID == "r1" }); strings.Join(m.Reactions.Items, " ") != "🎉 👀" || m.From != "alice@a.test" {
+		t.Errorf("bob's client got alice's reactions as %+v", m)
+	}
+	bobX.sendRaw(`<message xmlns="jabber:client" to="alice@a.test" type="chat" id="x2"><reactions xmlns="urn:xmpp:reactions:0" id="` +
+		fix.ID + `"><reaction>❤️</reaction></reactions></message>`)
+	if m := aliceX.expectAny(func(m xmppMessage) bool { return m.Reactions.ID == "m2" }); strings.Join(m.Reactions.Items, " ") != "❤️" || m.From != "bob@b.test" {
+		t.Errorf("alice's client got bob's reaction as %+v", m)
+	}
+	// Withdrawn: an empty set.
+	bobX.sendRaw(`<message xmlns="jabber:client" to="alice@a.test" type="chat" id="x3"><reactions xmlns="urn:xmpp:reactions:0" id="` +
+		fix.ID + `"/></message>`)
+	if m := aliceX.expectAny(func(m xmppMessage) bool { return m.Reactions.ID == "m2" }); len(m.Reactions.Items) != 0 {
+		t.Errorf("alice's client got bob's withdrawal as %+v", m)
 	}
 	n := 0
 	for _, m := range conversationWith(t, bob, "alice@a.test") {

@@ -38,6 +38,11 @@ type xmppMessage struct {
 	Displayed struct {
 		ID string `xml:"id,attr"`
 	} `xml:"urn:xmpp:chat-markers:0 displayed"`
+	// Reactions are a sender's set for the message they name (XEP-0444).
+	Reactions struct {
+		ID    string   `xml:"id,attr"`
+		Items []string `xml:"reaction"`
+	} `xml:"urn:xmpp:reactions:0 reactions"`
 	// Retracted names a PEP item a pubsub notification says is gone.
 	Retracted struct {
 		ID string `xml:"id,attr"`

@@ -115,6 +115,11 @@ function messageItem(m, edited) {
     case 'action':
       body = el('span', { class: 'body' }, '* ', nick, ' ', renderText(shown.body, shown.spans));
       return el('li', { class: cls.join(' '), dataset: { id: m.id } }, time, body, attachments(shown));
+    case 'reaction':
+      // The sender's whole set for an earlier message (XEP-0444); an
+      // empty one withdraws it.
+      body = el('span', { class: 'body' }, '→ ', nick, m.body ? ' reacted ' + m.body.split('\n').join(' ') : ' withdrew a reaction');
+      return el('li', { class: cls.join(' ') + ' reaction', dataset: { id: m.id } }, time, body);
     default: {
       // Room events: who did what, with the reason or topic if any.
       const verb = VERBS[m.kind] || m.kind;

@@ -202,5 +202,5 @@ export function convTitle(c) {
 // VERBS say what a room event did, after the name of who did it.
 export const VERBS = {
   join: 'joined', part: 'left', quit: 'quit', kick: 'kicked', nick: 'is now known as',
-  topic: 'set the topic:', mode: 'set mode', invite: 'invited',
+  topic: 'set the topic:', mode: 'set mode', invite: 'invited', reaction: 'reacted',
 };
