@@ -41,6 +41,7 @@ func FuzzStanza(f *testing.F) {
 		"<message to='#go@libera.example.org' type='groupchat'><body>/me waves</body></message>",
 		"<message to='bob@libera.example.org'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>",
 		"<message to='x@nowhere'><body>x</body><replace xmlns='urn:xmpp:message-correct:0' id='1'/></message>",
+		"<message to='bob@libera.example.org' type='chat' id='r'><reactions xmlns='urn:xmpp:reactions:0' id='0000000000001'><reaction>👍</reaction><reaction/></reactions></message>",
 		"<presence><show>dnd</show><status>busy</status></presence>",
 		"<presence type='unavailable'/>",
 		"<presence to='#go@libera.example.org/alice'/>",
