@@ -111,6 +111,33 @@ func (p *page) shot(name string) {
 	}
 }
 
+// consoleProblems collects what the browser reports as errors
+// (exceptions, CSP violations, console errors) and returns a function
+// that lists them so far. It starts the browser: call it before the
+// first navigation, so the two do not race to start one.
+func consoleProblems(ctx context.Context) func() []string {
+	var mu sync.Mutex
+	var problems []string
+	console := chromedp.Console(ctx)
+	go func() {
+		for m, err := range console {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				mu.Lock()
+				problems = append(problems, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(problems)
+	}
+}
+
 // jsString quotes s for a JavaScript expression.
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
@@ -154,21 +181,7 @@ func TestWebPage(t *testing.T) {
 	})
 
 	p := &page{t: t, ctx: ctx, dir: screenshots(t)}
-	var mu sync.Mutex
-	var problems []string // exceptions, CSP violations, console errors
-	console := chromedp.Console(ctx)
-	go func() {
-		for m, err := range console {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
-				mu.Lock()
-				problems = append(problems, m.String())
-				mu.Unlock()
-			}
-		}
-	}()
+	problems := consoleProblems(ctx)
 	base := "https://" + addr
 
 	// Log in.
@@ -354,9 +367,7 @@ func TestWebPage(t *testing.T) {
 	p.do(chromedp.Click(chromedp.ID("logout")))
 	p.do(chromedp.WaitVisible(chromedp.ID("login-form")))
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, m := range problems {
+	for _, m := range problems() {
 		// The wrong password's 401 and the refused network's 400 are
 		// logged by the browser as failed loads; anything else is a bug.
 		if strings.Contains(m, "status of 401") || strings.Contains(m, "status of 400") {

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -34,23 +33,7 @@ func TestWebPagePeople(t *testing.T) {
 	ctx := browser(t)
 
 	p := &page{t: t, ctx: ctx, dir: screenshots(t)}
-	var mu sync.Mutex
-	var problems []string
-	// Console is asked for before the goroutine: it starts the browser,
-	// which must not race with the first navigation.
-	console := chromedp.Console(ctx)
-	go func() {
-		for m, err := range console {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
-				mu.Lock()
-				problems = append(problems, m.String())
-				mu.Unlock()
-			}
-		}
-	}()
+	problems := consoleProblems(ctx)
 	p.do(chromedp.Navigate("https://" + addr + "/"))
 	p.do(chromedp.WaitVisible(chromedp.ID("login-form")),
 		chromedp.SendKeys(chromedp.CSS(`#login-form [name=username]`), "alice"),
@@ -132,9 +115,7 @@ func TestWebPagePeople(t *testing.T) {
 		return false
 	})
 
-	mu.Lock()
-	defer mu.Unlock()
-	if len(problems) > 0 {
-		t.Errorf("the browser reported problems:\n%s", problems)
+	if ps := problems(); len(ps) > 0 {
+		t.Errorf("the browser reported problems:\n%s", ps)
 	}
 }
