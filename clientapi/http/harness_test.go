@@ -114,6 +114,13 @@ func newEnvOn(t testing.TB, st *history.Store) *env {
 			e.mu.Unlock()
 			return b, nil
 		},
+		// Names starting with # are rooms, as on IRC.
+		ParsePeer: func(remote string) core.Peer {
+			if strings.HasPrefix(remote, "#") {
+				return core.Peer{Kind: core.Room, Remote: remote}
+			}
+			return core.Peer{Kind: core.Direct, Remote: remote}
+		},
 		ValidateSettings: func(s core.Settings) error {
 			if s["addr"] == "bad" {
 				return errors.New(`setting "addr": bad address`)

@@ -52,6 +52,8 @@ type Hub interface {
 	Unsubscribe(ctx context.Context, user core.UserID, network core.NetworkID, addr string) error
 	JoinRoom(ctx context.Context, user core.UserID, network core.NetworkID, room, key string) error
 	LeaveRoom(ctx context.Context, user core.UserID, network core.NetworkID, room, reason string) error
+	Rooms(user core.UserID) []core.RoomState
+	Room(user core.UserID, network core.NetworkID, room string) (core.RoomState, bool)
 	SyncNetworks(ctx context.Context) error
 	// ParsePeer reads an address typed on a device as the network files
 	// conversations.
@@ -165,7 +167,9 @@ func New(cfg Config) *Server {
 		{"PUT", "/api/v1/networks/{id}/contacts/{addr}", false, s.authed(s.putContact)},
 		{"DELETE", "/api/v1/networks/{id}/contacts/{addr}", false, s.authed(s.deleteContact)},
 		{"POST", "/api/v1/networks/{id}/contacts/{addr}/subscription", false, s.authed(s.changeSubscription)},
-		{"PUT", "/api/v1/networks/{id}/rooms/{addr}", false, s.authed(s.joinRoom)}, // rooms.go
+		{"GET", "/api/v1/rooms", false, s.authed(s.listRooms)}, // rooms.go
+		{"GET", "/api/v1/networks/{id}/rooms/{addr}", false, s.authed(s.getRoom)},
+		{"PUT", "/api/v1/networks/{id}/rooms/{addr}", false, s.authed(s.joinRoom)},
 		{"DELETE", "/api/v1/networks/{id}/rooms/{addr}", false, s.authed(s.leaveRoom)},
 		{"POST", "/api/v1/networks", false, s.authed(s.createNetwork)},
 		{"PATCH", "/api/v1/networks/{id}", false, s.authed(s.updateNetwork)},

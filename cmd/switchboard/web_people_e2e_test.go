@@ -91,6 +91,10 @@ func TestWebPagePeople(t *testing.T) {
 	bob.do("PUT", "/api/v1/networks/"+fmt.Sprint(bobFed)+"/rooms/"+url.PathEscape("#lobby@localhost"), nil, 204, nil)
 	bob.do("POST", "/api/v1/networks/"+fmt.Sprint(bobFed)+"/messages", map[string]string{"to": "#lobby@localhost", "body": "welcome to the lobby"}, 201, nil)
 	p.until("the room in alice's list", `[...document.querySelectorAll('#conv-list .conv')].some((a) => a.textContent.includes('#lobby@localhost') && a.textContent.includes('welcome to the lobby'))`)
+	// Opened, the room's header counts its members.
+	p.do(chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('#conv-list .conv')].find((a) => a.textContent.includes('#lobby@localhost')).click()`))
+	p.until("the room's members in its header", `document.getElementById('chat-sub').textContent.includes('2 in the room')`)
+	p.shot("people-3-room")
 
 	// Writing to an address no conversation has yet opens the new one.
 	p.do(chromedp.Click(chromedp.ID("nav-contacts")))
@@ -99,7 +103,7 @@ func TestWebPagePeople(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#write-form [name=body]`), "hello carol, from the page"),
 		chromedp.Click(chromedp.CSS(`#write-form button`)))
 	p.until("the new conversation open", `!document.getElementById('view-chat').hidden && document.getElementById('messages').textContent.includes('hello carol, from the page')`)
-	p.shot("people-3-written")
+	p.shot("people-4-written")
 	waitFor(t, func() bool {
 		var list struct {
 			Conversations []struct {

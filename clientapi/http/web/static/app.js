@@ -6,7 +6,7 @@
 // #/contacts (people and rooms).
 
 import { login, logout, onLogout, token } from './api.js';
-import { closeChat, initChat, onMessage, onNetworkChange, openChat } from './chat.js';
+import { closeChat, initChat, onMessage, onNetworkChange, onRoomChange, openChat } from './chat.js';
 import { closeContacts, contactsChanged, initContacts, openContacts } from './contacts.js';
 import { loadList, renderList } from './list.js';
 import { initNetworks, openAddNetwork } from './networks.js';
@@ -119,6 +119,11 @@ function onEvent(name, data) {
       queueList();
       break;
     }
+    case 'membership':
+    case 'members':
+    case 'topic':
+      onRoomChange(data.network, data.room);
+      break;
     case 'contacts':
     case 'contact':
     case 'subscription':

@@ -16,14 +16,16 @@ const chat = {
   moreAfter: false, // opened in the past: newer pages are not loaded yet
   target: '', // the message a search result opened
   loading: false,
+  room: null, // a room's state (topic, members) from the API, for the header
 };
 
 export async function openChat(convId, target = '') {
   const c = state.conversations.get(convId);
   state.open = convId;
-  Object.assign(chat, { conv: convId, messages: [], moreBefore: false, moreAfter: false, target, loading: true });
+  Object.assign(chat, { conv: convId, messages: [], moreBefore: false, moreAfter: false, target, loading: true, room: null });
   show('view-chat');
   renderHead();
+  loadRoom();
   renderList();
   $('messages').replaceChildren();
   $('composer-error').textContent = '';
@@ -63,8 +65,38 @@ function renderHead() {
   const c = state.conversations.get(chat.conv);
   const n = c && state.networks.get(c.network);
   $('chat-title').textContent = c ? convTitle(c) : 'Conversation';
-  $('chat-sub').replaceChildren(n ? `${n.name} · ` : '', el('span', { class: 'state ' + networkState(n) }, networkState(n)));
+  const room = chat.room;
+  $('chat-sub').replaceChildren(n ? `${n.name} · ` : '', el('span', { class: 'state ' + networkState(n) }, networkState(n)),
+    room ? el('span', { class: 'members', title: room.members.map((m) => m.nick).join(', ') }, ` · ${room.members.length} in the room`) : '',
+    room && room.topic ? el('span', { class: 'topic' }, ' · ', renderText(room.topic.topic)) : '');
   document.title = (c ? convTitle(c) + ' – ' : '') + 'Switchboard';
+}
+
+// loadRoom reads the open room's members and topic; a room the network
+// is not in (any more) shows none.
+async function loadRoom() {
+  const conv = chat.conv;
+  const c = state.conversations.get(conv);
+  if (!c || c.peer.kind !== 'room') return;
+  let room = null;
+  try {
+    room = await api('GET', `/networks/${c.network}/rooms/${encodeURIComponent(c.peer.remote)}`);
+  } catch {
+    room = null; // not in it: the header says nothing of members
+  }
+  if (chat.conv !== conv) return;
+  chat.room = room && { ...room, members: room.members || [] };
+  renderHead();
+}
+
+// onRoomChange refreshes the header when the open room's members or
+// topic change.
+let roomTimer = 0;
+export function onRoomChange(network, room) {
+  const c = state.conversations.get(chat.conv);
+  if (!c || c.network !== network || c.peer.remote !== room) return;
+  clearTimeout(roomTimer);
+  roomTimer = setTimeout(loadRoom, 200);
 }
 
 // renderMessages draws the loaded messages: corrections fold into what
