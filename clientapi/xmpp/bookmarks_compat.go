@@ -163,7 +163,9 @@ func confFields(c *element) [4]string {
 func (s *session) notifyLegacyBookmarks(ctx context.Context, st core.PEPStore) {
 	stored, err := st.PEPItems(ctx, s.user.ID, nsBookmarksLegacy, nil, 1)
 	if err != nil {
-		s.log.Warn("reading the old bookmarks for a notification", "err", err)
+		if ctx.Err() == nil { // a session or server ending is no fault
+			s.log.Warn("reading the old bookmarks for a notification", "err", err)
+		}
 		return
 	}
 	var raw string
