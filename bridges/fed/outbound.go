@@ -49,6 +49,11 @@ func (s *Service) enqueueAll(ctx context.Context, qs []core.FedQueued) error {
 	if err := s.checkQueueBound(ctx, qs); err != nil {
 		return err
 	}
+	return s.enqueueBounded(ctx, qs)
+}
+
+// enqueueBounded is enqueueAll for entries already within the bound.
+func (s *Service) enqueueBounded(ctx context.Context, qs []core.FedQueued) error {
 	if _, err := s.queue.EnqueueFed(ctx, qs); err != nil {
 		return err
 	}

@@ -360,10 +360,25 @@ func (s *Service) fanOut(ctx context.Context, room Address, members []core.FedRo
 				s.log.Warn("a room member's server cannot be reached", "room", room, "peer", d, "err", err)
 				continue
 			}
-			qs = append(qs, core.FedQueued{Peer: d, EventID: ev.ID, User: owner, Payload: payload, Created: s.now()})
+			q := core.FedQueued{Peer: d, EventID: ev.ID, User: owner, Payload: payload, Created: s.now()}
+			// A member server whose backlog reached the bound (down for
+			// long, or never taking its copies) misses the event; the
+			// room goes on for the others, and its members can page the
+			// history when it is back.
+			waiting, err := s.queue.CountFed(ctx, d, owner)
+			if err != nil {
+				return err
+			}
+			if waiting >= s.maxQueued {
+				metricOutEvents.WithLabelValues("room_dropped_queue_full").Inc()
+				s.log.Warn("a room event is not queued for a member server with too many waiting", "room", room, "peer", d,
+					"waiting", waiting)
+				continue
+			}
+			qs = append(qs, q)
 		}
 		if len(qs) > 0 {
-			if err := s.enqueueAll(ctx, qs); err != nil {
+			if err := s.enqueueBounded(ctx, qs); err != nil {
 				return err
 			}
 		}
