@@ -10,7 +10,7 @@ import (
 var (
 	metricOutEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_fed_events_sent_total",
-		Help: "Federation events for other domains by outcome: delivered, failed (rejected or too old), refused_queue_full, ephemeral (typing sent), typing_dropped, room_dropped_queue_full (a room event not queued for a member server with a full backlog).",
+		Help: "Federation events for other domains by outcome: delivered, failed (rejected or too old), refused_queue_full, ephemeral (typing sent), typing_dropped, room_dropped_queue_full (a room event not queued for a member server with a full backlog), invitation (sent once by a room's home), invitation_dropped.",
 	}, []string{"result"})
 	metricInEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_fed_events_received_total",

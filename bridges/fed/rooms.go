@@ -42,6 +42,8 @@ const (
 	backfillEvents  = 500    // history a joining member's server fetches
 	defaultHistory  = 50     // events in a history answer that names no limit
 	maxReasonBytes  = 1024   // an invitation's text
+	// maxInvitationSends bounds the invitations a home has in flight.
+	maxInvitationSends = 8
 )
 
 // Member affiliations.
@@ -846,15 +848,47 @@ func (s *Service) inviteHome(ctx context.Context, room, inviter, invitee Address
 	if invitee.Domain == s.domain {
 		return s.deliverInvite(ctx, room, invitee, out)
 	}
-	owner, err := s.roomQueueUser(ctx, members)
-	if err != nil {
-		return err
+	return s.sendInvitation(ctx, out, invitee)
+}
+
+// sendInvitation passes the home's invitation to the invitee's server
+// once, best effort, as presence goes: any member of an open room may
+// name any domain, and a queued invitation would keep a queue entry and a
+// delivery worker for each such domain for days (a peer with a worker is
+// never forgotten, so made-up domains would fill the peer table). What
+// exceeds maxInvitationSends in flight is dropped.
+func (s *Service) sendInvitation(ctx context.Context, ev Event, to Address) error {
+	if s.queue == nil {
+		return core.Permanent(fmt.Errorf("%s: federation with other domains is not enabled on this server", to.Domain))
 	}
-	q, err := s.queued(owner, 0, out, invitee.Domain)
+	p, err := s.peer(to.Domain)
 	if err != nil {
-		return err
+		return core.Permanent(err)
 	}
-	return s.enqueueAll(ctx, []core.FedQueued{q})
+	body, err := json.Marshal(Batch{Events: []Event{ev}})
+	if err != nil {
+		return core.Permanent(err)
+	}
+	select {
+	case s.invitationSends <- struct{}{}:
+	default:
+		metricOutEvents.WithLabelValues("invitation_dropped").Inc()
+		return nil
+	}
+	go func() {
+		defer func() { <-s.invitationSends }()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), presenceTimeout)
+		defer cancel()
+		status, answer, _, err := p.post(ctx, "events", body)
+		if err != nil || status != http.StatusOK {
+			metricOutEvents.WithLabelValues("invitation_dropped").Inc()
+			s.log.Info("an invitation was not delivered", "peer", p.domain, "room", ev.From, "status", status,
+				"answer", string(answer[:min(len(answer), 200)]), "err", err)
+			return
+		}
+		metricOutEvents.WithLabelValues("invitation").Inc()
+	}()
+	return nil
 }
 
 // deliverInvite shows a local user an invitation into room, as a notice

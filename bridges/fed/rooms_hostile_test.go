@@ -3,7 +3,9 @@ package fed
 import (
 	"context"
 	"fmt"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/core"
 )
@@ -44,4 +46,60 @@ func TestRoomSurvivesAMemberServerDown(t *testing.T) {
 		t.Fatalf("alice posts: %v", err)
 	}
 	bob.waitRoomLines(t, room, "alice@a.test: still here")
+}
+
+// failingResolver answers no SRV record at once.
+type failingResolver struct{}
+
+func (failingResolver) LookupSRV(context.Context, string, string, string) (string, []*net.SRV, error) {
+	return "", nil, &net.DNSError{Err: "no such host", IsNotFound: true}
+}
+
+// TestInvitesDoNotQueueForAnyDomain: any user of any domain may join an
+// open room and have its home pass invitations on. The home must not
+// keep, for days, a queue entry and a delivery worker for every domain a
+// hostile member names: those fill the disk and the peer table (a peer
+// with a worker is never forgotten), after which no new domain federates.
+func TestInvitesDoNotQueueForAnyDomain(t *testing.T) {
+	s := startServers(t, "a.test", "c.test")
+	a, c := s["a.test"], s["c.test"]
+	a.svc.discover, a.svc.resolver = true, failingResolver{}
+	c.know("carol")
+	alice, carol := a.user("alice"), c.user("carol")
+	const room = "#lobby@a.test"
+	ctx := context.Background()
+	for _, u := range []*recorder{alice, carol} {
+		if err := u.b.JoinRoom(ctx, room, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return a.queue.pending() == 0 })
+	const n = 200
+	var evs []Event
+	for i := range n {
+		evs = append(evs, Event{ID: fmt.Sprintf("inv-%d", i), Type: TypeInvite, From: "carol@c.test", To: room,
+			// Domains that are addresses: nothing to look up, and the
+			// private ones are refused at once (no DNS for other tests
+			// to wait behind).
+			Invitee: fmt.Sprintf("x@10.0.%d.%d", i/100, i%100+1), Time: time.Now().UTC()})
+	}
+	post(t, c, a, evs...)
+	a.queue.mu.Lock()
+	domains := map[string]bool{}
+	for _, it := range a.queue.items {
+		domains[it.Peer] = true
+	}
+	a.queue.mu.Unlock()
+	a.svc.mu.Lock()
+	workers := 0
+	for _, p := range a.svc.peers {
+		if p.running {
+			workers++
+		}
+	}
+	a.svc.mu.Unlock()
+	if len(domains) > 10 || workers > 10 {
+		t.Fatalf("one batch of a member's invitations left events queued for %d domains and %d delivery workers", len(domains), workers)
+	}
+	waitFor(t, func() bool { return len(a.svc.invitationSends) == 0 })
 }

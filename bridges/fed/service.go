@@ -136,6 +136,10 @@ type Service struct {
 	// contactsMu serializes changes of contact entries (presence.go).
 	contactsMu    sync.Mutex
 	presenceSends chan struct{} // presence requests in flight
+	// invitationSends bounds the invitations a room's home has in flight
+	// (rooms.go), apart from presence: a member naming many slow domains
+	// must not hold up the users' presence.
+	invitationSends chan struct{}
 }
 
 // maxReplayEntries bounds the replay cache: at 50 requests/s from each of
@@ -204,6 +208,7 @@ func NewService(cfg Config) (*Service, error) {
 		inbound:     rate.NewLimiter(rate.Limit(cfg.InboundRate), cfg.InboundBurst), maxQueued: cfg.MaxQueued,
 		failedRetention: cfg.FailedRetention, resolver: cfg.Resolver, keyDir: cfg.KeyDir,
 		contacts: cfg.Contacts, presenceSends: make(chan struct{}, maxPresenceSends),
+		invitationSends: make(chan struct{}, maxInvitationSends),
 	}, nil
 }
 
