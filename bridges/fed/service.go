@@ -22,7 +22,7 @@ type Directory interface {
 	// EnsureFedNetwork makes sure the local user called name has a
 	// running fed network, creating it if needed, so a message for a user
 	// who never used federation still reaches them. ok is false when
-	// there is no such user.
+	// there is no such user, or the user's fed network is turned off.
 	EnsureFedNetwork(ctx context.Context, name string) (ok bool, err error)
 }
 

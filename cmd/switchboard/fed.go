@@ -41,8 +41,23 @@ func (d fedDirectory) EnsureFedNetwork(ctx context.Context, name string) (bool, 
 	}
 	if created {
 		go func() { _ = d.hub.SyncNetworks(context.Background()) }()
+		return true, nil
 	}
-	return true, nil
+	// A fed network turned off, or none (the name taken by another kind
+	// of network), never starts: the user takes no federated events, and
+	// the service rejects them rather than wait for it and answer the
+	// whole batch 503, which the sender would retry for days with every
+	// other event for this server held behind it.
+	nets, err := d.st.Networks(ctx, u.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, n := range nets {
+		if n.Kind == core.KindFed && n.Enabled {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // ensureFedNetwork gives u a fed network unless it has one; it reports
