@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -114,6 +115,9 @@ type recorder struct {
 	events []core.Event
 	wake   chan struct{}
 	fail   error // Receive fails with it when set
+	// stored, when set, drops messages whose conversation holds their
+	// origin id, as the history store does (dedupeLikeTheStore).
+	stored map[string]bool
 }
 
 func (r *recorder) Receive(_ context.Context, events ...core.Event) error {
@@ -122,12 +126,29 @@ func (r *recorder) Receive(_ context.Context, events ...core.Event) error {
 	if r.fail != nil {
 		return r.fail
 	}
-	r.events = append(r.events, events...)
+	for _, e := range events {
+		if me, ok := e.(core.MessageEvent); ok && r.stored != nil && me.Message.OriginID != "" {
+			key := fmt.Sprint(me.Message.Peer.Kind, me.Message.Peer.Remote, "\x00", me.Message.OriginID)
+			if r.stored[key] {
+				continue
+			}
+			r.stored[key] = true
+		}
+		r.events = append(r.events, e)
+	}
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
 	return nil
+}
+
+// dedupeLikeTheStore makes r drop, as the history store does, a message
+// whose conversation already holds its origin id.
+func (r *recorder) dedupeLikeTheStore() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stored = map[string]bool{}
 }
 
 // messages returns the bodies of the messages received so far.

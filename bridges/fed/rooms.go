@@ -920,7 +920,14 @@ func (s *Service) deliverInvite(ctx context.Context, room, invitee Address, ev E
 	if ev.Body != "" {
 		text += ": " + ev.Body
 	}
-	m := &core.Message{Peer: core.Peer{Kind: core.Direct, Remote: inviter.String()}, OriginID: ev.ID, Direction: core.Incoming,
+	// Filed in the conversation with the inviter, a user of any domain,
+	// under an id no event id can be ('/' is not in their alphabet): the
+	// home chose ev.ID, and one of the inviter's own ids (guessable: they
+	// derive from time-ordered message ids) or one of this server's
+	// reserved ids would make that message a duplicate when it comes.
+	sum := sha256.Sum256([]byte(room.String() + "\x00" + ev.ID))
+	originID := "invite/" + hex.EncodeToString(sum[:16])
+	m := &core.Message{Peer: core.Peer{Kind: core.Direct, Remote: inviter.String()}, OriginID: originID, Direction: core.Incoming,
 		Sender: core.Address{Addr: inviter.String(), Name: inviter.Local}, Time: s.now(), Kind: core.KindNotice, Body: text}
 	return b.env.Inbound.Receive(ctx, core.MessageEvent{Message: m})
 }

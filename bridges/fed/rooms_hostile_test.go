@@ -103,3 +103,39 @@ func TestInvitesDoNotQueueForAnyDomain(t *testing.T) {
 	}
 	waitFor(t, func() bool { return len(a.svc.invitationSends) == 0 })
 }
+
+// TestInviteTakesNoOtherSendersIDs: an invitation is shown in the
+// invitee's conversation with the inviter, who may be of any domain, but
+// the home alone chose its event id. A home must not be able to take an
+// id the inviter's own server will give a message (event ids are derived
+// from time-ordered message ids), so that message is dropped as a
+// duplicate when it comes.
+func TestInviteTakesNoOtherSendersIDs(t *testing.T) {
+	s := startServers(t, "a.test", "b.test", "c.test")
+	a, b, c := s["a.test"], s["b.test"], s["c.test"]
+	c.know("carol")
+	bob, carol := b.user("bob"), c.user("carol")
+	bob.dedupeLikeTheStore()
+	next := core.MessageID(4242) // carol's next message, as a.test guesses it
+	invite := Event{ID: eventID(carol.b.self, next), Type: TypeInvite, From: "#lobby@a.test", To: "bob@b.test",
+		Sender: "carol@c.test", Invitee: "bob@b.test", Time: time.Now().UTC(), Body: "come"}
+	if res := post(t, a, b, invite); res[0].Status != StatusAccepted {
+		t.Fatalf("invitation %+v", res[0])
+	}
+	carol.send(t, next, "bob@b.test", "the real one")
+	waitFor(t, func() bool { return c.queue.pending() == 0 })
+	for _, m := range bob.messages() {
+		if m.Peer.Remote == "carol@c.test" && m.Body == "the real one" {
+			return
+		}
+	}
+	t.Fatalf("carol's message was dropped; bob has %v", bodies(bob.messages()))
+}
+
+func bodies(ms []*core.Message) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Peer.Remote+" "+m.OriginID+" "+m.Body)
+	}
+	return out
+}
