@@ -508,13 +508,16 @@ func (s *Service) receiveRoomEvents(ctx context.Context, origin string, events [
 		case from.IsRoom() && !to.IsRoom() && to.Domain == s.domain && from.Domain != s.domain && ev.Type == TypeInvite:
 			err = s.deliverInvite(ctx, from, to, ev)
 		default:
-			err = fmt.Errorf("from %s to %s: not a room event this server takes", from, to)
+			// Rejected alone, as an unknown type is: failing the batch
+			// would have the sender retry it for days, and everything
+			// behind it in its queue to us wait.
+			err = &refusal{fmt.Errorf("from %s to %s: not a room event this server takes", from, to)}
 		}
 		var refused *refusal
 		switch {
 		case errors.As(err, &refused):
 			results[i] = Result{ID: ev.ID, Status: StatusRejected, Error: refused.Error()}
-		case errors.Is(err, errNoRooms), errors.Is(err, core.ErrNoSuchRoom), errors.Is(err, errNotMember):
+		case errors.Is(err, errNoRooms), errors.Is(err, core.ErrNoSuchRoom), errors.Is(err, errNotMember), core.IsPermanent(err):
 			results[i] = Result{ID: ev.ID, Status: StatusRejected, Error: err.Error()}
 		case err != nil:
 			return fmt.Errorf("room event %s: %w", ev.ID, err)

@@ -2,8 +2,11 @@ package fed
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -138,4 +141,79 @@ func bodies(ms []*core.Message) []string {
 		out = append(out, m.Peer.Remote+" "+m.OriginID+" "+m.Body)
 	}
 	return out
+}
+
+// postStatus sends a signed body to one of to's endpoints and returns the
+// status and the answer.
+func postStatus(t *testing.T, from, to *testServer, path string, body []byte) (int, []byte) {
+	t.Helper()
+	p, err := from.svc.peer(to.domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.httpClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(signedRequestTo(t, from, to, path, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, answer
+}
+
+// TestRoomShapedEventRejectedAlone: an event from a room that is no room
+// event this server takes (a room writing to a user directly, or to a
+// room of ours) is rejected alone, as unknown types are; it must not make
+// the whole batch fail with 503, which the sender retries for days while
+// everything behind it in its queue to us waits.
+func TestRoomShapedEventRejectedAlone(t *testing.T) {
+	s := startServers(t, "a.test", "b.test")
+	a, b := s["a.test"], s["b.test"]
+	bob := b.user("bob")
+	now := time.Now().UTC()
+	body, _ := json.Marshal(Batch{Events: []Event{
+		{ID: "m1", Type: TypeMessage, From: "alice@a.test", To: "bob@b.test", Time: now, Kind: "chat", Body: "hi"},
+		{ID: "r1", Type: TypeMessage, From: "#lobby@a.test", To: "bob@b.test", Time: now, Kind: "chat", Body: "a room writes to a user"},
+		{ID: "r2", Type: TypeSubscribe, From: "#lobby@a.test", To: "bob@b.test", Time: now},
+		{ID: "r3", Type: TypeMessage, From: "#lobby@a.test", To: "#ops@b.test", Time: now, Kind: "chat", Body: "a room writes to a room"},
+	}})
+	status, answer := postStatus(t, a, b, "events", body)
+	var res BatchResult
+	if status != http.StatusOK || json.Unmarshal(answer, &res) != nil || len(res.Results) != 4 {
+		t.Fatalf("answer %d %s; want 200 with 4 results", status, answer)
+	}
+	want := []string{StatusAccepted, StatusRejected, StatusRejected, StatusRejected}
+	for i, r := range res.Results {
+		if r.Status != want[i] {
+			t.Errorf("event %s: %+v, want %s", r.ID, r, want[i])
+		}
+	}
+	bob.waitMessages(t, 1)
+}
+
+// TestInviteToUnreachableDomainRejected: an invitation the home may not
+// pass on (a domain outside its peer map) is rejected alone, not a 503
+// that the member's server would retry for days.
+func TestInviteToUnreachableDomainRejected(t *testing.T) {
+	s := startServers(t, "a.test", "c.test")
+	a, c := s["a.test"], s["c.test"]
+	c.know("carol")
+	alice, carol := a.user("alice"), c.user("carol")
+	const room = "#lobby@a.test"
+	ctx := context.Background()
+	for _, u := range []*recorder{alice, carol} {
+		if err := u.b.JoinRoom(ctx, room, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body, _ := json.Marshal(Batch{Events: []Event{{ID: "inv-1", Type: TypeInvite, From: "carol@c.test", To: room,
+		Invitee: "x@nowhere.test", Time: time.Now().UTC()}}})
+	status, answer := postStatus(t, c, a, "events", body)
+	var res BatchResult
+	if status != http.StatusOK || json.Unmarshal(answer, &res) != nil || len(res.Results) != 1 || res.Results[0].Status != StatusRejected {
+		t.Fatalf("answer %d %s; want 200 with the invitation rejected", status, answer)
+	}
 }
