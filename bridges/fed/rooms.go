@@ -589,6 +589,9 @@ func (s *Service) fromHome(ctx context.Context, ev Event, room Address) error {
 	if err != nil || sender.IsRoom() {
 		return &refusal{fmt.Errorf("sender %q: not a user", ev.Sender)}
 	}
+	if reservedID(ev.ID) { // refs.go: the member's own messages have such ids
+		return &refusal{errors.New("event id begins with a prefix this server keeps for its own ids")}
+	}
 	switch ev.Type {
 	case TypeMessage:
 		if err := ev.checkMessage(); err != nil {
@@ -750,6 +753,9 @@ func (b *bridge) backfill(ctx context.Context, room Address) error {
 		sender, err := ParseAddress(ev.Sender)
 		if err != nil || ev.Type != TypeMessage || ev.From != room.String() || sender == b.self {
 			continue // the user's own messages are in the history already
+		}
+		if checkID(ev.ID) != nil || reservedID(ev.ID) {
+			continue // the id the message is stored under must be an event id, and not one of ours
 		}
 		e, err := s.roomCoreEvent(room, ev, sender)
 		if err != nil {

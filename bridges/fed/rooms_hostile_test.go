@@ -217,3 +217,43 @@ func TestInviteToUnreachableDomainRejected(t *testing.T) {
 		t.Fatalf("answer %d %s; want 200 with the invitation rejected", status, answer)
 	}
 }
+
+// TestHomeCannotBorrowLocalIDs: a room's home names the events it fans
+// out and answers in its history; ids with the prefixes of this server's
+// own origin ids would let it make the member's own next message in the
+// room count as a duplicate (as for direct messages, refs.go).
+func TestHomeCannotBorrowLocalIDs(t *testing.T) {
+	s := startServers(t, "a.test", "b.test")
+	a, b := s["a.test"], s["b.test"]
+	alice, bob := a.user("alice"), b.user("bob")
+	const room = "#lobby@a.test"
+	ctx := context.Background()
+	if err := alice.b.JoinRoom(ctx, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	archived := func(id, body string) {
+		t.Helper()
+		if _, _, err := a.rooms.AppendFedRoom(ctx, room, id, func(seq int64) ([]byte, error) {
+			return json.Marshal(Event{ID: id, Type: TypeMessage, From: room, To: room, Sender: "alice@a.test", Seq: seq,
+				Time: time.Now().UTC(), Kind: "chat", Body: body})
+		}, roomArchiveKeep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	archived("xmpp-origin:def", "reserved, in the history")
+	archived("ok-1", "fine")
+	if err := bob.b.JoinRoom(ctx, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitRoomLines(t, room, "alice@a.test: fine")
+	ev := Event{ID: "xmpp-origin:abc", Type: TypeMessage, From: room, To: room, Sender: "alice@a.test", Seq: 99,
+		Time: time.Now().UTC(), Kind: "chat", Body: "taken"}
+	if res := post(t, a, b, ev); res[0].Status != StatusRejected {
+		t.Fatalf("a home's event with a reserved id: %+v", res[0])
+	}
+	for _, m := range bob.messages() {
+		if reservedID(m.OriginID) {
+			t.Fatalf("stored under a reserved id: %+v", m)
+		}
+	}
+}
