@@ -559,11 +559,12 @@ func (s *Service) fromMember(ctx context.Context, ev Event, from, room Address) 
 	if !isMember(members, from) {
 		return fmt.Errorf("%s: %w", from, errNotMember)
 	}
-	out := ev
-	out.ID, out.From, out.To, out.Sender = roomEventID(room, from, ev.ID), room.String(), room.String(), from.String()
-	// References name the sender's events, which other members' stores
-	// do not file under those ids: not carried in rooms yet.
-	out.ReplyTo, out.CorrectionOf = "", ""
+	// The message's content only: what else the member put in (fields of
+	// other types) is not the home's to archive and repeat to every member
+	// server. References name the sender's events, which other members'
+	// stores do not file under those ids: not carried in rooms yet.
+	out := Event{ID: roomEventID(room, from, ev.ID), Type: TypeMessage, From: room.String(), To: room.String(),
+		Sender: from.String(), Time: ev.Time, Kind: ev.Kind, Body: ev.Body, Attachments: ev.Attachments}
 	if now := s.now(); out.Time.After(now.Add(maxFutureSkew)) {
 		out.Time = now
 	}

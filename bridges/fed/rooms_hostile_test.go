@@ -257,3 +257,38 @@ func TestHomeCannotBorrowLocalIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestRoomMessageCarriesOnlyItsContent: the home archives and fans out a
+// member's message; fields of other event types the member put in
+// (reactions, an invitee, a read position) are not the home's to repeat
+// to every member server and keep in the archive.
+func TestRoomMessageCarriesOnlyItsContent(t *testing.T) {
+	s := startServers(t, "a.test", "b.test")
+	a, b := s["a.test"], s["b.test"]
+	alice, _ := a.user("alice"), b.user("bob")
+	const room = "#lobby@a.test"
+	ctx := context.Background()
+	if err := alice.b.JoinRoom(ctx, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.svc.joinHome(ctx, Address{"#lobby", "a.test"}, Address{"bob", "b.test"}); err != nil {
+		t.Fatal(err)
+	}
+	var junk []string
+	for i := range 200 {
+		junk = append(junk, fmt.Sprintf("%060d", i))
+	}
+	ev := Event{ID: "m1", Type: TypeMessage, From: "bob@b.test", To: room, Time: time.Now().UTC(), Kind: "chat", Body: "hi",
+		Reactions: junk, Invitee: "x@c.test", Upto: "zzz", State: "composing", ReactsTo: "y"}
+	if res := post(t, b, a, ev); res[0].Status != StatusAccepted {
+		t.Fatalf("%+v", res[0])
+	}
+	h, err := a.svc.homeHistory(ctx, Address{"#lobby", "a.test"}, Address{"alice", "a.test"}, 0, 10)
+	if err != nil || len(h) == 0 {
+		t.Fatal(h, err)
+	}
+	got := h[len(h)-1]
+	if len(got.Reactions) != 0 || got.Invitee != "" || got.Upto != "" || got.State != "" || got.ReactsTo != "" {
+		t.Fatalf("archived %d reactions, invitee %q, upto %q, state %q, reacts_to %q", len(got.Reactions), got.Invitee, got.Upto, got.State, got.ReactsTo)
+	}
+}
