@@ -22,6 +22,10 @@ const (
 	maxIDLen        = 128
 	maxAttachments  = 32
 	maxURLLen       = 4096
+	// An attachment's name and media type: without bounds one message
+	// could be the whole request, far past MaxTextBytes.
+	maxAttachmentName = 1024
+	maxMediaTypeLen   = 255
 )
 
 // Event types.
@@ -186,6 +190,9 @@ func (e *Event) checkMessage() error {
 	for i, a := range e.Attachments {
 		if a.URL == "" || len(a.URL) > maxURLLen || a.Size < 0 {
 			return fmt.Errorf("attachment %d: bad url or size", i)
+		}
+		if len(a.Name) > maxAttachmentName || len(a.MediaType) > maxMediaTypeLen {
+			return fmt.Errorf("attachment %d: name over %d or media type over %d bytes", i, maxAttachmentName, maxMediaTypeLen)
 		}
 	}
 	for _, ref := range []string{e.ReplyTo, e.CorrectionOf} {

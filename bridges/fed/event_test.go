@@ -128,3 +128,18 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 	})
 }
+
+// TestAttachmentFieldsBounded: a message body is at most 64 KiB, but an
+// attachment's name and media type were not bounded at all: one message
+// could be the whole 1 MiB request, in every recipient's history and, in
+// a room, in the home's archive and every member server's queue.
+func TestAttachmentFieldsBounded(t *testing.T) {
+	ev := Event{Type: TypeMessage, Kind: "chat", Attachments: []Attachment{{URL: "https://x.test/a", Name: strings.Repeat("n", 512<<10)}}}
+	if err := ev.checkMessage(); err == nil {
+		t.Fatal("an attachment named with 512 KiB was accepted")
+	}
+	ev.Attachments[0] = Attachment{URL: "https://x.test/a", MediaType: strings.Repeat("m", 512<<10)}
+	if err := ev.checkMessage(); err == nil {
+		t.Fatal("a media type of 512 KiB was accepted")
+	}
+}
