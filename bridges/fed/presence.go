@@ -776,14 +776,20 @@ func (s *Service) applyOnePresence(ctx context.Context, u PresenceUpdate) (why s
 		if !ok || !c.To {
 			return "not subscribed", nil
 		}
+		// A time far ahead (a wrong clock, once) is taken as now, or it
+		// would make every later update look overtaken until then.
+		at := u.Time
+		if now := s.now(); at.After(now.Add(maxFutureSkew)) {
+			at = now
+		}
 		b.pres.mu.Lock()
 		last := b.pres.seen[u.From]
-		stale := u.Time.Before(last)
+		stale := at.Before(last)
 		if !stale {
 			if b.pres.seen == nil {
 				b.pres.seen = make(map[string]time.Time)
 			}
-			b.pres.seen[u.From] = u.Time
+			b.pres.seen[u.From] = at
 		}
 		b.pres.mu.Unlock()
 		if stale {

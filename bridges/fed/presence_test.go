@@ -488,3 +488,24 @@ func TestPresenceRequestRetried(t *testing.T) {
 		t.Fatalf("alice's entry %+v after a retried request", c)
 	}
 }
+
+// TestPresenceFromTheFutureDoesNotPin: an update dated far ahead (a
+// peer's wrong clock, once) must not make every later update look
+// overtaken until that date.
+func TestPresenceFromTheFutureDoesNotPin(t *testing.T) {
+	s := startServers(t, "a.test", "b.test")
+	a, b := s["a.test"], s["b.test"]
+	alice, bob := a.user("alice"), b.user("bob")
+	handshake(t, alice, bob)
+	send := func(at time.Time, show string) {
+		body, _ := json.Marshal(PresenceBatch{Updates: []PresenceUpdate{{Type: TypePresence, From: "bob@b.test", To: "alice@a.test",
+			Time: at, Show: show}}})
+		if status, answer := postStatus(t, b, a, "presence", body); status != http.StatusOK {
+			t.Fatalf("%d %s", status, answer)
+		}
+	}
+	send(time.Now().Add(365*24*time.Hour).UTC(), "dnd")
+	alice.waitEvent(t, 0, "dnd", isPresence("bob@b.test", core.ShowDND, ""))
+	send(time.Now().UTC(), "away")
+	alice.waitEvent(t, 0, "away after a clock fixed", isPresence("bob@b.test", core.ShowAway, ""))
+}
