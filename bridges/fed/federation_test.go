@@ -183,10 +183,14 @@ func TestRefusals(t *testing.T) {
 	check("forged sender", signedRequest(t, a, b, batchOf("carol@c.test", "bob@b.test", "f1")), 403, "wrong-domain")
 	check("recipient elsewhere", signedRequest(t, a, b, batchOf("alice@a.test", "dave@c.test", "f2")), 403, "wrong-domain")
 
-	past := a.svc.now
-	a.svc.now = func() time.Time { return time.Now().Add(-10 * time.Minute) }
-	req = signedRequest(t, a, b, good)
-	a.svc.now = past
+	// Signed by a's key on a clock 10 minutes slow: a second Service, as
+	// a's own clock is read by its running goroutines.
+	slow, err := NewService(Config{Domain: "a.test", Directory: a.users, Queue: newMemQueue(), Keys: a.svc.keys,
+		PublicURL: a.url, Now: func() time.Time { return time.Now().Add(-10 * time.Minute) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req = signedRequest(t, &testServer{t: t, domain: "a.test", svc: slow}, b, good)
 	check("stale", req, 401, "stale")
 
 	check("malformed", signedRequest(t, a, b, []byte(`{"events":[{"id":"x"}]}`)), 400, "malformed")
