@@ -424,8 +424,8 @@ func (s *Service) roomQueueUser(ctx context.Context, members []core.FedRoomMembe
 }
 
 // deliverRoomLocal hands an event of a room (hosted anywhere) to the
-// local users that joined it, but not a member's own message or join back
-// to them: they have it.
+// local users that joined it, but not a member's own message, join or
+// leave back to them: they have it.
 func (s *Service) deliverRoomLocal(ctx context.Context, room Address, ev Event) error {
 	if s.rooms.store == nil {
 		return errNoRooms
@@ -436,7 +436,9 @@ func (s *Service) deliverRoomLocal(ctx context.Context, room Address, ev Event) 
 	}
 	sender, _ := ParseAddress(ev.Sender)
 	for _, name := range users {
-		if sender.Domain == s.domain && sender.Local == name && ev.Type != TypeLeave {
+		// A leave of a user still in the room here is one they made
+		// before joining again (fromHome): not shown either.
+		if sender.Domain == s.domain && sender.Local == name {
 			continue
 		}
 		b, err := s.recipient(ctx, name)
@@ -602,7 +604,57 @@ func (s *Service) fromHome(ctx context.Context, ev Event, room Address) error {
 	default:
 		return &refusal{fmt.Errorf("room event type %q not supported", ev.Type)}
 	}
+	if ev.Type == TypeLeave && sender.Domain == s.domain {
+		// Our user left here before this arrives (LeaveRoom), unless
+		// they joined again meanwhile: the leave waited in our queue
+		// while the join went straight to the home, which now counts
+		// them out. They join again. (A home removes a member only on
+		// their leave, section 4.3; were homes to remove members
+		// themselves, such a removal would need telling apart.)
+		joined, err := s.rooms.store.FedRoomJoined(ctx, room.String())
+		if err != nil {
+			return err
+		}
+		if slices.Contains(joined, sender.Local) {
+			s.rejoinAfterStaleLeave(room, sender)
+		}
+	}
 	return s.deliverRoomLocal(ctx, room, ev)
+}
+
+// rejoinAfterStaleLeave joins user to room at its home again, and fetches
+// what they missed, in the background; one at a time per user and room,
+// whatever a home sends.
+func (s *Service) rejoinAfterStaleLeave(room, user Address) {
+	key := room.String() + "\x00" + user.Local
+	s.mu.Lock()
+	b, ctx := s.locals[user.Local], s.runCtx
+	if b == nil || ctx == nil || s.rejoining[key] {
+		s.mu.Unlock()
+		return // a network that starts rejoins its rooms anyway
+	}
+	if s.rejoining == nil {
+		s.rejoining = make(map[string]bool)
+	}
+	s.rejoining[key] = true
+	s.mu.Unlock()
+	go func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.rejoining, key)
+			s.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(ctx, 2*requestTimeout)
+		defer cancel()
+		s.log.Info("joining a room again after a leave sent before the user's last join", "room", room, "user", user)
+		if _, err := b.joinAt(ctx, room); err != nil {
+			b.env.Log.Warn("joining a room again", "room", room, "err", err)
+			return
+		}
+		if err := b.backfill(ctx, room); err != nil {
+			b.env.Log.Warn("fetching a room's history", "room", room, "err", err)
+		}
+	}()
 }
 
 // JoinRoom joins the user to a room: in-process when this server is its

@@ -292,3 +292,45 @@ func TestRoomMessageCarriesOnlyItsContent(t *testing.T) {
 		t.Fatalf("archived %d reactions, invitee %q, upto %q, state %q, reacts_to %q", len(got.Reactions), got.Invitee, got.Upto, got.State, got.ReactsTo)
 	}
 }
+
+// TestLeaveThenJoinAgain: a leave that still waits in the member server's
+// queue (the home was unreachable, or the worker had not sent it yet)
+// must not undo a join the user made after it: the member server would
+// count the user in, the home out, and every later message of the room
+// would miss them.
+func TestLeaveThenJoinAgain(t *testing.T) {
+	s := startServers(t, "a.test", "b.test")
+	a, b := s["a.test"], s["b.test"]
+	alice, bob := a.user("alice"), b.user("bob")
+	const room = "#lobby@a.test"
+	ctx := context.Background()
+	for _, u := range []*recorder{alice, bob} {
+		if err := u.b.JoinRoom(ctx, room, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b.test delivers nothing for now, as while a.test was down.
+	b.svc.mu.Lock()
+	live := b.svc.runCtx
+	stopped, cancel := context.WithCancel(ctx)
+	cancel()
+	b.svc.runCtx = stopped
+	b.svc.mu.Unlock()
+	if err := bob.b.LeaveRoom(ctx, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.b.JoinRoom(ctx, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	b.svc.mu.Lock()
+	b.svc.runCtx = live
+	b.svc.mu.Unlock()
+	p, _ := b.svc.peer("a.test")
+	b.svc.kick(p)
+	waitFor(t, func() bool { return b.queue.pending() == 0 })
+	time.Sleep(200 * time.Millisecond) // whatever the leave set off
+	if err := alice.sendRoom(t, 1, room, "are you in?"); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitRoomLines(t, room, "alice@a.test: are you in?")
+}

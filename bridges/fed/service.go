@@ -140,6 +140,9 @@ type Service struct {
 	// (rooms.go), apart from presence: a member naming many slow domains
 	// must not hold up the users' presence.
 	invitationSends chan struct{}
+	// rejoining holds room NUL user of the rejoins after a stale leave
+	// under way (rooms.go); guarded by mu.
+	rejoining map[string]bool
 }
 
 // maxReplayEntries bounds the replay cache: at 50 requests/s from each of
