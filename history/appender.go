@@ -383,7 +383,7 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, st appendStmts, w *core.
 	if err := resolveRef(ctx, st.dup, c.id, &m.ReplyTo); err != nil {
 		return err
 	}
-	if err := resolveRef(ctx, st.dup, c.id, &m.CorrectionOf); err != nil {
+	if err := resolveCorrection(ctx, tx, c.id, m.Direction, &m.CorrectionOf); err != nil {
 		return err
 	}
 	if backdate {
@@ -477,6 +477,25 @@ func resolveRef(ctx context.Context, findOrigin *sql.Stmt, conv core.Conversatio
 	}
 	if err != nil {
 		return fmt.Errorf("resolving message reference: %w", err)
+	}
+	return nil
+}
+
+// resolveCorrection is resolveRef for a correction, which can only be of
+// a message of its own direction (the contact's by the contact, the
+// user's by the user): a peer that knows the origin id of one of the
+// user's messages must not have its "correction" shown as an edit of the
+// user's words. Corrections by origin id are rare; no prepared statement.
+func resolveCorrection(ctx context.Context, tx *sql.Tx, conv core.ConversationID, dir core.Direction, r *core.MessageRef) error {
+	if r.ID != 0 || r.OriginID == "" {
+		return nil
+	}
+	err := tx.QueryRowContext(ctx, findOriginSQL+" AND direction = ?", conv, r.OriginID, dir).Scan(&r.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // no such message of this direction in the history
+	}
+	if err != nil {
+		return fmt.Errorf("resolving a correction: %w", err)
 	}
 	return nil
 }
