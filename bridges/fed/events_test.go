@@ -146,6 +146,8 @@ func TestReactionsAndReadEvents(t *testing.T) {
 type fakeHistory struct {
 	mu   sync.Mutex
 	msgs []*core.Message // oldest first
+	// read counts the messages Messages returned.
+	read int
 }
 
 func (h *fakeHistory) add(m *core.Message) {
@@ -195,6 +197,7 @@ func (h *fakeHistory) Messages(_ context.Context, q core.PageQuery) ([]*core.Mes
 			out = append(out, m)
 		}
 	}
+	h.read += len(out)
 	return out, nil
 }
 
