@@ -117,6 +117,19 @@ func batchOf(from, to string, ids ...string) []byte {
 // and returns the status and problem type.
 func do(t *testing.T, from, to *testServer, req *http.Request) (int, string) {
 	t.Helper()
+	status, contentType, body := exchange(t, from, to, req)
+	var pr problem
+	_ = json.Unmarshal(body, &pr)
+	if status != 200 && contentType != "application/problem+json" {
+		t.Errorf("status %d with Content-Type %q", status, contentType)
+	}
+	return status, strings.TrimPrefix(pr.Type, problemBase)
+}
+
+// exchange sends req with to's peer client of from and returns the
+// status, content type and body of the answer.
+func exchange(t *testing.T, from, to *testServer, req *http.Request) (int, string, []byte) {
+	t.Helper()
 	p, err := from.svc.peer(to.domain)
 	if err != nil {
 		t.Fatal(err)
@@ -131,12 +144,7 @@ func do(t *testing.T, from, to *testServer, req *http.Request) (int, string) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	var pr problem
-	_ = json.Unmarshal(body, &pr)
-	if resp.StatusCode != 200 && resp.Header.Get("Content-Type") != "application/problem+json" {
-		t.Errorf("status %d with Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
-	return resp.StatusCode, strings.TrimPrefix(pr.Type, problemBase)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), body
 }
 
 // TestRefusals sends bad requests at a real listener: each is refused

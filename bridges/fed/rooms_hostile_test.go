@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -14,6 +13,16 @@ import (
 )
 
 // Rooms against hostile members and homes (notes/fedreview2.md).
+
+// joinAll joins the users to room, in order.
+func joinAll(t *testing.T, room string, users ...*recorder) {
+	t.Helper()
+	for _, u := range users {
+		if err := u.b.JoinRoom(context.Background(), room, ""); err != nil {
+			t.Fatalf("%s joins %s: %v", u.b.self, room, err)
+		}
+	}
+}
 
 // TestRoomSurvivesAMemberServerDown: a room's home files what it fans out
 // under a local user's queue bound. When one member server is down (or
@@ -27,12 +36,7 @@ func TestRoomSurvivesAMemberServerDown(t *testing.T) {
 	c.know("carol")
 	alice, bob, carol := a.user("alice"), b.user("bob"), c.user("carol")
 	const room = "#lobby@a.test"
-	ctx := context.Background()
-	for _, u := range []*recorder{alice, bob, carol} {
-		if err := u.b.JoinRoom(ctx, room, ""); err != nil {
-			t.Fatalf("%s joins: %v", u.b.self, err)
-		}
-	}
+	joinAll(t, room, alice, bob, carol)
 	waitFor(t, func() bool { return a.queue.pending() == 0 })
 	c.stop() // carol's server goes away for good
 	var want []string
@@ -70,12 +74,7 @@ func TestInvitesDoNotQueueForAnyDomain(t *testing.T) {
 	c.know("carol")
 	alice, carol := a.user("alice"), c.user("carol")
 	const room = "#lobby@a.test"
-	ctx := context.Background()
-	for _, u := range []*recorder{alice, carol} {
-		if err := u.b.JoinRoom(ctx, room, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	joinAll(t, room, alice, carol)
 	waitFor(t, func() bool { return a.queue.pending() == 0 })
 	const n = 200
 	var evs []Event
@@ -147,21 +146,8 @@ func bodies(ms []*core.Message) []string {
 // status and the answer.
 func postStatus(t *testing.T, from, to *testServer, path string, body []byte) (int, []byte) {
 	t.Helper()
-	p, err := from.svc.peer(to.domain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := p.httpClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := c.Do(signedRequestTo(t, from, to, path, body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, answer
+	status, _, answer := exchange(t, from, to, signedRequestTo(t, from, to, path, body))
+	return status, answer
 }
 
 // TestRoomShapedEventRejectedAlone: an event from a room that is no room
@@ -203,12 +189,7 @@ func TestInviteToUnreachableDomainRejected(t *testing.T) {
 	c.know("carol")
 	alice, carol := a.user("alice"), c.user("carol")
 	const room = "#lobby@a.test"
-	ctx := context.Background()
-	for _, u := range []*recorder{alice, carol} {
-		if err := u.b.JoinRoom(ctx, room, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	joinAll(t, room, alice, carol)
 	body, _ := json.Marshal(Batch{Events: []Event{{ID: "inv-1", Type: TypeInvite, From: "carol@c.test", To: room,
 		Invitee: "x@nowhere.test", Time: time.Now().UTC()}}})
 	status, answer := postStatus(t, c, a, "events", body)
@@ -228,9 +209,7 @@ func TestHomeCannotBorrowLocalIDs(t *testing.T) {
 	alice, bob := a.user("alice"), b.user("bob")
 	const room = "#lobby@a.test"
 	ctx := context.Background()
-	if err := alice.b.JoinRoom(ctx, room, ""); err != nil {
-		t.Fatal(err)
-	}
+	joinAll(t, room, alice)
 	archived := func(id, body string) {
 		t.Helper()
 		if _, _, err := a.rooms.AppendFedRoom(ctx, room, id, func(seq int64) ([]byte, error) {
@@ -268,9 +247,7 @@ func TestRoomMessageCarriesOnlyItsContent(t *testing.T) {
 	alice, _ := a.user("alice"), b.user("bob")
 	const room = "#lobby@a.test"
 	ctx := context.Background()
-	if err := alice.b.JoinRoom(ctx, room, ""); err != nil {
-		t.Fatal(err)
-	}
+	joinAll(t, room, alice)
 	if _, err := a.svc.joinHome(ctx, Address{"#lobby", "a.test"}, Address{"bob", "b.test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -304,11 +281,7 @@ func TestLeaveThenJoinAgain(t *testing.T) {
 	alice, bob := a.user("alice"), b.user("bob")
 	const room = "#lobby@a.test"
 	ctx := context.Background()
-	for _, u := range []*recorder{alice, bob} {
-		if err := u.b.JoinRoom(ctx, room, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	joinAll(t, room, alice, bob)
 	// b.test delivers nothing for now, as while a.test was down.
 	b.svc.mu.Lock()
 	live := b.svc.runCtx
