@@ -271,7 +271,9 @@ func (b *bridge) started(ctx context.Context) {
 	}
 	list, err := b.svc.contacts.FedContacts(ctx, b.env.User.ID)
 	if err != nil {
-		b.env.Log.Warn("reading the federation contacts", "err", err)
+		if ctx.Err() == nil { // stopped as it started: no fault
+			b.env.Log.Warn("reading the federation contacts", "err", err)
+		}
 		return
 	}
 	events := []core.Event{core.ContactsEvent{}}

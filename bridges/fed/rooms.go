@@ -648,10 +648,12 @@ func (s *Service) rejoinAfterStaleLeave(room, user Address) {
 		defer cancel()
 		s.log.Info("joining a room again after a leave sent before the user's last join", "room", room, "user", user)
 		if _, err := b.joinAt(ctx, room); err != nil {
-			b.env.Log.Warn("joining a room again", "room", room, "err", err)
+			if ctx.Err() == nil {
+				b.env.Log.Warn("joining a room again", "room", room, "err", err)
+			}
 			return
 		}
-		if err := b.backfill(ctx, room); err != nil {
+		if err := b.backfill(ctx, room); err != nil && ctx.Err() == nil {
 			b.env.Log.Warn("fetching a room's history", "room", room, "err", err)
 		}
 	}()
@@ -688,7 +690,7 @@ func (b *bridge) JoinRoom(ctx context.Context, name, _ string) error {
 	if err := b.announceRoom(ctx, room, members); err != nil {
 		return err
 	}
-	if err := b.backfill(ctx, room); err != nil {
+	if err := b.backfill(ctx, room); err != nil && ctx.Err() == nil {
 		b.env.Log.Warn("fetching a room's history", "room", room, "err", err)
 	}
 	return nil
@@ -739,7 +741,9 @@ func (b *bridge) rejoinRooms(ctx context.Context) {
 	}
 	rooms, err := s.rooms.store.FedRoomsOf(ctx, b.self.Local)
 	if err != nil {
-		b.env.Log.Warn("reading the user's rooms", "err", err)
+		if ctx.Err() == nil { // stopped as it started: no fault
+			b.env.Log.Warn("reading the user's rooms", "err", err)
+		}
 		return
 	}
 	// A join the Hub saved that did not get through (the home was
@@ -759,7 +763,7 @@ func (b *bridge) rejoinRooms(ctx context.Context) {
 		members, err := b.joinAt(ctx, room)
 		if errors.Is(err, core.ErrNoSuchRoom) {
 			b.env.Log.Info("forgetting a room its home refused to rejoin", "room", room, "err", err)
-			if err := s.rooms.store.SetFedRoomJoined(ctx, room.String(), b.self.Local, false); err != nil {
+			if err := s.rooms.store.SetFedRoomJoined(ctx, room.String(), b.self.Local, false); err != nil && ctx.Err() == nil {
 				b.env.Log.Warn("forgetting a room", "room", room, "err", err)
 			}
 			continue
