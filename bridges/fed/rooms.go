@@ -659,19 +659,36 @@ func (s *Service) rejoinAfterStaleLeave(room, user Address) {
 	}()
 }
 
+// roomAddress reads a room named on a device; a user's address, or
+// anything else, is refused for good.
+func roomAddress(name string) (Address, error) {
+	room, err := ParseAddress(name)
+	if err != nil || !room.IsRoom() {
+		return Address{}, core.Permanent(fmt.Errorf("%q: a room is #name@domain", name))
+	}
+	return room, nil
+}
+
+// roomArg is roomAddress for a join or leave, which also needs the
+// store of rooms.
+func (b *bridge) roomArg(name string) (Address, error) {
+	room, err := roomAddress(name)
+	if err == nil && b.svc.rooms.store == nil {
+		err = core.Permanent(errNoRooms)
+	}
+	return room, err
+}
+
 // JoinRoom joins the user to a room: in-process when this server is its
 // home, else by asking the home (rooms/join), which answers with the
 // members. The devices then get the join and the member list, and the
 // room's recent history is fetched into the user's store.
 func (b *bridge) JoinRoom(ctx context.Context, name, _ string) error {
-	room, err := ParseAddress(name)
-	if err != nil || !room.IsRoom() {
-		return core.Permanent(fmt.Errorf("%q: a room is #name@domain", name))
+	room, err := b.roomArg(name)
+	if err != nil {
+		return err
 	}
 	s := b.svc
-	if s.rooms.store == nil {
-		return core.Permanent(errNoRooms)
-	}
 	// Recorded first: what the home sends once it took the join must
 	// find the user in the room.
 	if err := s.rooms.store.SetFedRoomJoined(ctx, room.String(), b.self.Local, true); err != nil {
@@ -829,14 +846,11 @@ func (b *bridge) backfill(ctx context.Context, room Address) error {
 // LeaveRoom leaves a room: at once here, and at its home in-process or
 // through the home's queue, so the leave survives the home being down.
 func (b *bridge) LeaveRoom(ctx context.Context, name, _ string) error {
-	room, err := ParseAddress(name)
-	if err != nil || !room.IsRoom() {
-		return core.Permanent(fmt.Errorf("%q: a room is #name@domain", name))
+	room, err := b.roomArg(name)
+	if err != nil {
+		return err
 	}
 	s := b.svc
-	if s.rooms.store == nil {
-		return core.Permanent(errNoRooms)
-	}
 	if err := s.rooms.store.SetFedRoomJoined(ctx, room.String(), b.self.Local, false); err != nil {
 		return err
 	}
@@ -1001,9 +1015,9 @@ func (s *Service) deliverInvite(ctx context.Context, room, invitee Address, ev E
 // InviteToRoom invites a user of any domain into a room the user is in:
 // through the room's home, which checks the inviter is a member.
 func (b *bridge) InviteToRoom(ctx context.Context, name, invitee, reason string) error {
-	room, err := ParseAddress(name)
-	if err != nil || !room.IsRoom() {
-		return core.Permanent(fmt.Errorf("%q: a room is #name@domain", name))
+	room, err := roomAddress(name)
+	if err != nil {
+		return err
 	}
 	to, err := ParseAddress(invitee)
 	if err != nil || to.IsRoom() {
