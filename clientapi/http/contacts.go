@@ -87,9 +87,22 @@ func (s *Server) contactTarget(r *http.Request, a auth) (core.Network, string, *
 
 // contactProblem is the answer to a refused contact change.
 func contactProblem(err error) *problem {
+	return changeProblem(err, core.ErrNoContacts, "this network keeps no contact list")
+}
+
+// changeProblem is the answer to a change a network's bridge was asked
+// for (a contact, a room), nil for nil: 409 when the bridge cannot make
+// such changes (unsupported; detail, or the error's text), 422 when the
+// network refused for good, else 503 to try again.
+func changeProblem(err, unsupported error, detail string) *problem {
 	switch {
-	case errors.Is(err, core.ErrNoContacts):
-		return newProblem(http.StatusConflict, "this network keeps no contact list")
+	case err == nil:
+		return nil
+	case errors.Is(err, unsupported):
+		if detail == "" {
+			detail = err.Error()
+		}
+		return newProblem(http.StatusConflict, detail)
 	case core.IsPermanent(err):
 		return newProblem(http.StatusUnprocessableEntity, err.Error())
 	}

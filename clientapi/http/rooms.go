@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -103,15 +102,5 @@ func (s *Server) leaveRoom(w http.ResponseWriter, r *http.Request, a auth) {
 
 // roomProblem is the answer to a refused join or leave; nil for nil.
 func roomProblem(err error) *problem {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, core.ErrCannotJoin):
-		return newProblem(http.StatusConflict, err.Error())
-	case core.IsPermanent(err):
-		return newProblem(http.StatusUnprocessableEntity, err.Error())
-	}
-	p := newProblem(http.StatusServiceUnavailable, "the network could not take the change now: "+err.Error())
-	p.retryAfter = 5 * time.Second
-	return p
+	return changeProblem(err, core.ErrCannotJoin, "") // contacts.go
 }
