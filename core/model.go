@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // User is an account on this Switchboard server: alice of alice@DOMAIN.
@@ -159,6 +161,13 @@ const (
 	MaxReactions     = 16
 	MaxReactionBytes = 64
 )
+
+// ValidReaction reports whether r may be one reaction of a set: 1 to
+// MaxReactionBytes bytes of UTF-8 without control characters (so one
+// line), as every port, bridge and federation peer checks it.
+func ValidReaction(r string) bool {
+	return r != "" && len(r) <= MaxReactionBytes && utf8.ValidString(r) && !strings.ContainsFunc(r, unicode.IsControl)
+}
 
 // Reactions reads a reaction message's set.
 func (m *Message) Reactions() []string {

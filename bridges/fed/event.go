@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/core"
 )
@@ -225,7 +222,7 @@ func (e *Event) checkReaction() error {
 	}
 	seen := make(map[string]bool, len(e.Reactions))
 	for i, r := range e.Reactions {
-		if r == "" || len(r) > maxReactionBytes || !utf8.ValidString(r) || strings.ContainsFunc(r, unicode.IsControl) {
+		if !core.ValidReaction(r) {
 			return fmt.Errorf("reaction %d: want 1 to %d bytes of printable UTF-8", i, maxReactionBytes)
 		}
 		if seen[r] {

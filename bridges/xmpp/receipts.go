@@ -77,7 +77,7 @@ func (r *reactionsElement) set() []string {
 	var out []string
 	for _, item := range r.Items {
 		item = strings.TrimSpace(item)
-		if item == "" || len(item) > core.MaxReactionBytes || strings.ContainsAny(item, "\r\n") || slices.Contains(out, item) {
+		if !core.ValidReaction(item) || slices.Contains(out, item) {
 			continue
 		}
 		if len(out) == core.MaxReactions {

@@ -427,7 +427,7 @@ func checkReactions(req sendRequest) *problem {
 		return badField("body", "at most %d reactions, one a line", core.MaxReactions)
 	}
 	for i, r := range set {
-		if r == "" || len(r) > core.MaxReactionBytes || !utf8.ValidString(r) || slices.Contains(set[:i], r) {
+		if !core.ValidReaction(r) || slices.Contains(set[:i], r) {
 			return badField("body", "each reaction is 1 to %d bytes of UTF-8, one a line, none twice", core.MaxReactionBytes)
 		}
 	}

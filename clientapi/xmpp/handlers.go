@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/core"
 )
@@ -591,7 +590,7 @@ func reactionMessage(rx *element) (*core.Message, error) {
 		switch {
 		case r == "" || slices.Contains(set, r):
 			continue
-		case len(r) > core.MaxReactionBytes || strings.ContainsAny(r, "\n\r") || !utf8.ValidString(r):
+		case !core.ValidReaction(r):
 			return nil, fmt.Errorf("a reaction is at most %d bytes of text on one line", core.MaxReactionBytes)
 		case len(set) == core.MaxReactions:
 			return nil, fmt.Errorf("at most %d reactions to one message", core.MaxReactions)
