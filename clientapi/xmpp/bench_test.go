@@ -17,6 +17,7 @@ package xmpp
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -166,36 +167,26 @@ type deviceResult struct {
 }
 
 func (r *fanoutReader) run(device, want, batch int, done chan<- deviceResult) {
-	const pat = "<message"
-	buf := make([]byte, 32<<10)
-	n, m := 0, 0
-	var tail []byte
+	pat := []byte("<message")
+	// buf[:carry] holds the end of the read before, so a tag split
+	// between two reads is counted once, in the second; the reads go to
+	// buf[carry:]. Counting with bytes.Count rather than byte by byte,
+	// and keeping no copy of what was read, keeps this measuring
+	// process's CPU, which the server shares, low.
+	const carry = len("<message") - 1
+	buf := make([]byte, carry+32<<10)
+	n, last := 0, 0
 	for {
-		k, err := r.c.Raw().Read(buf)
-		for _, b := range buf[:k] {
-			switch {
-			case b == pat[m]:
-				m++
-				if m == len(pat) {
-					n++
-					m = 0
-				}
-			case b == '<':
-				m = 1
-			default:
-				m = 0
-			}
-		}
+		k, err := r.c.Raw().Read(buf[carry:])
 		if k > 0 {
 			now := time.Now()
+			n += bytes.Count(buf[:carry+k], pat)
+			copy(buf, buf[k:carry+k])
+			last = k
 			for i := int(r.got.Load()) / batch; i < n/batch; i++ {
 				r.marks[i] = now
 			}
 			r.got.Store(int64(n))
-			tail = append(tail, buf[:k]...)
-			if len(tail) > 512 {
-				tail = tail[len(tail)-512:]
-			}
 		}
 		if n >= want {
 			done <- deviceResult{device: device, got: n}
@@ -203,6 +194,11 @@ func (r *fanoutReader) run(device, want, batch int, done chan<- deviceResult) {
 		}
 		if err != nil {
 			r.dead.Store(true)
+			// The last bytes read, for a stream error's text.
+			tail := buf[carry : carry+last]
+			if len(tail) > 512 {
+				tail = tail[len(tail)-512:]
+			}
 			done <- deviceResult{device: device, got: n, err: err, tail: string(tail)}
 			return
 		}
