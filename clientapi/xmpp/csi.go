@@ -65,7 +65,7 @@ func (s *session) handleCSI(e *element) {
 	case "active":
 		s.csi.inactive = false
 		for _, from := range s.csi.order {
-			s.sendLocked(s.csi.held[from])
+			s.sendLocked(rendered{body: s.csi.held[from]})
 		}
 		s.csi.held, s.csi.order = nil, nil
 	}

@@ -534,22 +534,30 @@ func (s *session) deliverRoomMessage(nw core.Network, m *core.Message) {
 	if tmpl == nil {
 		return
 	}
-	s.sendRendered(spliceTo(tmpl, s.full))
+	s.sendRendered(addressedTo(tmpl, s.messageTo))
 }
 
-// spliceTo addresses a message rendered without a 'to' to to.
-func spliceTo(tmpl []byte, to string) []byte {
-	const open = "<message"
-	if !bytes.HasPrefix(tmpl, []byte(open)) {
-		return tmpl
-	}
+// messageTemplate is how a message rendered without a 'to' begins.
+const messageTemplate = "<message"
+
+// messageOpening is the beginning of a message stanza to to, which
+// addressedTo puts in front of a rendering made without one.
+func messageOpening(to string) []byte {
 	var b bytes.Buffer
-	b.Grow(len(tmpl) + len(to) + 8)
-	b.WriteString(open + " to='")
+	b.WriteString(messageTemplate + " to='")
 	escapeAttr(&b, to)
 	b.WriteByte('\'')
-	b.Write(tmpl[len(open):])
 	return b.Bytes()
+}
+
+// addressedTo addresses a message rendered without a 'to' (tmpl) with
+// opening, from messageOpening.
+func addressedTo(tmpl, opening []byte) rendered {
+	rest, ok := bytes.CutPrefix(tmpl, []byte(messageTemplate))
+	if !ok {
+		return rendered{body: tmpl}
+	}
+	return rendered{head: opening, body: rest}
 }
 
 // renderCache keeps the last few room messages' serializations, keyed by

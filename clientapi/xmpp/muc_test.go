@@ -331,3 +331,22 @@ func TestMUCBigMemberListKeepsTheStream(t *testing.T) {
 	c.send("<iq type='get' id='alive'><ping xmlns='" + nsPing + "'/></iq>")
 	c.expect("a ping answer", func(e *element) bool { return e.attr("id") == "alive" })
 }
+
+// A room message is rendered once without a 'to'; each device's link
+// writes its own opening in front of it.
+func TestAddressedTo(t *testing.T) {
+	tmpl := []byte("<message from='#go@irc.example.org/bob' type='groupchat'><body>hi</body></message>")
+	r := addressedTo(tmpl, messageOpening("alice@example.org/it's"))
+	got := string(r.head) + string(r.body)
+	want := "<message to='alice@example.org/it&apos;s' from='#go@irc.example.org/bob' type='groupchat'><body>hi</body></message>"
+	if got != want {
+		t.Fatalf("addressed:\n got %s\nwant %s", got, want)
+	}
+	if &r.body[0] != &tmpl[len(messageTemplate)] {
+		t.Error("the rendering was copied; it should be shared by every device")
+	}
+	other := []byte("<presence/>")
+	if r := addressedTo(other, messageOpening("a@b/c")); r.head != nil || string(r.body) != "<presence/>" {
+		t.Errorf("a rendering that is no message: %q %q, want it unchanged", r.head, r.body)
+	}
+}

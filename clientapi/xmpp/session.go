@@ -22,14 +22,16 @@ const outQueue = 1024
 // a phone that loses its link for a while resumes the same session and
 // gets every stanza it had not acknowledged.
 type session struct {
-	srv      *Server
-	user     core.User
-	bare     string // alice@example.org
-	full     string // alice@example.org/phone
-	resource string
-	hs       *core.Session
-	nets     *networks
-	log      *slog.Logger
+	srv  *Server
+	user core.User
+	bare string // alice@example.org
+	full string // alice@example.org/phone
+	// messageTo opens a message stanza to full: "<message to='full'".
+	messageTo []byte
+	resource  string
+	hs        *core.Session
+	nets      *networks
+	log       *slog.Logger
 
 	mu   sync.Mutex
 	link *link // the current connection; nil while hibernating
@@ -63,7 +65,8 @@ type session struct {
 type link struct {
 	c     *conn
 	mu    sync.Mutex
-	queue [][]byte
+	queue []rendered
+	spare []rendered    // an empty queue's array, kept by giveBack
 	wake  chan struct{} // the session's: a stanza was queued
 	// wmu makes taking the queue and writing it one step, so the pump
 	// and the connection's last flush never reorder stanzas.
@@ -81,14 +84,14 @@ func newLink(c *conn, wake chan struct{}) *link {
 	return &link{c: c, wake: wake, done: make(chan struct{})}
 }
 
-// push queues b; false when the device is outQueue stanzas behind.
-func (l *link) push(b []byte) bool {
+// push queues r; false when the device is outQueue stanzas behind.
+func (l *link) push(r rendered) bool {
 	l.mu.Lock()
 	if len(l.queue) >= outQueue {
 		l.mu.Unlock()
 		return false
 	}
-	l.queue = append(l.queue, b)
+	l.queue = append(l.queue, r)
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -100,9 +103,9 @@ func (l *link) push(b []byte) bool {
 // pushNonza queues an element that is no stanza (an ack request, a
 // resumption's resend): outQueue bounds what a device owes the port, and
 // these are the port's own.
-func (l *link) pushNonza(b []byte) {
+func (l *link) pushNonza(r rendered) {
 	l.mu.Lock()
-	l.queue = append(l.queue, b)
+	l.queue = append(l.queue, r)
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -118,12 +121,25 @@ func (l *link) queued() int {
 }
 
 // take returns everything queued, to be written in one go.
-func (l *link) take() [][]byte {
+func (l *link) take() []rendered {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	q := l.queue
-	l.queue = nil
+	l.queue, l.spare = l.spare, nil
 	return q
+}
+
+// giveBack keeps q's array for the next stanzas once flush wrote them,
+// so a busy device's link does not allocate a queue per write; a
+// burst's long queue is let go, as the write buffer is.
+func (l *link) giveBack(q []rendered) {
+	if cap(q) > outQueue/8 {
+		return
+	}
+	clear(q) // the stanzas' bytes belong to the written past now
+	l.mu.Lock()
+	l.spare = q[:0]
+	l.mu.Unlock()
 }
 
 // flush writes everything queued in one write: one TLS record and system
@@ -136,11 +152,12 @@ func (l *link) flush() error {
 		return nil
 	}
 	l.buf = l.buf[:0]
-	for _, b := range q {
-		l.buf = append(l.buf, b...)
+	for _, r := range q {
+		l.buf = append(append(l.buf, r.head...), r.body...)
 	}
 	err := l.c.write(l.buf)
 	l.c.srv.writes.Add(1)
+	l.giveBack(q)
 	if cap(l.buf) > 64<<10 {
 		l.buf = nil // do not keep a burst's buffer on an idle session
 	}
@@ -194,10 +211,11 @@ func (c *conn) bind(ctx context.Context) (*session, error) {
 		s := &session{
 			srv: c.srv, user: c.user,
 			bare: full.Bare().String(), full: full.String(), resource: full.Resourcepart(),
-			nets: newNetworks(c.srv.store, c.srv.hub, c.user.ID),
-			log:  c.log.With("user", c.user.Name, "resource", full.Resourcepart()),
-			done: make(chan struct{}),
-			wake: make(chan struct{}, 1),
+			messageTo: messageOpening(full.String()),
+			nets:      newNetworks(c.srv.store, c.srv.hub, c.user.ID),
+			log:       c.log.With("user", c.user.Name, "resource", full.Resourcepart()),
+			done:      make(chan struct{}),
+			wake:      make(chan struct{}, 1),
 		}
 		s.nets.self = s.bare
 		if err := s.nets.load(ctx); err != nil {
@@ -394,14 +412,14 @@ func (s *session) send(e *element) {
 		s.mu.Unlock()
 		return
 	}
-	s.sendLocked(e.bytes())
+	s.sendLocked(rendered{body: e.bytes()})
 	s.mu.Unlock()
 	s.flushIfBehind()
 }
 
 // sendRendered queues a message stanza already serialized. Only
 // messages with a body go this way, which CSI never holds back.
-func (s *session) sendRendered(b []byte) {
+func (s *session) sendRendered(b rendered) {
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
@@ -412,7 +430,7 @@ func (s *session) sendRendered(b []byte) {
 	s.flushIfBehind()
 }
 
-func (s *session) sendLocked(b []byte) {
+func (s *session) sendLocked(b rendered) {
 	if s.sm.enabled {
 		if !s.sm.queue(b) {
 			if s.sm.resumable { // said once, not for every stanza after
@@ -447,14 +465,24 @@ func (s *session) sendLocked(b []byte) {
 		s.sm.sinceRequest++
 		if s.sm.sinceRequest >= ackRequestEvery {
 			s.sm.sinceRequest = 0
-			s.link.pushNonza([]byte("<r xmlns='" + nsSM + "'/>"))
+			s.link.pushNonza(rendered{body: ackRequest})
 		}
 	}
 }
 
 // writeNonza writes a stream-management or similar element that is not
 // counted as a stanza.
-func (s *session) writeNonza(l *link, e *element) { l.pushNonza(e.bytes()) }
+func (s *session) writeNonza(l *link, e *element) { l.pushNonza(rendered{body: e.bytes()}) }
+
+// ackRequest asks the client to acknowledge what it has handled.
+var ackRequest = []byte("<r xmlns='" + nsSM + "'/>")
+
+// rendered is a serialized element in one or two pieces written one
+// after the other: a room message is rendered once for all of a user's
+// devices (body) behind each device's own opening (head), so that
+// routing it to a thousand devices copies it into their links' buffers
+// but allocates nothing per device.
+type rendered struct{ head, body []byte }
 
 // flushAt is how many queued stanzas make whoever queues the next one
 // write them first: one event can become thousands of stanzas (a big

@@ -28,11 +28,11 @@ type smState struct {
 	// acked is the last h the client reported; unacked are the stanzas
 	// sent since, oldest first.
 	acked        uint32
-	unacked      [][]byte
+	unacked      []rendered
 	sinceRequest int
 }
 
-func (sm *smState) queue(b []byte) bool {
+func (sm *smState) queue(b rendered) bool {
 	if len(sm.unacked) >= maxUnacked {
 		return false
 	}
@@ -136,7 +136,7 @@ func (s *session) resume(c *conn, e *element) error {
 	// connection that fails meanwhile ends as any other does, and the
 	// session hibernates again instead of being lost.
 	l := newLink(c, s.wake)
-	l.pushNonza(el(nsSM, "resumed", "previd", s.sm.id, "h", strconv.FormatUint(uint64(s.sm.handled), 10)).bytes())
+	l.pushNonza(rendered{body: el(nsSM, "resumed", "previd", s.sm.id, "h", strconv.FormatUint(uint64(s.sm.handled), 10)).bytes()})
 	for _, b := range s.sm.unacked {
 		l.pushNonza(b)
 	}
