@@ -92,10 +92,11 @@ func TestSlowDeviceDoesNotStallRoom(t *testing.T) {
 // Hub's lines at once; once its link is busy (two writes within 1.5
 // WriteCoalesce), the next lines wait for WriteCoalesce and go out
 // together, in order, while an iq's result does not wait. WriteCoalesce
-// is seconds here, so that a loaded machine cannot blur the bounds.
+// is seconds here, so that a loaded machine cannot blur the bounds; the
+// port counts as busy at any rate (CoalesceAbove < 0).
 func TestBusyLinkCoalescesHubEvents(t *testing.T) {
 	const hold = 2 * time.Second
-	p := startPort(t, func(c *Config) { c.WriteCoalesce = hold })
+	p := startPort(t, func(c *Config) { c.WriteCoalesce, c.CoalesceAbove = hold, -1 })
 	c := loginRaw(t, p, "desktop")
 	joinRoomRaw(t, c)
 	line := func(body string) {
@@ -135,6 +136,26 @@ func TestBusyLinkCoalescesHubEvents(t *testing.T) {
 	// sooner. Less a little for the clocks' granularity.
 	if d := fourth.Sub(second); d < hold-50*time.Millisecond {
 		t.Errorf("the lines after a busy link's write came %v after it, within the hold of %v", d, hold)
+	}
+}
+
+// TestQuietPortWritesAtOnce: with the port far below CoalesceAbove, a
+// busy link is not held back: each line goes out as it comes.
+func TestQuietPortWritesAtOnce(t *testing.T) {
+	const hold = 2 * time.Second
+	p := startPort(t, func(c *Config) { c.WriteCoalesce = hold }) // the default threshold
+	c := loginRaw(t, p, "desktop")
+	joinRoomRaw(t, c)
+	start := time.Now()
+	for i := range 5 {
+		body := "line " + strconv.Itoa(i)
+		p.receive(t, p.incoming(core.Peer{Kind: core.Room, Remote: "#go"}, "bob", body))
+		if m := roomStanza(c); m.childText(nsClient, "body") != body {
+			t.Fatalf("got %v, want %q", m, body)
+		}
+	}
+	if d := time.Since(start); d >= hold {
+		t.Errorf("five lines in a row took %v on a quiet port; none should wait for the hold (%v)", d, hold)
 	}
 }
 

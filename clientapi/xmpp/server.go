@@ -79,6 +79,10 @@ type Config struct {
 	// busy room's lines go several to a write; see session.holdBack.
 	// Zero means DefaultWriteCoalesce; negative writes at once.
 	WriteCoalesce time.Duration
+	// CoalesceAbove is how many stanzas a second the Hub must be handing
+	// the port's devices before WriteCoalesce applies at all. Zero means
+	// DefaultCoalesceAbove; negative coalesces at any rate.
+	CoalesceAbove int
 }
 
 // DefaultWriteCoalesce lets a device's connection be written at most 50
@@ -86,6 +90,13 @@ type Config struct {
 // devices at 100 lines a second then costs half the system calls, each
 // line at most 20 ms later. A device that was quiet is written at once.
 const DefaultWriteCoalesce = 20 * time.Millisecond
+
+// DefaultCoalesceAbove: below 20,000 stanzas a second across the port,
+// each device is written as its stanzas come. A write costs about 10 µs
+// of CPU (a TLS record and a system call), so that many cost a fifth of
+// a core, and holding them back would only add lag: a device in a busy
+// channel would get each line up to WriteCoalesce late for nothing.
+const DefaultCoalesceAbove = 20000
 
 // Gauge is a number that goes up and down, as a Prometheus gauge does.
 type Gauge interface {
@@ -118,6 +129,7 @@ type Server struct {
 	gauge    Gauge
 	adhoc    adhocSessions // ad-hoc command executions (adhoc.go)
 	coalesce time.Duration // Config.WriteCoalesce; 0 writes at once
+	rate     deliveryRate  // whether the port is busy enough to coalesce
 	// writes counts the links' writes to their connections, each a
 	// system call: BenchmarkRoomFanout's writes/delivery.
 	writes atomic.Uint64
@@ -156,8 +168,15 @@ func New(cfg Config) *Server {
 	case cfg.WriteCoalesce < 0:
 		cfg.WriteCoalesce = 0
 	}
+	switch {
+	case cfg.CoalesceAbove == 0:
+		cfg.CoalesceAbove = DefaultCoalesceAbove
+	case cfg.CoalesceAbove < 0:
+		cfg.CoalesceAbove = 0
+	}
 	srv := &Server{
 		coalesce: cfg.WriteCoalesce,
+		rate:     deliveryRate{above: int64(cfg.CoalesceAbove)},
 		domain:   cfg.Domain, tlsConfig: cfg.TLSConfig, store: cfg.Store, creds: cfg.Store, hub: cfg.Hub, log: log,
 		limiter:    cfg.Limiter,
 		version:    cfg.Version,

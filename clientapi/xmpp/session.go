@@ -546,7 +546,7 @@ func (s *session) pump(ctx context.Context) {
 			default:
 			}
 			s.writeQueued(ctx)
-			s.holdBack(ctx, took)
+			s.holdBack(ctx, took, len(events))
 		case <-s.wake:
 			s.writeQueued(ctx)
 		case <-s.done:
@@ -564,14 +564,18 @@ func (s *session) pump(ctx context.Context) {
 // thousand-device room's cost, and at 100 lines a second the 2 cores ran
 // so close to full that queueing made the lag's tail.
 //
-// A link is busy when the pump took the Hub's events less than 1.5
-// WriteCoalesce before: a device that gets a line now and then is
-// written at once and costs no timer. The wait counts from took, so a
+// It holds back only while the port as a whole is busy (deliveryRate,
+// Config.CoalesceAbove): a few devices in a busy channel cost little to
+// write at once, and each line would only come later. A link is busy
+// when the pump took the Hub's events less than 1.5 WriteCoalesce
+// before: a device that gets a line now and then is written at once and
+// costs no timer. The wait counts from took, so a
 // pump that was late (the machine is behind) waits less or not at all
 // instead of adding its hold to the delay. What the reader queues
 // meanwhile (an iq's result, a stream management ack) goes out at once.
-func (s *session) holdBack(ctx context.Context, took time.Time) {
-	if s.srv.coalesce <= 0 {
+func (s *session) holdBack(ctx context.Context, took time.Time, taken int) {
+	if s.srv.coalesce <= 0 || !s.srv.rate.busy(taken, took) {
+		s.lastTake = took
 		return
 	}
 	busy := took.Sub(s.lastTake) < s.srv.coalesce*3/2

@@ -1,0 +1,41 @@
+package xmpp
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// rateWindow is how often deliveryRate decides anew.
+const rateWindow = 250 * time.Millisecond
+
+// deliveryRate counts the stanzas the Hub hands the port's devices and
+// says whether the port is busy enough that holding writes back pays
+// (session.holdBack): at or above `above` a second over the last window,
+// and until the rate falls below three quarters of that, so a rate near
+// the line does not flip it every window. Every pump adds to it; the
+// first to see a window end closes it.
+type deliveryRate struct {
+	above  int64 // stanzas a second; 0 is busy at any rate
+	count  atomic.Int64
+	start  atomic.Int64 // when the window began, in Unix nanoseconds
+	isBusy atomic.Bool
+}
+
+// busy counts n stanzas taken at now and reports whether the port is busy.
+func (r *deliveryRate) busy(n int, now time.Time) bool {
+	if r.above == 0 {
+		return true
+	}
+	r.count.Add(int64(n))
+	began, at := r.start.Load(), now.UnixNano()
+	if elapsed := at - began; elapsed >= int64(rateWindow) && r.start.CompareAndSwap(began, at) {
+		perSecond := r.count.Swap(0) * int64(time.Second) / elapsed
+		switch {
+		case perSecond >= r.above:
+			r.isBusy.Store(true)
+		case perSecond < r.above*3/4:
+			r.isBusy.Store(false)
+		}
+	}
+	return r.isBusy.Load()
+}
