@@ -291,6 +291,50 @@ type mucRoom struct {
 	// mamQuery and mamPage are the archive page being read, as in session.
 	mamQuery string
 	mamPage  []core.Event
+	// own pairs the account's recent messages' two ids (roomIDs).
+	own roomIDs
+}
+
+// maxOwnIDs bounds the account's messages per room whose two ids the
+// bridge remembers, and maxOwnIDLength the ids it remembers at all.
+const (
+	maxOwnIDs      = 256
+	maxOwnIDLength = 64
+)
+
+// roomIDs pairs the two ids of the account's own messages in a room.
+// The bridge stores them by their origin-id, which Send returned; the
+// room and its occupants name them by the room's stanza-id, which is
+// what a reply or a reaction in a room points at (XEP-0461 and XEP-0444
+// in group chats). Only recent messages are remembered, and only for
+// the session's life: the echo of a send, the account's messages from
+// its other clients, and the archived copies the gap fill reads.
+type roomIDs struct {
+	originOf map[string]string // by stanza-id
+	stanzaOf map[string]string // by origin-id
+	order    []string          // stanza-ids, oldest first
+}
+
+func (p *roomIDs) add(stanzaID, originID string) {
+	if stanzaID == "" || originID == "" || len(stanzaID) > maxOwnIDLength || len(originID) > maxOwnIDLength {
+		return
+	}
+	if _, ok := p.originOf[stanzaID]; ok {
+		return
+	}
+	if p.originOf == nil {
+		p.originOf, p.stanzaOf = make(map[string]string), make(map[string]string)
+	}
+	if len(p.order) == maxOwnIDs {
+		oldest := p.order[0]
+		if origin := p.originOf[oldest]; p.stanzaOf[origin] == oldest {
+			delete(p.stanzaOf, origin)
+		}
+		delete(p.originOf, oldest)
+		p.order = p.order[1:]
+	}
+	p.originOf[stanzaID], p.stanzaOf[originID] = originID, stanzaID
+	p.order = append(p.order, stanzaID)
 }
 
 func (r *mucRoom) finish(err error) {
@@ -823,11 +867,14 @@ func (s *session) roomEvents(key string, r *mucRoom, nick string, m *stanzaMessa
 		}
 		return []core.Event{core.TopicEvent{Room: key, Topic: topic, SetBy: nick, At: when}}
 	}
-	if body == "" {
-		return nil // chat states, markers: not stored
+	if body == "" && (!m.reaction() || nick == "") {
+		return nil // chat states, markers: not stored; the room itself does not react
 	}
 	s.muc.mu.Lock()
 	ours := nick != "" && nick == r.nick
+	if ours && m.OriginID != nil {
+		r.own.add(roomStanzaID(r.addr, m, archiveID), m.OriginID.ID)
+	}
 	if live && ours {
 		id := ""
 		if m.OriginID != nil {
@@ -842,7 +889,6 @@ func (s *session) roomEvents(key string, r *mucRoom, nick string, m *stanzaMessa
 			return nil
 		}
 	}
-	s.muc.mu.Unlock()
 	msg := &core.Message{Kind: core.KindChat, Body: body, Direction: core.Incoming, Time: when,
 		Peer: core.Peer{Kind: core.Room, Remote: key}, Sender: core.Address{Addr: nick, Name: nick}}
 	switch {
@@ -854,6 +900,18 @@ func (s *session) roomEvents(key string, r *mucRoom, nick string, m *stanzaMessa
 	if rest, ok := strings.CutPrefix(body, "/me "); ok && nick != "" {
 		msg.Kind, msg.Body = core.KindAction, rest
 	}
+	// Replies, reactions and links as in a 1:1 chat. A reply or reaction
+	// names its message by the room's stanza-id, which is what other
+	// occupants' messages are stored by; the account's own are stored by
+	// their origin-id, and translated. Corrections are not carried: one
+	// names the original by its sender's own id, which is not what the
+	// store knows another occupant's message by, so it is kept as the
+	// new text it is.
+	m.apply(msg) // receipts.go
+	if origin, ok := r.own.originOf[msg.ReplyTo.OriginID]; ok {
+		msg.ReplyTo.OriginID = origin
+	}
+	s.muc.mu.Unlock()
 	msg.OriginID = roomMessageID(r.addr, m, ours, archiveID)
 	return []core.Event{core.MessageEvent{Message: msg}}
 }
@@ -868,6 +926,19 @@ func roomMessageID(room jid.JID, m *stanzaMessage, ours bool, archiveID string) 
 	if ours && m.OriginID != nil && m.OriginID.ID != "" {
 		return m.OriginID.ID
 	}
+	if id := roomStanzaID(room, m, archiveID); id != "" {
+		return id
+	}
+	if m.OriginID != nil && m.OriginID.ID != "" {
+		return m.OriginID.ID
+	}
+	return m.ID
+}
+
+// roomStanzaID is the id the room stamped on its message (XEP-0359
+// stanza-id by the room, which is the archive's result id); "" when it
+// stamped none.
+func roomStanzaID(room jid.JID, m *stanzaMessage, archiveID string) string {
 	if archiveID != "" {
 		return archiveID
 	}
@@ -876,10 +947,7 @@ func roomMessageID(room jid.JID, m *stanzaMessage, ours bool, archiveID string) 
 			return sid.ID
 		}
 	}
-	if m.OriginID != nil && m.OriginID.ID != "" {
-		return m.OriginID.ID
-	}
-	return m.ID
+	return ""
 }
 
 // onRoomArchived collects one result of the room's archive query under
@@ -1005,14 +1073,21 @@ func (s *session) sendRoom(ctx context.Context, addr jid.JID, m *core.Message) (
 		delete(r.echoes, id)
 		s.muc.mu.Unlock()
 	}
-	body := m.Body
-	if m.Kind == core.KindAction {
-		body = "/me " + body
+	var msg xml.TokenReader
+	if m.Kind == core.KindReaction {
+		target, _ := s.roomRef(ctx, r, m.ReplyTo)
+		if target == "" {
+			forget()
+			return "", core.Permanent(errors.New("xmpp: the message reacted to has no id the room knows"))
+		}
+		msg = reactionMessage(id, addr, stanza.GroupChatMessage, target, m.Reactions())
+	} else {
+		replyTo, author := s.roomRef(ctx, r, m.ReplyTo)
+		// A correction names the original by the id its stanza had, which
+		// for what the bridge sent is the origin-id it is stored by.
+		correctionOf := s.b.networkRef(ctx, m.CorrectionOf) // receipts.go
+		msg = outgoingMessage(id, addr, stanza.GroupChatMessage, m, referenceExtras(m, correctionOf, author, replyTo)...)
 	}
-	msg := stanza.Message{ID: id, To: addr, Type: stanza.GroupChatMessage}.Wrap(xmlstream.MultiReader(
-		textElement("body", body),
-		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSID, Local: "origin-id"}, Attr: []xml.Attr{{Name: xml.Name{Local: "id"}, Value: id}}}),
-	))
 	sctx, cancel := context.WithTimeout(ctx, iqTimeout)
 	err = s.xs.Send(sctx, msg)
 	cancel()
@@ -1036,6 +1111,37 @@ func (s *session) sendRoom(ctx context.Context, addr jid.JID, m *core.Message) (
 		forget()
 	}
 	return id, nil
+}
+
+// roomRef is the id the room knows the message ref points at by, ""
+// when it has none, and the occupant address of its author ("" when not
+// known), as a reply or a reaction in a room names them: other
+// occupants' messages are stored by the room's stanza-id already, the
+// account's own by their origin-id, whose stanza-id the room's echo
+// told (roomIDs).
+func (s *session) roomRef(ctx context.Context, r *mucRoom, ref core.MessageRef) (id, author string) {
+	id = s.b.networkRef(ctx, ref) // receipts.go
+	if id == "" {
+		return "", ""
+	}
+	nick, ours := "", false
+	if mr, ok := s.b.env.History.(core.MessageReader); ok && ref.ID != 0 {
+		if stored, err := mr.Message(ctx, s.b.env.User.ID, ref.ID); err == nil {
+			nick, ours = stored.Sender.Addr, stored.Direction == core.Outgoing
+		}
+	}
+	s.muc.mu.Lock()
+	if stanzaID, ok := r.own.stanzaOf[id]; ok {
+		id = stanzaID
+	}
+	if ours {
+		nick = r.nick
+	}
+	s.muc.mu.Unlock()
+	if occupant, err := r.addr.WithResource(nick); err == nil && nick != "" {
+		author = occupant.String()
+	}
+	return id, author
 }
 
 // awaitJoined returns the room once the session is in it, joining it if

@@ -321,6 +321,13 @@ func FuzzRoomStanza(f *testing.F) {
 		`<message from='room@conference.example.org' type='error' id='e'><error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`,
 		`<message from='lab@groups.example.org'><x xmlns='http://jabber.org/protocol/muc#user'><invite from='carol@example.org/x'/></x></message>`,
 		`<message from='room@conference.example.org'><result xmlns='urn:xmpp:mam:2' queryid='q' id='r'><forwarded xmlns='urn:xmpp:forward:0'><message from='room@conference.example.org/bob' type='groupchat'><body>old</body></message></forwarded></result></message>`,
+		// Replies, reactions and links (muc_extras_test.go).
+		`<message from='room@conference.example.org/bob' type='groupchat'><reactions xmlns='urn:xmpp:reactions:0' id='S1'><reaction>👍</reaction><reaction>🎉</reaction></reactions><stanza-id xmlns='urn:xmpp:sid:0' by='room@conference.example.org' id='2'/></message>`,
+		`<message from='room@conference.example.org/bob' type='groupchat'><body>&gt; hi
+yes</body><reply xmlns='urn:xmpp:reply:0' to='room@conference.example.org/carol' id='S1'/><replace xmlns='urn:xmpp:message-correct:0' id='x'/></message>`,
+		`<message from='room@conference.example.org/bob' type='groupchat'><body>https://example.org/a.png</body><x xmlns='jabber:x:oob'><url>https://example.org/a.png</url><desc>a</desc></x></message>`,
+		`<message from='room@conference.example.org/alice' type='groupchat'><reactions xmlns='urn:xmpp:reactions:0' id='S1'/><origin-id xmlns='urn:xmpp:sid:0' id='o'/><stanza-id xmlns='urn:xmpp:sid:0' by='room@conference.example.org' id='3'/></message>`,
+		`<message from='room@conference.example.org'><result xmlns='urn:xmpp:mam:2' queryid='q' id='r2'><forwarded xmlns='urn:xmpp:forward:0'><message from='room@conference.example.org/bob' type='groupchat'><reactions xmlns='urn:xmpp:reactions:0' id='r'><reaction>👀</reaction></reactions></message></forwarded></result></message>`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -340,7 +347,8 @@ func FuzzRoomStanza(f *testing.F) {
 				if m.Kind == core.KindInvite {
 					want = core.Peer{Kind: core.Direct, Remote: m.Sender.Addr} // the inviter
 				}
-				if err := m.Validate(); err != nil || len(m.Body) > maxBody || m.Peer != want {
+				if err := m.Validate(); err != nil || len(m.Body) > maxBody || m.Peer != want ||
+					len(m.Attachments) > maxAttachments || len(m.ReplyTo.OriginID) > maxRefLength || !m.CorrectionOf.IsZero() {
 					t.Fatalf("message %+v: %v", m, err)
 				}
 			case core.MembershipEvent:
@@ -359,8 +367,8 @@ func FuzzRoomStanza(f *testing.F) {
 				t.Fatalf("event %T", e)
 			}
 		}
-		if r := s.muc.get(testRoom); r != nil && len(r.members) > maxOccupants {
-			t.Fatalf("%d members", len(r.members))
+		if r := s.muc.get(testRoom); r != nil && (len(r.members) > maxOccupants || len(r.own.order) > maxOwnIDs || len(r.own.originOf) != len(r.own.order)) {
+			t.Fatalf("%d members, %d own ids", len(r.members), len(r.own.order))
 		}
 	})
 }

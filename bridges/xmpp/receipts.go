@@ -119,13 +119,27 @@ func (e *extensions) chatState() core.ChatState {
 	return ""
 }
 
-// apply copies corrections, replies and links onto msg.
+// maxRefLength bounds a network id one message names (the message it
+// answers, corrects or reacts to).
+const maxRefLength = 256
+
+// reaction says whether the stanza is a reaction set (XEP-0444).
+func (e *extensions) reaction() bool { return e.Reactions != nil && e.Reactions.ID != "" }
+
+// apply copies what rides with a message onto msg, in 1:1 chats and
+// rooms alike: the message it answers and its links, or, for a
+// reaction, the set in place of the body. The set, not a fallback body
+// some clients add, is what a reaction says, and it names the message
+// by the network's id. Corrections are the caller's (correction): a
+// room's cannot be resolved.
 func (e *extensions) apply(msg *core.Message) {
-	if e.Replace != nil && e.Replace.ID != "" {
-		msg.CorrectionOf = core.MessageRef{OriginID: cut(e.Replace.ID, 256)}
+	if e.reaction() {
+		msg.Kind, msg.Body = core.KindReaction, strings.Join(e.Reactions.set(), "\n")
+		msg.ReplyTo, msg.Attachments = core.MessageRef{OriginID: cut(e.Reactions.ID, maxRefLength)}, nil
+		return
 	}
 	if e.Reply != nil && e.Reply.ID != "" {
-		msg.ReplyTo = core.MessageRef{OriginID: cut(e.Reply.ID, 256)}
+		msg.ReplyTo = core.MessageRef{OriginID: cut(e.Reply.ID, maxRefLength)}
 	}
 	for _, l := range e.Links {
 		if len(msg.Attachments) == maxAttachments {
@@ -137,6 +151,15 @@ func (e *extensions) apply(msg *core.Message) {
 		}
 		msg.Attachments = append(msg.Attachments, core.Attachment{URL: u, Name: cut(l.Desc, maxNameLength)})
 	}
+}
+
+// correction is the message a correction (XEP-0308) replaces, by the id
+// its sender gave it; zero for none, and for a reaction.
+func (e *extensions) correction() core.MessageRef {
+	if e.Replace == nil || e.Replace.ID == "" || e.reaction() {
+		return core.MessageRef{}
+	}
+	return core.MessageRef{OriginID: cut(e.Replace.ID, maxRefLength)}
 }
 
 // onChatMessage takes a 1:1 message stanza: its chat state and receipt,
@@ -185,11 +208,23 @@ func element(space, local string, attrs ...string) xml.StartElement {
 // the network ids of the messages it corrects and answers ("" for none).
 func messageExtras(m *core.Message, to jid.JID, correctionOf, replyTo string) []xml.TokenReader {
 	out := []xml.TokenReader{emptyElement(nsReceipts, "request"), emptyElement(nsChatStates, "active")}
+	return append(out, referenceExtras(m, correctionOf, to.String(), replyTo)...)
+}
+
+// referenceExtras is what an outgoing message says beyond its body, in
+// 1:1 chats and rooms alike: the correction of correctionOf, the reply
+// to replyTo, written by author (XEP-0461: its full address in a room;
+// "" when not known), and the links. correctionOf and replyTo are
+// network ids, "" for none.
+func referenceExtras(m *core.Message, correctionOf, author, replyTo string) []xml.TokenReader {
+	var out []xml.TokenReader
 	if correctionOf != "" {
 		out = append(out, emptyElement(nsCorrect, "replace", "id", correctionOf))
 	}
-	if replyTo != "" {
-		out = append(out, emptyElement(nsReply, "reply", "to", to.String(), "id", replyTo))
+	if replyTo != "" && author != "" {
+		out = append(out, emptyElement(nsReply, "reply", "to", author, "id", replyTo))
+	} else if replyTo != "" {
+		out = append(out, emptyElement(nsReply, "reply", "id", replyTo))
 	}
 	for _, a := range m.Attachments {
 		parts := []xml.TokenReader{textElement("url", a.URL)}

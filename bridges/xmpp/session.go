@@ -307,10 +307,10 @@ func (s *session) send(ctx context.Context, to jid.JID, m *core.Message) (string
 		if target == "" {
 			return "", core.Permanent(errors.New("xmpp: the message reacted to has no id the contact knows"))
 		}
-		st = reactionMessage(id, to, target, m.Reactions())
+		st = reactionMessage(id, to, stanza.ChatMessage, target, m.Reactions())
 	} else {
 		extras := messageExtras(m, to, s.b.networkRef(ctx, m.CorrectionOf), s.b.networkRef(ctx, m.ReplyTo)) // receipts.go
-		st = outgoingMessage(id, to, m, extras...)
+		st = outgoingMessage(id, to, stanza.ChatMessage, m, extras...)
 	}
 	if err := s.xs.Send(ctx, st); err != nil {
 		return "", fmt.Errorf("sending to %s: %w", to, err)
@@ -321,8 +321,9 @@ func (s *session) send(ctx context.Context, to jid.JID, m *core.Message) (string
 	return id, nil
 }
 
-// outgoingMessage is the stanza for m; /me actions go as XEP-0245 says.
-func outgoingMessage(id string, to jid.JID, m *core.Message, extras ...xml.TokenReader) xml.TokenReader {
+// outgoingMessage is the stanza for m, of type typ (chat, or groupchat
+// to a room); /me actions go as XEP-0245 says.
+func outgoingMessage(id string, to jid.JID, typ stanza.MessageType, m *core.Message, extras ...xml.TokenReader) xml.TokenReader {
 	body := m.Body
 	if m.Kind == core.KindAction {
 		body = "/me " + body
@@ -330,7 +331,7 @@ func outgoingMessage(id string, to jid.JID, m *core.Message, extras ...xml.Token
 	if body == "" && len(m.Attachments) > 0 {
 		body = m.Attachments[0].URL // XEP-0066: the body carries the link for clients without it
 	}
-	return stanza.Message{ID: id, To: to, Type: stanza.ChatMessage}.Wrap(xmlstream.MultiReader(append([]xml.TokenReader{
+	return stanza.Message{ID: id, To: to, Type: typ}.Wrap(xmlstream.MultiReader(append([]xml.TokenReader{
 		textElement("body", body),
 		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSID, Local: "origin-id"}, Attr: []xml.Attr{{Name: xml.Name{Local: "id"}, Value: id}}}),
 	}, extras...)...))
@@ -338,13 +339,13 @@ func outgoingMessage(id string, to jid.JID, m *core.Message, extras ...xml.Token
 
 // reactionMessage is the stanza of a reaction set (XEP-0444): the whole
 // set for the message target names, with no body, and a hint to archive
-// it.
-func reactionMessage(id string, to jid.JID, target string, set []string) xml.TokenReader {
+// it. In a room (typ groupchat), target is the room's stanza-id.
+func reactionMessage(id string, to jid.JID, typ stanza.MessageType, target string, set []string) xml.TokenReader {
 	items := make([]xml.TokenReader, 0, len(set))
 	for _, r := range set {
 		items = append(items, textElement("reaction", r))
 	}
-	return stanza.Message{ID: id, To: to, Type: stanza.ChatMessage}.Wrap(xmlstream.MultiReader(
+	return stanza.Message{ID: id, To: to, Type: typ}.Wrap(xmlstream.MultiReader(
 		xmlstream.Wrap(xmlstream.MultiReader(items...), element(nsReactions, "reactions", "id", target)),
 		emptyElement(nsHints, "store"),
 		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSID, Local: "origin-id"}, Attr: []xml.Attr{{Name: xml.Name{Local: "id"}, Value: id}}}),

@@ -176,8 +176,7 @@ func toMessage(self jid.JID, m *stanzaMessage, o origin, archiveID string, when,
 		return nil, false
 	}
 	body := m.body()
-	reaction := m.Reactions != nil && m.Reactions.ID != ""
-	if body == "" && !reaction {
+	if body == "" && !m.reaction() {
 		return nil, false
 	}
 	from, okFrom := bareOf(m.From)
@@ -208,12 +207,7 @@ func toMessage(self jid.JID, m *stanzaMessage, o origin, archiveID string, when,
 	}
 	msg.OriginID = m.networkID(self, archiveID)
 	m.apply(msg) // receipts.go
-	if reaction {
-		// The set, not a fallback body some clients add, is what the
-		// message says; it names the message by the network's id.
-		msg.Kind, msg.Body = core.KindReaction, strings.Join(m.Reactions.set(), "\n")
-		msg.ReplyTo, msg.CorrectionOf, msg.Attachments = core.MessageRef{OriginID: m.Reactions.ID}, core.MessageRef{}, nil
-	}
+	msg.CorrectionOf = m.correction()
 	switch {
 	case !when.IsZero():
 		msg.Time = when

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
 
 	"github.com/switchboard/switchboard/core"
 )
@@ -204,7 +205,7 @@ func FuzzIncoming(f *testing.F) {
 		}
 		// Round trip: what the bridge would send, read back as the
 		// contact's reply.
-		out := encode(t, outgoingMessage("rt", peer, msg))
+		out := encode(t, outgoingMessage("rt", peer, stanza.ChatMessage, msg))
 		var back stanzaMessage
 		if err := xml.Unmarshal(out, &back); err != nil {
 			t.Fatalf("own stanza %s does not parse: %v", out, err)
