@@ -15,10 +15,12 @@ import (
 
 type identity struct{ category, typ, name string }
 
-// serverFeatures are what the server itself supports.
+// serverFeatures are what the server itself supports. Not "msgoffline"
+// (XEP-0160): a message that arrives while no device is connected is
+// archived, and devices fetch it by MAM; none is pushed at login.
 var serverFeatures = []string{
 	nsDiscoInfo, nsDiscoItems, nsPing, nsVersion, nsCarbons, nsSID, nsVCard,
-	"urn:xmpp:carbons:rules:0", "msgoffline", nsCorrect, nsChatStates, nsReceipts, "urn:xmpp:styling:0", nsBlocking,
+	"urn:xmpp:carbons:rules:0", nsCorrect, nsChatStates, nsReceipts, "urn:xmpp:styling:0", nsBlocking,
 	nsMAM, nsMAMExtended, nsFulltext,
 	nsCommands, nsPrivate, // adhoc.go, pep.go; PEP's features are the account's (pep.go)
 }

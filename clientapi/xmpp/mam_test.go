@@ -863,3 +863,47 @@ func readTestElement(s string) (*element, error) {
 		}
 	}
 }
+
+// TestOfflineMessageComesByMAM: a message that arrives while no device is
+// connected is not pushed to the next device that connects; it is in
+// the archive, so the server does not advertise offline delivery
+// ("msgoffline", XEP-0160) it does not do.
+func TestOfflineMessageComesByMAM(t *testing.T) {
+	p := startPort(t)
+	first := loginRaw(t, p, "desk")
+	first.send("<presence/>")
+	first.send("</stream:stream>")
+	for first.next() != nil { // up to the server's end of the stream
+	}
+	p.receive(t, p.incoming(core.Peer{Kind: core.Direct, Remote: "bob"}, "bob", "sent while away"))
+	var stored string
+	for deadline := time.Now().Add(10 * time.Second); stored == ""; {
+		if time.Now().After(deadline) {
+			t.Fatal("bob's message was never stored")
+		}
+		found, err := p.st.Search(context.Background(), core.SearchQuery{User: p.user.ID, Text: "away"})
+		if err == nil && len(found) == 1 {
+			stored = found[0].Message.ID.String()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	c := loginRaw(t, p, "phone")
+	c.send("<presence/>")
+	time.Sleep(300 * time.Millisecond) // what the port would push at login goes before the answer below
+	c.send("<iq type='get' id='d1' to='" + testDomain + "'><query xmlns='" + nsDiscoInfo + "'/></iq>")
+	r := c.expect("disco#info", func(e *element) bool {
+		if e.Name.Local == "message" && e.childText(nsClient, "body") == "sent while away" {
+			t.Errorf("the message was pushed at login: %v", e)
+		}
+		return e.attr("id") == "d1"
+	})
+	for _, fe := range r.child(nsDiscoInfo, "query").Children {
+		if fe.attr("var") == "msgoffline" {
+			t.Errorf("the server advertises msgoffline (XEP-0160) but pushes nothing at login")
+		}
+	}
+	if got := mamQuery(t, c, "", "").ids(); !slices.Equal(got, []string{stored}) {
+		t.Errorf("the archive holds %v, want bob's message %s", got, stored)
+	}
+}
