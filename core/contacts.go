@@ -225,6 +225,43 @@ func (c *contacts) answered(n NetworkID, addr string) {
 	}
 }
 
+// present returns an offline presence for each of network n's contacts
+// that is not offline now, for devices to be told when the network can
+// no longer vouch for any presence: a network that lost its connection
+// or stopped. Applied (track), they clear what the list keeps.
+func (c *contacts) present(user UserID, n NetworkID) []Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.m[n]
+	if l == nil {
+		return nil
+	}
+	out := make([]Event, 0, len(l.presence))
+	for addr := range l.presence {
+		out = append(out, PresenceEvent{User: user, Network: n, Contact: addr, Status: Status{Show: ShowOffline}})
+	}
+	slices.SortFunc(out, func(a, b Event) int {
+		return strings.Compare(a.(PresenceEvent).Contact, b.(PresenceEvent).Contact)
+	})
+	return out
+}
+
+// dropContactsOf forgets the contact list of a network that stopped
+// running, first telling devices, through the dispatcher as any presence,
+// that its contacts are offline.
+func (h *Hub) dropContactsOf(ctx context.Context, n Network) {
+	u := h.userIfAny(n.User)
+	if u == nil {
+		return
+	}
+	if off := u.contacts.present(n.User, n.ID); len(off) > 0 {
+		if err := h.post(ctx, n.User, &op{kind: opEvents, events: off}); err != nil {
+			h.log.Warn("telling devices a stopped network's contacts are offline", "network", n.Name, "err", err)
+		}
+	}
+	u.contacts.dropNetwork(n.ID)
+}
+
 func (c *contacts) dropNetwork(n NetworkID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -152,3 +152,61 @@ func TestContactPresenceKept(t *testing.T) {
 		t.Errorf("unsubscribing through a bridge without Unsubscribe: %v", err)
 	}
 }
+
+// TestContactsGoOfflineWithTheirNetwork: a network that loses its
+// connection can no longer vouch for its contacts' presence, so devices
+// are told each is offline before they hear the network's state; a
+// network that stops running does the same. Presence comes back with
+// the next connect, from the bridge.
+func TestContactsGoOfflineWithTheirNetwork(t *testing.T) {
+	h := startHub(t)
+	b := h.bridge(aliceNet)
+	s := h.attach(alice, "phone")
+	online := func() {
+		t.Helper()
+		b.receive(t,
+			ContactsEvent{Contacts: []Contact{{Addr: "bob@x", Subscription: SubBoth}, {Addr: "carol@x", Subscription: SubBoth}, {Addr: "dave@x", Subscription: SubBoth}}},
+			PresenceEvent{Contact: "carol@x", Status: Status{Show: ShowAway}},
+			PresenceEvent{Contact: "bob@x", Status: Status{Show: ShowAvailable}})
+		next[ContactsEvent](t, s)
+		next[PresenceEvent](t, s)
+		next[PresenceEvent](t, s)
+	}
+	wantOffline := func(when string) {
+		t.Helper()
+		for _, who := range []string{"bob@x", "carol@x"} { // dave was never online
+			pe := next[PresenceEvent](t, s)
+			if pe.Contact != who || pe.Show != ShowOffline || pe.Network != aliceNet || pe.User != alice {
+				t.Fatalf("%s: the device was told %+v, want %s offline", when, pe, who)
+			}
+		}
+		for _, l := range h.hub.Contacts(alice) { // none once the network stopped
+			for _, ct := range l.Contacts {
+				if ct.Presence.Show != ShowOffline {
+					t.Errorf("%s: the Hub still lists %s as %v", when, ct.Addr, ct.Presence.Show)
+				}
+			}
+		}
+	}
+
+	online()
+	b.receive(t, NetworkStateEvent{State: StateDisconnected, Err: "connection reset"})
+	wantOffline("disconnected")
+	if st := next[NetworkStateEvent](t, s); st.State != StateDisconnected {
+		t.Fatalf("then the state %+v", st)
+	}
+	// Connecting again says nothing more: nobody is left online.
+	b.receive(t, NetworkStateEvent{State: StateConnecting})
+	if e := recv(t, s); e.(NetworkStateEvent).State != StateConnecting {
+		t.Fatalf("got %+v, want only the connecting state", e)
+	}
+
+	b.receive(t, NetworkStateEvent{State: StateConnected})
+	next[NetworkStateEvent](t, s)
+	online()
+	h.store.removeNetwork(aliceNet)
+	if err := h.hub.SyncNetworks(tctx(t)); err != nil {
+		t.Fatalf("SyncNetworks: %v", err)
+	}
+	wantOffline("stopped")
+}

@@ -154,10 +154,8 @@ func (h *Hub) SyncNetworks(ctx context.Context) error {
 	// no queued message is handed to two bridges at once.
 	for _, r := range stopped {
 		r.wg.Wait()
-		h.leaveRoomsOf(ctx, r.network) // rooms.go; a restarted network rejoins afresh
-		if u := h.userIfAny(r.network.User); u != nil {
-			u.contacts.dropNetwork(r.network.ID) // contacts.go; resent on the next connect
-		}
+		h.leaveRoomsOf(ctx, r.network)   // rooms.go; a restarted network rejoins afresh
+		h.dropContactsOf(ctx, r.network) // contacts.go; resent on the next connect
 	}
 	// Bridges are built without Hub.mu: building one reads the store, and
 	// every user's operations need the lock. A network another call

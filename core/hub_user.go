@@ -232,6 +232,16 @@ func (h *Hub) apply(u *userState, o *op) error {
 			}
 		case ContactsEvent, ContactEvent, SubscriptionEvent, PresenceEvent:
 			u.contacts.track(e)
+		case NetworkStateEvent:
+			if e.State != StateConnected {
+				// Its contacts' presence is no longer known: devices
+				// must not show them online while the network is down.
+				// The bridge sends it afresh when it connects again.
+				for _, off := range u.contacts.present(e.User, e.Network) {
+					u.contacts.track(off)
+					h.fanout(u, off)
+				}
+			}
 		}
 		h.fanout(u, e)
 	}
