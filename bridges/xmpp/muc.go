@@ -291,50 +291,10 @@ type mucRoom struct {
 	// mamQuery and mamPage are the archive page being read, as in session.
 	mamQuery string
 	mamPage  []core.Event
-	// own pairs the account's recent messages' two ids (roomIDs).
-	own roomIDs
-}
-
-// maxOwnIDs bounds the account's messages per room whose two ids the
-// bridge remembers, and maxOwnIDLength the ids it remembers at all.
-const (
-	maxOwnIDs      = 256
-	maxOwnIDLength = 64
-)
-
-// roomIDs pairs the two ids of the account's own messages in a room.
-// The bridge stores them by their origin-id, which Send returned; the
-// room and its occupants name them by the room's stanza-id, which is
-// what a reply or a reaction in a room points at (XEP-0461 and XEP-0444
-// in group chats). Only recent messages are remembered, and only for
-// the session's life: the echo of a send, the account's messages from
-// its other clients, and the archived copies the gap fill reads.
-type roomIDs struct {
-	originOf map[string]string // by stanza-id
-	stanzaOf map[string]string // by origin-id
-	order    []string          // stanza-ids, oldest first
-}
-
-func (p *roomIDs) add(stanzaID, originID string) {
-	if stanzaID == "" || originID == "" || len(stanzaID) > maxOwnIDLength || len(originID) > maxOwnIDLength {
-		return
-	}
-	if _, ok := p.originOf[stanzaID]; ok {
-		return
-	}
-	if p.originOf == nil {
-		p.originOf, p.stanzaOf = make(map[string]string), make(map[string]string)
-	}
-	if len(p.order) == maxOwnIDs {
-		oldest := p.order[0]
-		if origin := p.originOf[oldest]; p.stanzaOf[origin] == oldest {
-			delete(p.stanzaOf, origin)
-		}
-		delete(p.originOf, oldest)
-		p.order = p.order[1:]
-	}
-	p.originOf[stanzaID], p.stanzaOf[originID] = originID, stanzaID
-	p.order = append(p.order, stanzaID)
+	// own pairs the account's recent messages' two ids, and senders
+	// knows the occupants' own ids of their recent messages (roomids.go).
+	own     roomIDs
+	senders senderIDs
 }
 
 func (r *mucRoom) finish(err error) {
@@ -630,6 +590,8 @@ func (s *session) occupantLeft(key string, r *mucRoom, m core.Member, self bool,
 			m.Addr = old.Addr
 		}
 	}
+	// What the nick wrote can no longer be corrected under it (roomids.go).
+	r.senders.forget(m.Nick)
 	if x.has(statusNewNick) && x.item().Nick != "" {
 		renamed := m
 		renamed.Nick = x.item().Nick
@@ -883,6 +845,7 @@ func (s *session) roomEvents(key string, r *mucRoom, nick string, m *stanzaMessa
 		if ch, ok := r.echoes[id]; ok && id != "" {
 			// The room reflecting what Send wrote: the Hub stored it
 			// already, and records this id on it.
+			r.senders.add(nick, id, m.ID, id)
 			delete(r.echoes, id)
 			s.muc.mu.Unlock()
 			ch <- nil
@@ -900,19 +863,34 @@ func (s *session) roomEvents(key string, r *mucRoom, nick string, m *stanzaMessa
 	if rest, ok := strings.CutPrefix(body, "/me "); ok && nick != "" {
 		msg.Kind, msg.Body = core.KindAction, rest
 	}
+	msg.OriginID = roomMessageID(r.addr, m, ours, archiveID)
 	// Replies, reactions and links as in a 1:1 chat. A reply or reaction
 	// names its message by the room's stanza-id, which is what other
 	// occupants' messages are stored by; the account's own are stored by
-	// their origin-id, and translated. Corrections are not carried: one
-	// names the original by its sender's own id, which is not what the
-	// store knows another occupant's message by, so it is kept as the
-	// new text it is.
+	// their origin-id, and translated (roomids.go).
 	m.apply(msg) // receipts.go
 	if origin, ok := r.own.originOf[msg.ReplyTo.OriginID]; ok {
 		msg.ReplyTo.OriginID = origin
 	}
+	// A correction names the original by its sender's own id, which the
+	// store does not know another occupant's message by: it is resolved
+	// only for a message seen live from the same occupant (senderIDs),
+	// and otherwise kept as the new text it is. The archive cannot tell
+	// whether a nick changed hands, so its copies are not resolved.
+	if live && nick != "" && msg.Kind != core.KindReaction {
+		stored := msg.OriginID
+		if ref := m.correction(); !ref.IsZero() {
+			if orig, ok := r.senders.lookup(nick, ref.OriginID); ok {
+				msg.CorrectionOf, stored = core.MessageRef{OriginID: orig}, orig
+			}
+		}
+		var originID string
+		if m.OriginID != nil {
+			originID = m.OriginID.ID
+		}
+		r.senders.add(nick, stored, m.ID, originID)
+	}
 	s.muc.mu.Unlock()
-	msg.OriginID = roomMessageID(r.addr, m, ours, archiveID)
 	return []core.Event{core.MessageEvent{Message: msg}}
 }
 

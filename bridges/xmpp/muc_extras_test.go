@@ -176,11 +176,36 @@ yours</body><reply xmlns='urn:xmpp:reply:0' to='%s/alice' id='%s'/></message>`, 
 	if kinds[core.KindReaction] != 5 {
 		t.Errorf("%d reactions stored, want 5 (bob's three, alice's two): %v", kinds[core.KindReaction], s.roomBodies(room))
 	}
+
+	// Corrections: bob's of his own message seen live, by the id he gave
+	// it; a second one of the same message; and, once bob left, carol's
+	// under the nick bob had, which must not correct bob's message.
+	bob.say(room, "b-7", "tpyo")
+	typo := s.waitMessage(10*time.Second, "bob's typo", func(m *core.Message) bool { return m.Body == "tpyo" })
+	bob.raw(`<message to='%s' type='groupchat' id='b-8'><body>typo</body><replace xmlns='urn:xmpp:message-correct:0' id='b-7'/><origin-id xmlns='urn:xmpp:sid:0' id='b-8'/></message>`, room)
+	fix := s.waitMessage(10*time.Second, "bob's correction", func(m *core.Message) bool { return m.Body == "typo" })
+	if fix.CorrectionOf.ID != typo.ID {
+		t.Errorf("bob's correction points at %+v, want message %d", fix.CorrectionOf, typo.ID)
+	}
+	bob.raw(`<message to='%s' type='groupchat' id='b-9'><body>typo!</body><replace xmlns='urn:xmpp:message-correct:0' id='b-7'/></message>`, room)
+	fix2 := s.waitMessage(10*time.Second, "bob's second correction", func(m *core.Message) bool { return m.Body == "typo!" })
+	if fix2.CorrectionOf.ID != typo.ID {
+		t.Errorf("bob's second correction points at %+v, want message %d", fix2.CorrectionOf, typo.ID)
+	}
+	bob.leave(room, "bob")
+	s.waitEvent(10*time.Second, "bob leaving", memberChange(room, "bob", core.MemberLeft))
+	carol := dialClient(t, p, "carol", "pw", "tablet")
+	carol.join(room, "bob")
+	carol.raw(`<message to='%s' type='groupchat' id='c-1'><body>not yours</body><replace xmlns='urn:xmpp:message-correct:0' id='b-7'/></message>`, room)
+	forged := s.waitMessage(10*time.Second, "carol's forged correction", func(m *core.Message) bool { return m.Body == "not yours" })
+	if !forged.CorrectionOf.IsZero() {
+		t.Errorf("carol, under bob's old nick, corrected bob's message: %+v", forged.CorrectionOf)
+	}
 }
 
 // TestRoomExtrasBounded: a hostile occupant's reaction set, links and
-// ids are cut to the 1:1 path's limits, a correction is not taken for
-// one (it cannot be resolved in a room), a reaction from the room
+// ids are cut to the 1:1 path's limits, a correction of a message the
+// bridge did not see from that occupant is not taken for one, a reaction from the room
 // itself is dropped, and the archive's copies carry the same.
 func TestRoomExtrasBounded(t *testing.T) {
 	s, in := roomSession()
@@ -268,6 +293,30 @@ func TestRoomIDsBounded(t *testing.T) {
 	last := fmt.Sprint(maxOwnIDs + 9)
 	if p.originOf["s"+last] != "o"+last || p.stanzaOf["o"+last] != "s"+last {
 		t.Error("the newest is not remembered both ways")
+	}
+
+	var q senderIDs
+	for i := range maxSenderIDs {
+		q.add("bob", fmt.Sprintf("S%d", i), fmt.Sprintf("b%d", i), fmt.Sprintf("o%d", i))
+	}
+	q.add(strings.Repeat("n", maxNickLength+1), "S-long", "x")
+	q.add("carol", "S-c", "c1", strings.Repeat("i", maxOwnIDLength+1))
+	q.add("carol", "S-again", "c1") // an id used twice keeps naming the first
+	if len(q.order) != maxSenderIDs || len(q.stored) != maxSenderIDs {
+		t.Fatalf("%d, %d sender ids remembered, want %d", len(q.order), len(q.stored), maxSenderIDs)
+	}
+	if got, ok := q.lookup("carol", "c1"); !ok || got != "S-c" {
+		t.Errorf("carol's c1 is %q, %v", got, ok)
+	}
+	if _, ok := q.lookup("carol", "S-c"); ok {
+		t.Error("a stored id taken for the sender's")
+	}
+	q.forget("carol")
+	if _, ok := q.lookup("carol", "c1"); ok || len(q.order) != len(q.stored) {
+		t.Errorf("carol's ids outlive her leaving: %d, %d", len(q.order), len(q.stored))
+	}
+	if got, ok := q.lookup("bob", fmt.Sprintf("o%d", maxSenderIDs-1)); !ok || got != fmt.Sprintf("S%d", maxSenderIDs-1) {
+		t.Errorf("bob's newest is %q, %v", got, ok)
 	}
 }
 
