@@ -5,8 +5,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +22,7 @@ import (
 func TestProsodyBadInputKeepsTheAccount(t *testing.T) {
 	p := testpeer.StartProsody(t, map[string]string{"alice": "pw", "bob": "pw"})
 	alice, bob := "alice@"+p.Domain, "bob@"+p.Domain
-	s := newStack(t, core.Settings{keyJID: alice, keyPassword: "pw",
-		keyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)), keyFingerprint: pin(t, p)})
+	s := newStack(t, accountSettings(t, p, "alice", "pw"))
 	s.waitState(20*time.Second, core.StateConnected)
 	b := dialClient(t, p, "bob", "pw", "laptop")
 

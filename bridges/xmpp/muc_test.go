@@ -179,8 +179,7 @@ func (s *stack) roomBodies(room string) []string {
 func startMUC(t *testing.T) (*testpeer.Prosody, func(settings ...string) *stack) {
 	p := testpeer.StartProsody(t, map[string]string{"alice": "pw", "bob": "pw", "carol": "pw"})
 	return p, func(settings ...string) *stack {
-		cfg := core.Settings{keyJID: "alice@" + p.Domain, keyPassword: "pw",
-			keyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)), keyFingerprint: pin(t, p)}
+		cfg := accountSettings(t, p, "alice", "pw")
 		for i := 0; i+1 < len(settings); i += 2 {
 			cfg[settings[i]] = settings[i+1]
 		}

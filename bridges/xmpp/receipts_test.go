@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,8 +68,7 @@ func (s *stack) waitOrigin(peer string, id core.MessageID) string {
 func TestProsodyChatExtras(t *testing.T) {
 	p := testpeer.StartProsody(t, map[string]string{"alice": "pw", "bob": "pw"})
 	alice, bob := "alice@"+p.Domain, "bob@"+p.Domain
-	s := newStack(t, core.Settings{keyJID: alice, keyPassword: "pw",
-		keyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)), keyFingerprint: pin(t, p)})
+	s := newStack(t, accountSettings(t, p, "alice", "pw"))
 	s.waitState(20*time.Second, core.StateConnected)
 	b := dialClient(t, p, "bob", "pw", "laptop")
 	b.presence("", "", "")
@@ -180,9 +178,8 @@ func TestProsodyChatExtras(t *testing.T) {
 func TestProsodyBurstOfSends(t *testing.T) {
 	const n = 1500
 	p := testpeer.StartProsodyQuiet(t, map[string]string{"alice": "pw", "bob": "pw"})
-	alice, bob := "alice@"+p.Domain, "bob@"+p.Domain
-	s := newStack(t, core.Settings{keyJID: alice, keyPassword: "pw",
-		keyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)), keyFingerprint: pin(t, p)})
+	bob := "bob@" + p.Domain
+	s := newStack(t, accountSettings(t, p, "alice", "pw"))
 	s.waitState(20*time.Second, core.StateConnected)
 	b := dialClient(t, p, "bob", "pw", "laptop")
 	b.presence("", "", "")

@@ -165,6 +165,31 @@ func (s *stack) stored(peer string) []*core.Message {
 // pin is the tls-fingerprint of the test server's self-signed certificate.
 func pin(t testing.TB, p *testpeer.Prosody) string { return p.Fingerprint() }
 
+// accountSettings run the bridge for user's account on p as most tests
+// do: STARTTLS on the server's port, its certificate pinned.
+func accountSettings(t testing.TB, p *testpeer.Prosody, user, password string) core.Settings {
+	return core.Settings{keyJID: user + "@" + p.Domain, keyPassword: password,
+		keyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)), keyFingerprint: pin(t, p)}
+}
+
+// follow puts contact on user's roster from user's phone and has the
+// contact agree to share presence: the phone and the contact's laptop,
+// both logged in, are returned.
+func follow(t testing.TB, p *testpeer.Prosody, user, contact string) (phone, laptop *client) {
+	t.Helper()
+	phone = dialClient(t, p, user, "pw", "phone")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := roster.Set(ctx, phone.xs, roster.Item{JID: jid.MustParse(contact + "@" + p.Domain), Name: contact}); err != nil {
+		t.Fatal(err)
+	}
+	laptop = dialClient(t, p, contact, "pw", "laptop")
+	phone.presence(contact+"@"+p.Domain, stanza.SubscribePresence, "")
+	time.Sleep(200 * time.Millisecond)
+	laptop.presence(user+"@"+p.Domain, stanza.SubscribedPresence, "")
+	return phone, laptop
+}
+
 // client is a plain mellium client: the contact bob, or another client of
 // the user's account.
 type client struct {
@@ -307,24 +332,14 @@ func TestProsodyAccount(t *testing.T) {
 	p := testpeer.StartProsody(t, map[string]string{"alice": "pw", "bob": "pw"})
 	alice, bob := "alice@"+p.Domain, "bob@"+p.Domain
 
-	phone := dialClient(t, p, "alice", "pw", "phone")
-	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	if err := roster.Set(rctx, phone.xs, roster.Item{JID: jid.MustParse(bob), Name: "Bob"}); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	b := dialClient(t, p, "bob", "pw", "laptop")
 	// alice subscribes to bob's presence, and bob agrees.
-	phone.presence(bob, stanza.SubscribePresence, "")
-	time.Sleep(200 * time.Millisecond)
-	b.presence(alice, stanza.SubscribedPresence, "")
+	phone, b := follow(t, p, "alice", "bob")
 	// And bob to hers, which her phone agrees to.
 	b.presence(alice, stanza.SubscribePresence, "")
 	time.Sleep(200 * time.Millisecond)
 	phone.presence(bob, stanza.SubscribedPresence, "")
 
-	s := newStack(t, core.Settings{keyJID: alice, keyPassword: "pw",
-		keyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)), keyFingerprint: pin(t, p)})
+	s := newStack(t, accountSettings(t, p, "alice", "pw"))
 	s.waitEvent(20*time.Second, "bob from the roster", func(e core.Event) bool {
 		pe, ok := e.(core.PresenceEvent)
 		return ok && pe.Contact == bob && pe.Show == core.ShowOffline
@@ -442,8 +457,7 @@ func TestProsodyRestartFillsGap(t *testing.T) {
 // rather than retrying.
 func TestProsodyWrongPassword(t *testing.T) {
 	p := testpeer.StartProsody(t, map[string]string{"alice": "pw"})
-	s := newStack(t, core.Settings{keyJID: "alice@" + p.Domain, keyPassword: "wrong",
-		keyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)), keyFingerprint: pin(t, p)})
+	s := newStack(t, accountSettings(t, p, "alice", "wrong"))
 	ev := s.waitState(20*time.Second, core.StateFailed)
 	if !strings.Contains(ev.Err, "logging in") {
 		t.Fatalf("failed state says %q", ev.Err)
