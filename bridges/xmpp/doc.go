@@ -51,6 +51,16 @@
 // room conversations) and, for a room not seen yet, by its service's
 // conventional domain (conference., muc., ...).
 //
+// In rooms, as in 1:1 chats and through the same parsing and bounds,
+// replies (XEP-0461), reactions (XEP-0444) and links (XEP-0066) go both
+// ways, live and from the room's archive. Both name a message by the
+// room's stanza-id; the account's own messages, stored by origin-id,
+// are translated through the ids the room's echo told (roomids.go).
+// A room's correction (XEP-0308) names the original by its sender's own
+// id: it is resolved only for a message seen live from an occupant still
+// under the same nick, and otherwise stored as the plain new text; the
+// account's own corrections go out naming the origin-id.
+//
 // Bad input: a stanza that does not parse is logged and dropped, an iq
 // the bridge does not serve gets service-unavailable, carbons and archive
 // results not from the account itself are ignored, and one stanza is
@@ -75,8 +85,9 @@
 // devices show as delivered (a chat marker on the XMPP port, an SSE
 // event on the HTTP API).
 //
-// Not done yet: chat
-// states, corrections, replies and links in group chats. Of group chats:
+// Not done yet: chat states in group chats, and corrections of rooms'
+// archived messages and of messages from before the session (kept as
+// plain text). Of group chats:
 // a room a device joins is not written to the bookmarks, an invitation's
 // password is not kept for the join, and a room without an archive gets
 // no gap fill (its own history on join is not asked for).

@@ -845,7 +845,9 @@ func (s *session) roomEvents(key string, r *mucRoom, nick string, m *stanzaMessa
 		if ch, ok := r.echoes[id]; ok && id != "" {
 			// The room reflecting what Send wrote: the Hub stored it
 			// already, and records this id on it.
-			r.senders.add(nick, id, m.ID, id)
+			if !m.reaction() {
+				r.senders.add(nick, id, m.ID, id)
+			}
 			delete(r.echoes, id)
 			s.muc.mu.Unlock()
 			ch <- nil
