@@ -262,9 +262,74 @@ func (s *session) handlePresence(ctx context.Context, p *element) {
 	default:
 		return
 	}
+	s.shareOwnPresence(p)
 	if err := s.srv.hub.SetStatus(ctx, s.hs, st); err != nil {
 		s.log.Warn("applying status", "err", err)
 	}
+}
+
+// shareOwnPresence shows the device's presence p (from its full JID) to
+// each of the user's available devices, itself included, and on its
+// first available presence shows it theirs: a user is subscribed to
+// their own presence (RFC 6121 §4.2.2, §4.4.2), which is how a client
+// lists the user's other devices and learns it is online.
+func (s *session) shareOwnPresence(p *element) {
+	own := *p
+	own.Attr = slices.Clone(p.Attr)
+	own.setAttr("to", "")
+	own.setAttr("from", s.full)
+	s.mu.Lock()
+	first := s.ownPresence == nil
+	if own.attr("type") == "unavailable" {
+		s.ownPresence, first = nil, false
+	} else {
+		s.ownPresence = &own
+	}
+	s.mu.Unlock()
+	for _, other := range s.srv.userSessions(s.user.ID) {
+		if other != s && !other.available.Load() {
+			continue
+		}
+		other.send(addressedCopy(&own, other.full))
+		if first && other != s {
+			if theirs := other.currentPresence(); theirs != nil {
+				s.send(addressedCopy(theirs, s.full))
+			}
+		}
+	}
+}
+
+// currentPresence is the presence the device last made available, nil
+// while it is not.
+func (s *session) currentPresence() *element {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ownPresence
+}
+
+// goneUnavailable tells the user's other devices that this one, which had
+// made itself available, is gone without saying so (its session ended).
+func (s *session) goneUnavailable() {
+	if s.currentPresence() == nil {
+		return
+	}
+	s.mu.Lock()
+	s.ownPresence = nil
+	s.mu.Unlock()
+	gone := el(nsClient, "presence", "from", s.full, "type", "unavailable")
+	for _, other := range s.srv.userSessions(s.user.ID) {
+		if other != s && other.available.Load() {
+			other.send(addressedCopy(gone, other.full))
+		}
+	}
+}
+
+// addressedCopy is e to another recipient; its children are shared.
+func addressedCopy(e *element, to string) *element {
+	c := *e
+	c.Attr = slices.Clone(e.Attr)
+	c.setAttr("to", to)
+	return &c
 }
 
 // sendInitialPresences shows each network's connection state as the

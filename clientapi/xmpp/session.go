@@ -37,6 +37,9 @@ type session struct {
 	link *link // the current connection; nil while hibernating
 	sm   smState
 	csi  csiState
+	// ownPresence is the presence the device made available, from its
+	// full JID; nil while it is not (shareOwnPresence).
+	ownPresence *element
 	// hibernation ends the session if no resumption comes in time.
 	hibernation *time.Timer
 	ended       bool
@@ -304,6 +307,7 @@ func (s *session) finish() {
 	smID := s.sm.id
 	s.mu.Unlock()
 	s.srv.unregister(s, smID)
+	s.goneUnavailable() // handlers.go
 	s.srv.gauge.Dec()
 	s.hs.Detach()
 	close(s.done)

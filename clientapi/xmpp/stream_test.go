@@ -370,3 +370,41 @@ func TestStoppedConnStaysStopped(t *testing.T) {
 		t.Fatal("a stopped connection's read blocked")
 	}
 }
+
+// TestOwnDevicesSeeEachOthersPresence: a user is subscribed to their own
+// presence (RFC 6121 §4.2.2, §4.4.2). A device's available presence goes
+// to each of the user's available devices, itself included; a device that
+// becomes available is shown the others'; a device whose session ends
+// without a word is shown to the others as unavailable; a device that is
+// not available is told nothing.
+func TestOwnDevicesSeeEachOthersPresence(t *testing.T) {
+	p := startPort(t)
+	const desktop, phone = "alice@example.org/desktop", "alice@example.org/phone"
+	ownPresence := func(from string) func(*element) bool {
+		return func(e *element) bool { return e.Name.Local == "presence" && e.attr("from") == from }
+	}
+	a := loginRaw(t, p, "desktop")
+	a.send("<presence><show>away</show><status>lunch</status></presence>")
+	if echo := a.expect("its own presence", ownPresence(desktop)); echo.childText(nsClient, "show") != "away" || echo.attr("to") != desktop {
+		t.Errorf("the desktop's own presence came back as %v", echo)
+	}
+	w := loginRaw(t, p, "watch") // never available
+	b := loginRaw(t, p, "phone")
+	b.send("<presence/>")
+	if got := b.expect("the desktop's presence", ownPresence(desktop)); got.childText(nsClient, "status") != "lunch" || got.attr("to") != phone {
+		t.Errorf("the phone was shown the desktop as %v", got)
+	}
+	if got := a.expect("the phone's presence", ownPresence(phone)); got.attr("type") != "" || got.attr("to") != desktop {
+		t.Errorf("the desktop was shown the phone as %v", got)
+	}
+	b.nc.Close() // gone without a word, and without stream management
+	if got := a.expect("the phone gone", ownPresence(phone)); got.attr("type") != "unavailable" {
+		t.Errorf("the desktop was shown the phone's end as %v", got)
+	}
+	// The watch, never available, got none of it: its next stanza is the
+	// answer to its ping.
+	w.send("<iq type='get' id='w1' to='example.org'><ping xmlns='urn:xmpp:ping'/></iq>")
+	if got := w.next(); got.attr("id") != "w1" {
+		t.Errorf("the watch, not available, got %v", got)
+	}
+}
