@@ -273,44 +273,69 @@ func (s *session) handlePresence(ctx context.Context, p *element) {
 // first available presence shows it theirs: a user is subscribed to
 // their own presence (RFC 6121 §4.2.2, §4.4.2), which is how a client
 // lists the user's other devices and learns it is online.
+//
+// Only a device that became available while the user had at most
+// maxDevicesSharingPresence devices shares it: n devices showing each
+// other their presence cost n² stanzas, and a thousand sessions of one
+// user (a room's fan-out benchmark, a bot) would queue a million. Its
+// own echo every device gets.
 func (s *session) shareOwnPresence(p *element) {
 	own := *p
 	own.Attr = slices.Clone(p.Attr)
 	own.setAttr("to", "")
 	own.setAttr("from", s.full)
+	devices := s.srv.userSessions(s.user.ID)
 	s.mu.Lock()
 	first := s.ownPresence == nil
+	if first {
+		s.sharesPresence = len(devices) <= maxDevicesSharingPresence
+	}
 	if own.attr("type") == "unavailable" {
 		s.ownPresence, first = nil, false
 	} else {
 		s.ownPresence = &own
 	}
+	shares := s.sharesPresence
 	s.mu.Unlock()
-	for _, other := range s.srv.userSessions(s.user.ID) {
-		if other != s && !other.available.Load() {
+	if own.attr("type") != "unavailable" {
+		s.send(addressedCopy(&own, s.full))
+	}
+	if !shares {
+		return
+	}
+	for _, other := range devices {
+		if other == s || !other.available.Load() {
 			continue
 		}
 		other.send(addressedCopy(&own, other.full))
-		if first && other != s {
-			if theirs := other.currentPresence(); theirs != nil {
+		if first {
+			if theirs := other.sharedPresence(); theirs != nil {
 				s.send(addressedCopy(theirs, s.full))
 			}
 		}
 	}
 }
 
-// currentPresence is the presence the device last made available, nil
-// while it is not.
-func (s *session) currentPresence() *element {
+// maxDevicesSharingPresence bounds the devices of one user that are
+// shown each other's presence (shareOwnPresence); a variable for tests.
+var maxDevicesSharingPresence = 64
+
+// sharedPresence is the presence the device made available and shows
+// the user's other devices; nil while it is not available or shares it
+// with none.
+func (s *session) sharedPresence() *element {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.sharesPresence {
+		return nil
+	}
 	return s.ownPresence
 }
 
 // goneUnavailable tells the user's other devices that this one, which had
-// made itself available, is gone without saying so (its session ended).
+// shown them its presence, is gone without saying so (its session ended).
 func (s *session) goneUnavailable() {
-	if s.currentPresence() == nil {
+	if s.sharedPresence() == nil {
 		return
 	}
 	s.mu.Lock()

@@ -38,8 +38,10 @@ type session struct {
 	sm   smState
 	csi  csiState
 	// ownPresence is the presence the device made available, from its
-	// full JID; nil while it is not (shareOwnPresence).
-	ownPresence *element
+	// full JID; nil while it is not. sharesPresence: the user's other
+	// devices are shown it (shareOwnPresence).
+	ownPresence    *element
+	sharesPresence bool
 	// hibernation ends the session if no resumption comes in time.
 	hibernation *time.Timer
 	ended       bool

@@ -408,3 +408,50 @@ func TestOwnDevicesSeeEachOthersPresence(t *testing.T) {
 		t.Errorf("the watch, not available, got %v", got)
 	}
 }
+
+// TestManyDevicesDoNotShareTheirPresence: past maxDevicesSharingPresence
+// devices, a device that becomes available is shown only its own
+// presence, and the others are not shown its: n devices sharing would
+// cost n² stanzas.
+func TestManyDevicesDoNotShareTheirPresence(t *testing.T) {
+	defer func(n int) { maxDevicesSharingPresence = n }(maxDevicesSharingPresence)
+	maxDevicesSharingPresence = 2
+	p := startPort(t)
+	presenceFrom := func(from string) func(*element) bool {
+		return func(e *element) bool { return e.Name.Local == "presence" && e.attr("from") == from }
+	}
+	a := loginRaw(t, p, "a")
+	a.send("<presence/>")
+	a.expect("its own presence", presenceFrom("alice@example.org/a"))
+	b := loginRaw(t, p, "b")
+	b.send("<presence/>")
+	b.expect("a's presence", presenceFrom("alice@example.org/a"))
+	a.expect("b's presence", presenceFrom("alice@example.org/b"))
+	c := loginRaw(t, p, "c") // the third device: past the bound
+	c.send("<presence/><iq type='get' id='c1' to='example.org'><ping xmlns='urn:xmpp:ping'/></iq>")
+	for {
+		e := c.next()
+		if e.attr("id") == "c1" {
+			break
+		}
+		if e.Name.Local == "presence" && e.attr("from") != "alice@example.org/c" && strings.HasPrefix(e.attr("from"), "alice@example.org/") {
+			t.Fatalf("the third device was shown %v", e)
+		}
+	}
+	c.nc.Close()
+	for deadline := time.Now().Add(10 * time.Second); len(p.srv.userSessions(p.user.ID)) > 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the third device's session did not end")
+		}
+	}
+	a.send("<iq type='get' id='a1' to='example.org'><ping xmlns='urn:xmpp:ping'/></iq>")
+	for {
+		e := a.next()
+		if e.attr("id") == "a1" {
+			break
+		}
+		if e.Name.Local == "presence" && e.attr("from") == "alice@example.org/c" {
+			t.Fatalf("a was shown the third device: %v", e)
+		}
+	}
+}
