@@ -124,8 +124,12 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 			s.send(bounce(m, "modify", "bad-request", err.Error()))
 			return
 		}
-		if peer.Kind == core.Room {
-			s.send(bounce(m, "cancel", "feature-not-implemented", "reactions in rooms are not carried yet"))
+		// Of the networks, only an XMPP group chat carries reactions
+		// (XEP-0444 there too): IRC has none and federated rooms do not
+		// relay them yet. Refused here, a reaction is not stored only to
+		// fail on its way out.
+		if peer.Kind == core.Room && r.network.Kind != core.KindXMPP {
+			s.send(bounce(m, "cancel", "feature-not-implemented", "this network's rooms carry no reactions"))
 			return
 		}
 		cm.Network, cm.Peer = r.network.ID, peer

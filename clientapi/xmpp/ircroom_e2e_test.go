@@ -338,7 +338,11 @@ func joinHistory(t *testing.T, c *slixClient, room, subject string) []string {
 		if m["delay"] == nil || m["type"] != "groupchat" {
 			t.Errorf("history message without a delay: %v", m)
 		}
-		history = append(history, fmt.Sprint(m["from"], ": ", m["body"]))
+		text := m["body"]
+		if rs := m["reactions"]; rs != nil {
+			text = fmt.Sprint("reactions ", rs)
+		}
+		history = append(history, fmt.Sprint(m["from"], ": ", text))
 	}
 }
 

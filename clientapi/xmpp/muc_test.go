@@ -350,3 +350,35 @@ func TestAddressedTo(t *testing.T) {
 		t.Errorf("a rendering that is no message: %q %q, want it unchanged", r.head, r.body)
 	}
 }
+
+// TestReactionInIRCRoomRefused: an IRC channel carries no reactions, so
+// a device's reaction there is refused at once and nothing is stored or
+// sent (an XMPP group chat's is carried: TestXMPPRoomEndToEnd).
+func TestReactionInIRCRoomRefused(t *testing.T) {
+	p := startPort(t)
+	c := loginRaw(t, p, "desktop")
+	joinRoomRaw(t, c)
+	p.receive(t, p.incoming(core.Peer{Kind: core.Room, Remote: "#go"}, "bob", "react to me"))
+	line := roomStanza(c)
+	id := line.child(nsSID, "stanza-id").attr("id")
+	c.send("<message to='" + roomJID + "' type='groupchat' id='r1'><reactions xmlns='urn:xmpp:reactions:0' id='" + id + "'><reaction>👍</reaction></reactions></message>")
+	e := c.expect("the refusal", func(e *element) bool { return e.attr("id") == "r1" })
+	if e.attr("type") != "error" || e.child(nsClient, "error").child(nsStanzas, "feature-not-implemented") == nil {
+		t.Fatalf("a reaction in an IRC channel answered %v", e)
+	}
+	conv, err := p.st.Conversations(t.Context(), p.user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cv := range conv {
+		page, err := p.st.Messages(t.Context(), core.PageQuery{User: p.user.ID, Conversation: cv.ID, Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page {
+			if m.Kind == core.KindReaction {
+				t.Errorf("stored %+v", m)
+			}
+		}
+	}
+}

@@ -22,8 +22,9 @@ import (
 // TestXMPPRoomEndToEnd: a Prosody group chat as a MUC room in slixmpp,
 // through the real XMPP bridge. Device A joins (the bridge joins the
 // room on Prosody; bob, its owner there, is a moderator; A's own
-// presence has 110; the subject follows); bob and A talk both ways, and
-// A's message is reflected to A with its id; bob's subject change
+// presence has 110; the subject follows); bob and A talk both ways, A
+// reacts to bob's message (XEP-0444, by each side's stanza-id), and A's
+// message is reflected to A with its id; bob's subject change
 // reaches A; device B joins asking for history and gets the talk
 // delayed, then the subject; A leaves and the bridge stays in the room,
 // so B still hears bob. Each message is stored once.
@@ -64,6 +65,15 @@ func TestXMPPRoomEndToEnd(t *testing.T) {
 	if got["type"] != "groupchat" || got["from"] != room+"/bob" || got["delay"] != nil {
 		t.Errorf("bob's message reached A as %v", got)
 	}
+	// A's reaction to bob's message names it by the stanza-id the port
+	// gave it; bob sees it name his message by the id Prosody gave it.
+	bobsOwn := bob.Expect(t, e2eWait, slixEv("message", "body", "hello from Prosody"))
+	a.Do(t, map[string]any{"cmd": "raw", "xml": "<message to='" + room + "' type='groupchat' id='r1'>" +
+		"<reactions xmlns='urn:xmpp:reactions:0' id='" + fmt.Sprint(got["stanza_id"]) + "'><reaction>👍</reaction></reactions></message>"})
+	reaction := bob.Expect(t, e2eWait, slixEv("message", "from", upstream+"/alice", "reactions_id", bobsOwn["stanza_id"]))
+	if rs, _ := reaction["reactions"].([]any); len(rs) != 1 || rs[0] != "👍" || reaction["type"] != "groupchat" {
+		t.Errorf("A's reaction reached bob as %v", reaction)
+	}
 	a.Do(t, map[string]any{"cmd": "send", "to": room, "type": "groupchat", "body": "hello from the port", "id": "a1"})
 	if up := bob.Expect(t, e2eWait, slixEv("message", "body", "hello from the port")); up["from"] != upstream+"/alice" || up["type"] != "groupchat" {
 		t.Errorf("A's message reached bob as %v", up)
@@ -86,7 +96,7 @@ func TestXMPPRoomEndToEnd(t *testing.T) {
 		t.Errorf("B sees occupants %v", others)
 	}
 	history := joinHistory(t, b, room, "release on friday")
-	if want := []string{room + "/bob: hello from Prosody", room + "/alice: hello from the port"}; strings.Join(history, "\n") != strings.Join(want, "\n") {
+	if want := []string{room + "/bob: hello from Prosody", room + "/alice: reactions [👍]", room + "/alice: hello from the port"}; strings.Join(history, "\n") != strings.Join(want, "\n") {
 		t.Errorf("B's history on join:\n%s\nwant:\n%s", strings.Join(history, "\n"), strings.Join(want, "\n"))
 	}
 
@@ -142,7 +152,7 @@ func TestXMPPRoomEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{"hello from Prosody", "hello from the port", "are you still there?"}; strings.Join(stored, "|") != strings.Join(want, "|") {
+	if want := []string{"hello from Prosody", "👍", "hello from the port", "are you still there?"}; strings.Join(stored, "|") != strings.Join(want, "|") {
 		t.Errorf("stored %q, want %q", stored, want)
 	}
 }

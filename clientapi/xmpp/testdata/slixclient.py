@@ -33,6 +33,7 @@ NS_CARBONS = 'urn:xmpp:carbons:2'
 NS_FORWARD = 'urn:xmpp:forward:0'
 NS_DELAY = 'urn:xmpp:delay'
 NS_SID = 'urn:xmpp:sid:0'
+NS_REACTIONS = 'urn:xmpp:reactions:0'
 NS_MAM = 'urn:xmpp:mam:2'
 NS_RSM = 'http://jabber.org/protocol/rsm'
 NS_DATA = 'jabber:x:data'
@@ -102,6 +103,10 @@ def describe_message(m):
     delay = m.find(q(NS_DELAY, 'delay'))
     if delay is not None:
         ev['delay'] = delay.get('stamp')
+    reactions = m.find(q(NS_REACTIONS, 'reactions'))
+    if reactions is not None:
+        ev['reactions_id'] = reactions.get('id')
+        ev['reactions'] = [r.text or '' for r in reactions.findall(q(NS_REACTIONS, 'reaction'))]
     if ev['type'] == 'error':
         ev['error_condition'], ev['error_text'] = stanza_error(m)
     return ev
