@@ -370,10 +370,11 @@ type fakeBridge struct {
 	sent       []Message   // successful sends, in order
 	statuses   []Status
 	typing     []TypingEvent
-	reads      []ReadMarker // hub_fed_test.go
-	roomOps    []string     // "join #room key", "leave #room reason"
-	contactOps []string     // contacts_test.go
-	joinErr    error        // returned by JoinRoom while set
+	reads      []ReadMarker  // hub_fed_test.go
+	roomOps    []string      // "join #room key", "leave #room reason"
+	contactOps []string      // contacts_test.go
+	joinErr    error         // returned by JoinRoom while set
+	joinAnswer chan struct{} // JoinRoom returns once it is closed
 	// lastWords are handed to the Hub when Run is stopped, as a network
 	// says goodbye; lastWordsErr is what the Hub answered.
 	lastWords    []Event
@@ -388,10 +389,14 @@ var (
 
 func (b *fakeBridge) JoinRoom(ctx context.Context, room, key string) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.roomOps = append(b.roomOps, "join "+room+" "+key)
 	b.changedLocked()
-	return b.joinErr
+	err, answer := b.joinErr, b.joinAnswer
+	b.mu.Unlock()
+	if answer != nil {
+		<-answer // the network's answer, when the test gives it
+	}
+	return err
 }
 
 func (b *fakeBridge) LeaveRoom(ctx context.Context, room, reason string) error {

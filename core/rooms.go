@@ -257,19 +257,27 @@ func (h *Hub) JoinRoom(ctx context.Context, user UserID, network NetworkID, room
 	if err != nil {
 		return err
 	}
-	err = j.JoinRoom(ctx, room, key)
-	if err != nil && IsPermanent(err) {
-		return fmt.Errorf("joining %s on %q: %w", room, n.Name, err)
-	}
-	// Accepted, or waiting for an answer the bridge keeps waiting for:
-	// either way the bridge now joins it on every reconnect, and so
-	// should a restarted daemon.
+	// Saved before the bridge is asked, as LeaveRoom forgets before it
+	// parts: a join can take a while to be answered, and a device may
+	// leave the room meanwhile; saving after the answer put the room back
+	// after the leave had forgotten it, and a restart rejoined it. The
+	// calls' order is the user's last word.
+	saved := SavedRoom{Room: h.ParsePeer(n.Kind, room).Remote, Key: key}
 	if h.cfg.Rooms != nil {
-		saved := SavedRoom{Room: h.ParsePeer(n.Kind, room).Remote, Key: key}
 		if serr := h.cfg.Rooms.SaveRoom(ctx, network, saved); serr != nil {
 			h.log.Warn("saving a joined room; a restart will not rejoin it", "network", n.Name, "room", room, "err", serr)
 		}
 	}
+	err = j.JoinRoom(ctx, room, key)
+	if err != nil && IsPermanent(err) && h.cfg.Rooms != nil {
+		// Refused for good: not a room to join again.
+		if ferr := h.cfg.Rooms.ForgetRoom(context.WithoutCancel(ctx), network, saved.Room); ferr != nil {
+			h.log.Warn("forgetting a refused room; a restart will try it again", "network", n.Name, "room", room, "err", ferr)
+		}
+	}
+	// Otherwise accepted, or waiting for an answer the bridge keeps
+	// waiting for: either way the bridge now joins it on every
+	// reconnect, and so does a restarted daemon.
 	if err != nil {
 		return fmt.Errorf("joining %s on %q: %w", room, n.Name, err)
 	}

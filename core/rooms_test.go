@@ -174,3 +174,29 @@ func TestJoinedRoomsSurviveARestart(t *testing.T) {
 		t.Errorf("bob's network has saved rooms %+v", rooms)
 	}
 }
+
+// TestLeaveDuringSlowJoinForgetsTheRoom: a device leaves a room whose
+// join the network has not answered yet; when the answer comes, the room
+// stays forgotten, so a restart does not rejoin it.
+func TestLeaveDuringSlowJoinForgetsTheRoom(t *testing.T) {
+	h := startHub(t)
+	b := h.bridge(aliceNet)
+	ctx := tctx(t)
+	answer := make(chan struct{})
+	b.mu.Lock()
+	b.joinAnswer = answer
+	b.mu.Unlock()
+	joined := make(chan error, 1)
+	go func() { joined <- h.hub.JoinRoom(ctx, alice, aliceNet, "#brief", "") }()
+	b.await(t, "the join of #brief", func() bool { return slices.Contains(b.roomOps, "join #brief ") })
+	if err := h.hub.LeaveRoom(ctx, alice, aliceNet, "#brief", "changed my mind"); err != nil {
+		t.Fatal(err)
+	}
+	close(answer)
+	if err := <-joined; err != nil {
+		t.Fatal(err)
+	}
+	if rooms, _ := h.store.SavedRooms(ctx, aliceNet); len(rooms) != 0 {
+		t.Errorf("saved rooms after the leave: %+v", rooms)
+	}
+}
