@@ -30,6 +30,7 @@ const (
 	nsOOB        = "jabber:x:oob"
 	nsCorrect    = "urn:xmpp:message-correct:0"
 	nsReactions  = "urn:xmpp:reactions:0"
+	nsConference = "jabber:x:conference"
 )
 
 // iqResult is the empty result of iq.
@@ -85,6 +86,9 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 		return
 	}
 	if r.peer.Kind == core.Room && r.resource == "" && s.handleRoomInvites(ctx, m, r) { // mucinvite.go
+		return
+	}
+	if s.handleDirectInvite(ctx, m, r) { // mucinvite.go
 		return
 	}
 	reactions := m.child(nsReactions, "reactions")
@@ -361,6 +365,33 @@ func addressedCopy(e *element, to string) *element {
 	return &c
 }
 
+// invitationStanza shows an invitation of the user to a room, which the
+// bridges store from the inviter with the room's name (and any reason)
+// as its body, as a direct invitation (XEP-0249) to the room's address
+// on this port, so a client offers to join it; the body says the same
+// for clients without it.
+func (s *session) invitationStanza(nw core.Network, m *core.Message) *element {
+	room, reason, _ := strings.Cut(m.Body, " ")
+	if room == "" {
+		return nil
+	}
+	roomJID := peerJID(nw, room, s.srv.domain)
+	inviter := m.Sender.Name
+	if inviter == "" {
+		inviter = m.Sender.Addr
+	}
+	text := inviter + " invites you to " + roomJID
+	if reason = strings.TrimSpace(reason); reason != "" {
+		text += ": " + reason
+	}
+	st := el(nsClient, "message", "to", s.full, "id", m.ID.String(), "from", peerJID(nw, m.Peer.Remote, s.srv.domain))
+	x := el(nsConference, "x", "jid", roomJID)
+	if reason != "" {
+		x.setAttr("reason", reason)
+	}
+	return st.add(el(nsClient, "body").withText(text), x, el(nsSID, "stanza-id", "id", m.ID.String(), "by", s.bare))
+}
+
 // sendInitialPresences shows each network's connection state as the
 // presence of its sub-domain, as transports do.
 func (s *session) sendInitialPresences() {
@@ -598,6 +629,13 @@ func (s *session) messageStanza(nw core.Network, m *core.Message) *element {
 	case core.KindChat, core.KindNotice:
 	case core.KindAction:
 		body = "/me " + body
+	case core.KindInvite:
+		if m.Peer.Kind != core.Room {
+			return s.invitationStanza(nw, m)
+		}
+		// Someone else invited to a room the user is in (IRC's
+		// invite-notify): a line from the inviter.
+		body = "/me invited " + m.Body
 	case core.KindReaction:
 		if m.ReplyTo.ID == 0 {
 			return nil // reacts to a message this user's archive lacks

@@ -382,3 +382,59 @@ func TestReactionInIRCRoomRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestInvitationsShown: the user's invitation to a channel reaches the
+// device as a direct invitation (XEP-0249) to the room's address here,
+// which clients offer to join, with the reason and a body for clients
+// without it; someone else's invitation into a room the device is in
+// shows there as the inviter's line.
+func TestInvitationsShown(t *testing.T) {
+	p := startPort(t)
+	c := loginRaw(t, p, "desktop")
+	invite := p.incoming(core.Peer{Kind: core.Direct, Remote: "bob"}, "bob", "#secret come and see")
+	invite.Message.Kind = core.KindInvite
+	p.receive(t, invite)
+	m := c.expect("the invitation", func(e *element) bool { return e.child(nsConference, "x") != nil })
+	x := m.child(nsConference, "x")
+	if m.attr("from") != "bob@libera."+testDomain || x.attr("jid") != "#secret@libera."+testDomain || x.attr("reason") != "come and see" ||
+		body(m) != "bob invites you to #secret@libera."+testDomain+": come and see" {
+		t.Errorf("the invitation came as %v", m)
+	}
+
+	joinRoomRaw(t, c)
+	notify := p.incoming(core.Peer{Kind: core.Room, Remote: "#go"}, "bob", "carol")
+	notify.Message.Kind = core.KindInvite
+	p.receive(t, notify)
+	if line := roomStanza(c); line.attr("from") != roomJID+"/bob" || body(line) != "/me invited carol" {
+		t.Errorf("bob's invitation of carol showed in the room as %v", line)
+	}
+}
+
+// TestInvitationsSent: a direct invitation (XEP-0249) to a contact and a
+// mediated one (XEP-0045 §7.8.2) through the room both reach the room's
+// network as an invitation of the contact; a direct one naming no room
+// is refused.
+func TestInvitationsSent(t *testing.T) {
+	p := startPort(t)
+	c := loginRaw(t, p, "desktop")
+	invited := func(want string) {
+		t.Helper()
+		select {
+		case got := <-p.invites:
+			if got != want {
+				t.Errorf("the network was asked %q, want %q", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the network was never asked %q", want)
+		}
+	}
+	c.send("<message to='bob@libera." + testDomain + "' id='d1'><x xmlns='jabber:x:conference' jid='" + roomJID + "' reason='join us'/></message>")
+	invited("#go bob join us")
+	c.send("<message to='" + roomJID + "' id='m1'><x xmlns='http://jabber.org/protocol/muc#user'><invite to='carol@libera." + testDomain + "'><reason>and you</reason></invite></x></message>")
+	invited("#go carol and you")
+	c.send("<message to='bob@libera." + testDomain + "' id='d2'><x xmlns='jabber:x:conference' jid='carol@libera." + testDomain + "'/></message>")
+	if e := c.expect("the refusal", func(e *element) bool { return e.attr("id") == "d2" }); e.attr("type") != "error" ||
+		e.child(nsClient, "error").child(nsStanzas, "bad-request") == nil {
+		t.Errorf("a direct invitation to a contact, not a room, answered %v", e)
+	}
+}

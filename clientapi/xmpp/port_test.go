@@ -35,6 +35,7 @@ type testPort struct {
 	network    core.Network
 	bridge     chan *fakeBridge // holds the running bridge once it starts
 	sent       chan *core.Message
+	invites    chan string // the fake bridge's InviteToRoom calls
 	addr       string // STARTTLS
 	directAddr string // direct TLS
 	cert       tls.Certificate
@@ -150,15 +151,16 @@ func startPort(t testing.TB, mods ...func(*Config)) *testPort {
 	}
 	bridges := make(chan *fakeBridge, 1)
 	sent := make(chan *core.Message, 100)
+	invites := make(chan string, 16)
 	reg := &core.Registry{}
 	// The network is IRC as far as names go (the real bridge's ParsePeer),
 	// with a fake connection.
 	reg.Register(core.BridgeKind{Kind: core.KindIRC, ParsePeer: irc.Kind().ParsePeer, New: func(env core.BridgeEnv) (core.Bridge, error) {
-		b := &fakeBridge{env: env, sent: sent}
+		b := &fakeBridge{env: env, sent: sent, invites: invites}
 		bridges <- b
 		return b, nil
 	}})
-	p := &testPort{t: t, st: st, user: u, password: password, network: nw, bridge: bridges, sent: sent}
+	p := &testPort{t: t, st: st, user: u, password: password, network: nw, bridge: bridges, sent: sent, invites: invites}
 	// The Hub's lines are captured too: p.logged sees them.
 	logger := slog.New(logCapture{Handler: testLogger(t).Handler(), mu: &p.logMu, lines: &p.logLines})
 	hub := core.NewHub(core.HubConfig{Store: st, History: st, Bridges: reg, Log: logger})
@@ -202,9 +204,19 @@ func startPort(t testing.TB, mods ...func(*Config)) *testPort {
 // fakeBridge stands in for the IRC bridge: the tests hand events to the
 // Hub through its Inbound, and see what the port sends.
 type fakeBridge struct {
-	env   core.BridgeEnv
-	sent  chan *core.Message
-	joins atomic.Int32 // JoinRoom calls
+	env     core.BridgeEnv
+	sent    chan *core.Message
+	joins   atomic.Int32 // JoinRoom calls
+	invites chan string  // InviteToRoom calls: "room invitee reason"
+}
+
+// InviteToRoom takes every invitation, for the tests to read.
+func (b *fakeBridge) InviteToRoom(ctx context.Context, room, invitee, reason string) error {
+	select {
+	case b.invites <- room + " " + invitee + " " + reason:
+	default:
+	}
+	return nil
 }
 
 func (b *fakeBridge) Run(ctx context.Context) error {
