@@ -996,9 +996,13 @@ func (s *Service) deliverInvite(ctx context.Context, room, invitee Address, ev E
 			}
 		}
 	}
-	text := "invites you to join " + room.String()
+	// Stored as every bridge stores an invitation of the user: from the
+	// inviter, the room's address then the reason as its body, which
+	// devices show as an invitation they can accept (XEP-0249 on the
+	// XMPP port).
+	text := room.String()
 	if ev.Body != "" {
-		text += ": " + ev.Body
+		text += " " + ev.Body
 	}
 	// Filed in the conversation with the inviter, a user of any domain,
 	// under an id no event id can be ('/' is not in their alphabet): the
@@ -1008,7 +1012,7 @@ func (s *Service) deliverInvite(ctx context.Context, room, invitee Address, ev E
 	sum := sha256.Sum256([]byte(room.String() + "\x00" + ev.ID))
 	originID := "invite/" + hex.EncodeToString(sum[:16])
 	m := &core.Message{Peer: core.Peer{Kind: core.Direct, Remote: inviter.String()}, OriginID: originID, Direction: core.Incoming,
-		Sender: core.Address{Addr: inviter.String(), Name: inviter.Local}, Time: s.now(), Kind: core.KindNotice, Body: text}
+		Sender: core.Address{Addr: inviter.String(), Name: inviter.Local}, Time: s.now(), Kind: core.KindInvite, Body: text}
 	return b.env.Inbound.Receive(ctx, core.MessageEvent{Message: m})
 }
 

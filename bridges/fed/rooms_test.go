@@ -384,7 +384,7 @@ func TestRoomAcrossDomains(t *testing.T) {
 	invites := func() []string {
 		var out []string
 		for _, m := range bob.messages() {
-			if m.Kind == core.KindNotice {
+			if m.Kind == core.KindInvite {
 				out = append(out, m.Peer.Remote+" "+m.Sender.Addr+" "+m.Body)
 			}
 		}
@@ -392,7 +392,7 @@ func TestRoomAcrossDomains(t *testing.T) {
 	}
 	waitFor(t, func() bool { return len(invites()) > 0 })
 	time.Sleep(100 * time.Millisecond) // eve's, had it been passed on
-	if got := invites(); fmt.Sprint(got) != "[carol@c.test carol@c.test invites you to join #lobby@a.test: come back]" {
+	if got := invites(); fmt.Sprint(got) != "[carol@c.test carol@c.test #lobby@a.test come back]" {
 		t.Fatalf("bob's invitations: %q", got)
 	}
 }
@@ -463,7 +463,7 @@ func TestRoomSameDomain(t *testing.T) {
 	}
 	waitFor(t, func() bool {
 		for _, m := range bob.messages() {
-			if m.Peer.Remote == "alice@a.test" && m.Body == "invites you to join #team@a.test" {
+			if m.Peer.Remote == "alice@a.test" && m.Kind == core.KindInvite && m.Body == "#team@a.test" {
 				return true
 			}
 		}

@@ -181,12 +181,13 @@ func TestFedRoomThreeServers(t *testing.T) {
 		t.Fatalf("bob's history after he left: %q", got)
 	}
 
-	// alice invites bob back (XEP-0045 mediated invitation); bob's
-	// client gets it from her.
+	// alice invites bob back (XEP-0045 mediated invitation).
 	aliceX.sendStanza(stanza.Message{To: jid.MustParse(room)}.Wrap(elem(nsMUCUser, "x",
 		elem(nsMUCUser, "invite", elem(nsMUCUser, "reason", xmlstream.Token(xml.CharData("come back"))), "to", "bob@b.test"))))
-	if m := bobX.expect(func(m xmppMessage) bool { return strings.Contains(m.Body, "invites you to join") }); m.From != "alice@a.test" ||
-		m.Body != "invites you to join #lobby@a.test: come back" {
+	// bob's client gets it from her as a direct invitation (XEP-0249),
+	// which it offers to accept.
+	if m := bobX.expect(func(m xmppMessage) bool { return m.Invite.JID != "" }); m.From != "alice@a.test" ||
+		m.Invite.JID != "#lobby@a.test" || m.Invite.Reason != "come back" || m.Body != "alice invites you to #lobby@a.test: come back" {
 		t.Errorf("bob's invitation: %+v", m)
 	}
 

@@ -35,6 +35,11 @@ type xmppMessage struct {
 	Reply struct {
 		ID string `xml:"id,attr"`
 	} `xml:"urn:xmpp:reply:0 reply"`
+	// Invite is a direct invitation (XEP-0249).
+	Invite struct {
+		JID    string `xml:"jid,attr"`
+		Reason string `xml:"reason,attr"`
+	} `xml:"jabber:x:conference x"`
 	Displayed struct {
 		ID string `xml:"id,attr"`
 	} `xml:"urn:xmpp:chat-markers:0 displayed"`
