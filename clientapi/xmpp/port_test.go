@@ -36,8 +36,8 @@ type testPort struct {
 	bridge     chan *fakeBridge // holds the running bridge once it starts
 	sent       chan *core.Message
 	invites    chan string // the fake bridge's InviteToRoom calls
-	addr       string // STARTTLS
-	directAddr string // direct TLS
+	addr       string      // STARTTLS
+	directAddr string      // direct TLS
 	cert       tls.Certificate
 	logMu      sync.Mutex
 	logLines   []string
