@@ -229,6 +229,10 @@ func TestWebPage(t *testing.T) {
 	// its formatting, colours and link.
 	p.do(chromedp.Click(chromedp.CSS(`#conv-list a.conv[data-conv="` + fmt.Sprint(conv) + `"]`)))
 	p.until("the history", `document.getElementById('messages').textContent.includes('hello alice')`)
+	// An invitation of alice shows, in her conversation with bob, as one.
+	bob.send("JOIN #secret")
+	bob.send("INVITE alice #secret")
+	p.until("bob's invitation in the list", `document.getElementById('conv-list').textContent.includes('bob invites you to #secret')`)
 	bob.send("PRIVMSG #e2e :\x02bold news\x02, \x1ditalic\x1d and \x11mono\x11 in \x0304,01red on black\x03: see https://example.org/a?b=1.")
 	p.until("the live line", `document.querySelector('#messages b')?.textContent === 'bold news'`)
 	var styled struct {

@@ -3,7 +3,7 @@
 // live messages from the event stream, the read marker, the composer.
 
 import { api, ApiError, idempotencyKey } from './api.js';
-import { clock, convTitle, dayKey, dayLabel, el, nickClass, renderText, senderName, VERBS } from './format.js';
+import { clock, convTitle, dayKey, dayLabel, el, nickClass, renderText, senderName, verbOf } from './format.js';
 import { renderList } from './list.js';
 import { $, networkState, noteRead, ownNick, show, state } from './state.js';
 
@@ -154,7 +154,7 @@ function messageItem(m, edited) {
       return el('li', { class: cls.join(' ') + ' reaction', dataset: { id: m.id } }, time, body);
     default: {
       // Room events: who did what, with the reason or topic if any.
-      const verb = VERBS[m.kind] || m.kind;
+      const verb = verbOf(m) || m.kind;
       body = el('span', { class: 'body' }, '→ ', nick, ' ', verb, m.body ? ' ' : '', renderText(m.body, m.spans));
       return el('li', { class: cls.join(' '), dataset: { id: m.id } }, time, body);
     }

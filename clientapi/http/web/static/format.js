@@ -200,7 +200,15 @@ export function convTitle(c) {
 }
 
 // VERBS say what a room event did, after the name of who did it.
-export const VERBS = {
+const VERBS = {
   join: 'joined', part: 'left', quit: 'quit', kick: 'kicked', nick: 'is now known as',
   topic: 'set the topic:', mode: 'set mode', invite: 'invited', reaction: 'reacted',
 };
+
+// verbOf is what m did, after the name of who did it: an invitation in
+// the conversation with its sender is one of the user, whose body names
+// the room (and the reason); in a room, of someone else.
+export function verbOf(m) {
+  if (m.kind === 'invite' && m.peer?.kind !== 'room') return 'invites you to';
+  return VERBS[m.kind];
+}

@@ -2,7 +2,7 @@
 // connection state, each conversation with its unread count.
 
 import { api } from './api.js';
-import { convTitle, el, renderText, senderName, shortTime, VERBS } from './format.js';
+import { convTitle, el, renderText, senderName, shortTime, verbOf } from './format.js';
 import { $, applyRead, networkState, ownNick, state } from './state.js';
 
 export async function loadList() {
@@ -42,8 +42,8 @@ function item(c) {
   let preview = '';
   if (last) {
     const who = senderName(last, ownNick(last.network));
-    preview = el('span', { class: 'preview' }, ...(VERBS[last.kind]
-      ? [`${who} ${VERBS[last.kind]} `, renderText(last.body)]
+    preview = el('span', { class: 'preview' }, ...(verbOf(last)
+      ? [`${who} ${verbOf(last)} `, renderText(last.body)]
       : [last.kind === 'action' ? `* ${who} ` : `${who}: `, renderText(last.body)]));
   }
   return el('li', {},
