@@ -308,8 +308,10 @@ func (s *session) finish() {
 	}
 	smID := s.sm.id
 	s.mu.Unlock()
-	s.srv.unregister(s, smID)
+	// Told before the session leaves the user's list, so whoever sees it
+	// gone from the list has had its unavailable presence queued.
 	s.goneUnavailable() // handlers.go
+	s.srv.unregister(s, smID)
 	s.srv.gauge.Dec()
 	s.hs.Detach()
 	close(s.done)
