@@ -41,6 +41,18 @@ type TypingSender interface {
 	SendTyping(ctx context.Context, e TypingEvent) error
 }
 
+// RoomReactor is implemented by bridges whose rooms carry reactions
+// (XEP-0444 in an XMPP group chat). The Hub refuses a reaction in a room
+// of any other network before storing it (ErrCannotReact), rather than
+// store one that can only fail on its way out.
+type RoomReactor interface {
+	ReactsInRooms()
+}
+
+// ErrCannotReact is wrapped by Send's error for a reaction in a room of a
+// network whose bridge is no RoomReactor.
+var ErrCannotReact = errors.New("this network's rooms carry no reactions")
+
 // ReadMarkerSender is implemented by bridges whose network carries read
 // receipts: the Hub hands them the user's read positions (Device "") as
 // they advance, in whatever conversation; a bridge ignores the others'.

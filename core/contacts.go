@@ -369,11 +369,9 @@ func (h *Hub) AnswerSubscription(ctx context.Context, user UserID, network Netwo
 }
 
 func (h *Hub) contactManager(user UserID, network NetworkID) (ContactManager, string, error) {
-	h.mu.Lock()
-	r, ok := h.runners[network]
-	h.mu.Unlock()
-	if !ok || r.network.User != user {
-		return nil, "", fmt.Errorf("network %d: not one of this user's running networks", network)
+	r, err := h.userRunner(user, network)
+	if err != nil {
+		return nil, "", err
 	}
 	m, ok := r.bridge.(ContactManager)
 	if !ok {

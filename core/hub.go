@@ -268,11 +268,15 @@ func (h *Hub) Send(ctx context.Context, s *Session, m *Message) (*Message, error
 	if m.Time.IsZero() {
 		m.Time = h.cfg.Now()
 	}
-	if err := h.checkNetwork(s.User, m.Network); err != nil {
+	r, err := h.userRunner(s.User, m.Network)
+	if err != nil {
 		return nil, err
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
+	}
+	if _, ok := r.bridge.(RoomReactor); !ok && m.Kind == KindReaction && m.Peer.Kind == Room {
+		return nil, fmt.Errorf("network %q: %w", r.network.Name, ErrCannotReact)
 	}
 	o := &op{kind: opSend, session: s, writes: []Write{{Message: m, Outbound: true}}}
 	if err := h.post(ctx, s.User, o); err != nil {
@@ -290,14 +294,15 @@ func (h *Hub) ParsePeer(kind NetworkKind, remote string) Peer {
 	return Peer{Kind: Direct, Remote: remote}
 }
 
-// checkNetwork keeps a session from sending through another user's network.
-func (h *Hub) checkNetwork(user UserID, network NetworkID) error {
+// userRunner is the runner of one of user's running networks: no session
+// or device reaches another user's network through it.
+func (h *Hub) userRunner(user UserID, network NetworkID) (*runner, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if r, ok := h.runners[network]; ok && r.network.User == user {
-		return nil
+		return r, nil
 	}
-	return fmt.Errorf("network %d: not one of this user's running networks", network)
+	return nil, fmt.Errorf("network %d: not one of this user's running networks", network)
 }
 
 // SetStatus records a session's status; the user's status on every network
@@ -310,7 +315,7 @@ func (h *Hub) SetStatus(ctx context.Context, s *Session, st Status) error {
 // user's other sessions.
 func (h *Hub) Typing(ctx context.Context, s *Session, e TypingEvent) error {
 	e.User, e.Direction, e.From = s.User, Outgoing, s.ID
-	if err := h.checkNetwork(s.User, e.Network); err != nil {
+	if _, err := h.userRunner(s.User, e.Network); err != nil {
 		return err
 	}
 	return h.post(ctx, s.User, &op{kind: opEvents, events: []Event{e}})

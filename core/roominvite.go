@@ -22,11 +22,9 @@ var ErrCannotInvite = errors.New("this network's bridge cannot invite to rooms")
 // InviteToRoom asks the bridge of one of user's running networks to invite
 // invitee into room.
 func (h *Hub) InviteToRoom(ctx context.Context, user UserID, network NetworkID, room, invitee, reason string) error {
-	h.mu.Lock()
-	r, ok := h.runners[network]
-	h.mu.Unlock()
-	if !ok || r.network.User != user {
-		return fmt.Errorf("network %d: not one of this user's running networks", network)
+	r, err := h.userRunner(user, network)
+	if err != nil {
+		return err
 	}
 	inv, ok := r.bridge.(RoomInviter)
 	if !ok {

@@ -305,11 +305,9 @@ func (h *Hub) LeaveRoom(ctx context.Context, user UserID, network NetworkID, roo
 }
 
 func (h *Hub) roomJoiner(user UserID, network NetworkID) (RoomJoiner, Network, error) {
-	h.mu.Lock()
-	r, ok := h.runners[network]
-	h.mu.Unlock()
-	if !ok || r.network.User != user {
-		return nil, Network{}, fmt.Errorf("network %d: not one of this user's running networks", network)
+	r, err := h.userRunner(user, network)
+	if err != nil {
+		return nil, Network{}, err
 	}
 	j, ok := r.bridge.(RoomJoiner)
 	if !ok {

@@ -1243,7 +1243,14 @@ func (s *session) stillJoined(ctx context.Context, occupant jid.JID) bool {
 	return true
 }
 
-var _ core.RoomJoiner = (*Bridge)(nil)
+var (
+	_ core.RoomJoiner  = (*Bridge)(nil)
+	_ core.RoomReactor = (*Bridge)(nil)
+)
+
+// ReactsInRooms: a group chat carries reactions (XEP-0444), naming the
+// message by the room's stanza-id (sendRoom).
+func (*Bridge) ReactsInRooms() {}
 
 // JoinRoom joins a room a device asked for, and keeps it among the rooms
 // every reconnect joins. It returns once the room let the account in or

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -308,6 +309,12 @@ func (s *Server) sendKeyed(w http.ResponseWriter, r *http.Request, a auth, c cor
 		}
 	}
 	stored, err := s.hub.Send(ctx, requestSession(a), m)
+	if errors.Is(err, core.ErrCannotReact) {
+		p := newProblem(http.StatusConflict, err.Error())
+		p.Field = "kind"
+		s.writeProblem(w, r, p)
+		return
+	}
 	if err != nil {
 		s.writeProblem(w, r, internal(err))
 		return

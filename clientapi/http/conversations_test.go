@@ -127,6 +127,16 @@ func TestSendIdempotent(t *testing.T) {
 	}
 	e.mustDo("POST", path, tok, map[string]any{"body": "", "kind": "reaction", "reply_to": first.ID}, 201, &react)
 	e.wantProblem(e.do("POST", path, tok, map[string]any{"body": "👍", "kind": "reaction"}), 400, "reply_to")
+	// A network whose rooms carry no reactions refuses one before it is
+	// stored.
+	_, pb := e.network(tok, "plainirc")
+	pb.incoming(t, "#p", "no reactions here")
+	pc := e.convOf(tok, "#p")
+	ppath := fmt.Sprintf("/api/v1/conversations/%d/messages", pc.ID)
+	e.wantProblem(e.do("POST", ppath, tok, map[string]any{"body": "👍", "kind": "reaction", "reply_to": pc.Last.ID}), 409, "kind")
+	if got := pb.sentBodies(); len(got) != 0 {
+		t.Errorf("the plain network was sent %q", got)
+	}
 	e.wantProblem(e.do("POST", path, tok, map[string]any{"body": "👍\n👍", "kind": "reaction", "reply_to": first.ID}), 400, "body")
 	e.wantProblem(e.do("POST", path, tok, map[string]any{"body": strings.Repeat("x\n", 17) + "x", "kind": "reaction", "reply_to": first.ID}), 400, "body")
 	e.wantProblem(e.do("POST", path, tok, map[string]any{"body": "x", "reply_to": "0000000000001"}), 400, "reply_to")

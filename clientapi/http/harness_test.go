@@ -38,6 +38,14 @@ type fakeBridge struct {
 	statuses []core.Status
 }
 
+// ReactsInRooms: the test network's rooms carry reactions, as an XMPP
+// group chat's do; a network named plain… has the same bridge without
+// them (plainBridge).
+func (b *fakeBridge) ReactsInRooms() {}
+
+// plainBridge is a fakeBridge whose rooms carry no reactions, as IRC's.
+type plainBridge struct{ core.Bridge }
+
 func (b *fakeBridge) Run(ctx context.Context) error {
 	_ = b.env.Inbound.Receive(ctx, core.NetworkStateEvent{State: core.StateConnected})
 	<-ctx.Done()
@@ -112,6 +120,9 @@ func newEnvOn(t testing.TB, st *history.Store) *env {
 			e.mu.Lock()
 			e.bridges[be.Network.ID] = b
 			e.mu.Unlock()
+			if strings.HasPrefix(be.Network.Name, "plain") {
+				return plainBridge{b}, nil // its rooms carry no reactions
+			}
 			return b, nil
 		},
 		// Names starting with # are rooms, as on IRC.

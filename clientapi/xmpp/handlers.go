@@ -128,14 +128,6 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 			s.send(bounce(m, "modify", "bad-request", err.Error()))
 			return
 		}
-		// Of the networks, only an XMPP group chat carries reactions
-		// (XEP-0444 there too): IRC has none and federated rooms do not
-		// relay them yet. Refused here, a reaction is not stored only to
-		// fail on its way out.
-		if peer.Kind == core.Room && r.network.Kind != core.KindXMPP {
-			s.send(bounce(m, "cancel", "feature-not-implemented", "this network's rooms carry no reactions"))
-			return
-		}
 		cm.Network, cm.Peer = r.network.ID, peer
 	} else {
 		cm = &core.Message{Network: r.network.ID, Peer: peer, Kind: core.KindChat, Body: body.Text}
@@ -166,6 +158,11 @@ func (s *session) handleMessage(ctx context.Context, m *element) {
 	// the recipient's server, so it is not required here.
 	cm.NoCopies = m.child(nsCarbons, "private") != nil
 	stored, err := s.srv.hub.Send(ctx, s.hs, cm)
+	if errors.Is(err, core.ErrCannotReact) {
+		// A reaction in a room of a network that carries none.
+		s.send(bounce(m, "cancel", "feature-not-implemented", err.Error()))
+		return
+	}
 	if err != nil {
 		s.log.Warn("storing a sent message", "err", err)
 		s.send(bounce(m, "wait", "internal-server-error", "the message could not be stored"))
