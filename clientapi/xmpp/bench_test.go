@@ -614,7 +614,13 @@ type benchChild struct {
 
 func startBenchChild(b *testing.B, test string, timeout time.Duration, env ...string) *benchChild {
 	c := &benchChild{b: b, lines: make(chan string), timeout: timeout}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1", "-test.timeout=30m")
+	args := []string{"-test.run=^" + test + "$", "-test.count=1", "-test.timeout=30m"}
+	if prof := os.Getenv("SWB_BENCH_CHILD_CPUPROFILE"); prof != "" {
+		// The client process's own profile: where the measuring side's
+		// share of the machine goes.
+		args = append(args, "-test.cpuprofile="+prof)
+	}
+	c.cmd = exec.Command(os.Args[0], args...)
 	c.cmd.Env = append(os.Environ(), env...)
 	var err error
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {

@@ -88,17 +88,18 @@ func TestSlowDeviceDoesNotStallRoom(t *testing.T) {
 	t.Logf("the stuck device got %d of %d lines before the reset", got, lines)
 }
 
-// TestBusyLinkCoalescesHubEvents: a device that was quiet gets the
-// Hub's lines at once; once its link is busy (two writes within 1.5
-// WriteCoalesce), the next lines wait for WriteCoalesce and go out
-// together, in order, while an iq's result does not wait. WriteCoalesce
-// is seconds here, so that a loaded machine cannot blur the bounds; the
-// port counts as busy at any rate (CoalesceAbove < 0).
-func TestBusyLinkCoalescesHubEvents(t *testing.T) {
+// TestBusyLinkWaitsForItsTurn: a device that was quiet gets the Hub's
+// line at once; once its link is busy (a take within 1.5 WriteCoalesce),
+// the next lines wait for the link's turn and go out together, in order,
+// while an iq's result does not wait. WriteCoalesce is seconds here, so
+// that a loaded machine cannot blur the bounds; the port counts as busy
+// at any rate (CoalesceAbove < 0).
+func TestBusyLinkWaitsForItsTurn(t *testing.T) {
 	const hold = 2 * time.Second
 	p := startPort(t, func(c *Config) { c.WriteCoalesce, c.CoalesceAbove = hold, -1 })
 	c := loginRaw(t, p, "desktop")
 	joinRoomRaw(t, c)
+	s := p.session(t, "desktop")
 	line := func(body string) {
 		p.receive(t, p.incoming(core.Peer{Kind: core.Room, Remote: "#go"}, "bob", body))
 	}
@@ -113,29 +114,57 @@ func TestBusyLinkCoalescesHubEvents(t *testing.T) {
 	time.Sleep(hold * 7 / 4) // the join's writes are long past: the link is quiet
 	sent := time.Now()
 	line("first")
-	read("first")
-	line("second")
-	second := read("second")
-	if d := second.Sub(sent); d >= hold {
-		t.Errorf("two lines after a quiet spell took %v; they should not wait for the hold (%v)", d, hold)
+	if d := read("first").Sub(sent); d >= hold {
+		t.Errorf("a line after a quiet spell took %v; it should not wait for a turn (%v)", d, hold)
 	}
 
-	// Two writes close together: the link is busy, the next line waits.
-	line("third")
+	// Just past one of the link's turns, so the next is a whole period
+	// away and both lines below wait for it.
+	time.Sleep(p.srv.untilTurn(time.Now(), s.turnPhase) + 50*time.Millisecond)
+	asked := time.Now()
+	turn := asked.Add(p.srv.untilTurn(asked, s.turnPhase))
+	line("second")
 	c.send("<iq type='get' id='p1' to='" + testDomain + "'><ping xmlns='" + nsPing + "'/></iq>")
 	if r := c.next(); r.Name.Local != "iq" || r.attr("id") != "p1" || r.attr("type") != "result" {
-		t.Fatalf("during the hold the device got %v first, want the ping's result", r)
+		t.Fatalf("while the link waited for its turn the device got %v first, want the ping's result", r)
 	}
-	if d := time.Since(second); d >= hold {
-		t.Errorf("the ping's result came %v after the last write; it should not wait for the hold (%v)", d, hold)
+	if d := time.Since(asked); d >= hold/2 {
+		t.Errorf("the ping's result came after %v; it should not wait for the turn (%v away)", d, time.Until(turn))
 	}
-	line("fourth")
-	read("third")
-	fourth := read("fourth")
+	line("third")
+	second := read("second")
+	third := read("third")
 	// The lower bound only: a loaded machine makes writes later, never
 	// sooner. Less a little for the clocks' granularity.
-	if d := fourth.Sub(second); d < hold-50*time.Millisecond {
-		t.Errorf("the lines after a busy link's write came %v after it, within the hold of %v", d, hold)
+	if early := turn.Sub(second); early > 50*time.Millisecond {
+		t.Errorf("the busy link's line came %v before its turn", early)
+	}
+	if d := third.Sub(second); d > hold/4 {
+		t.Errorf("the two lines that waited for the same turn came %v apart", d)
+	}
+}
+
+func TestUntilTurn(t *testing.T) {
+	const period = 20 * time.Millisecond
+	srv := &Server{coalesce: period, turns: time.Unix(1000, 0)}
+	for _, tc := range []struct {
+		since, phase, want time.Duration
+	}{
+		{0, 0, 0},
+		{0, 5 * time.Millisecond, 5 * time.Millisecond},  // the first turn is still ahead
+		{3 * time.Millisecond, 0, 17 * time.Millisecond}, // into a period: until the next
+		{25 * time.Millisecond, 5 * time.Millisecond, 0}, // on a turn
+		{26 * time.Millisecond, 5 * time.Millisecond, 19 * time.Millisecond},
+		{time.Hour + 4*time.Millisecond, 5 * time.Millisecond, time.Millisecond},
+	} {
+		if got := srv.untilTurn(srv.turns.Add(tc.since), tc.phase); got != tc.want {
+			t.Errorf("%v after the start, phase %v: next turn in %v, want %v", tc.since, tc.phase, got, tc.want)
+		}
+	}
+	for range 100 {
+		if ph := srv.newTurnPhase(); ph < 0 || ph >= period {
+			t.Fatalf("a turn phase of %v, outside the period of %v", ph, period)
+		}
 	}
 }
 

@@ -272,3 +272,15 @@ func (p *testPort) incoming(peer core.Peer, from, body string) core.MessageEvent
 	return core.MessageEvent{Message: &core.Message{Peer: peer, Sender: core.Address{Addr: from, Name: from},
 		Kind: core.KindChat, Body: body, Time: time.Now()}}
 }
+
+// session is the port's bound session of alice's resource.
+func (p *testPort) session(t testing.TB, resource string) *session {
+	t.Helper()
+	p.srv.mu.Lock()
+	defer p.srv.mu.Unlock()
+	s := p.srv.sessions[p.user.ID][resource]
+	if s == nil {
+		t.Fatalf("no session of resource %q", resource)
+	}
+	return s
+}

@@ -6,11 +6,11 @@ import (
 )
 
 // rateWindow is how often deliveryRate decides anew.
-const rateWindow = 250 * time.Millisecond
+const rateWindow = 100 * time.Millisecond
 
 // deliveryRate counts the stanzas the Hub hands the port's devices and
 // says whether the port is busy enough that holding writes back pays
-// (session.holdBack): at or above `above` a second over the last window,
+// (session.awaitTurn): at or above `above` a second over the last window,
 // and until the rate falls below three quarters of that, so a rate near
 // the line does not flip it every window. Every pump adds to it; the
 // first to see a window end closes it.
@@ -39,3 +39,6 @@ func (r *deliveryRate) busy(n int, now time.Time) bool {
 	}
 	return r.isBusy.Load()
 }
+
+// holding reports whether the port was busy when a window last ended.
+func (r *deliveryRate) holding() bool { return r.above == 0 || r.isBusy.Load() }

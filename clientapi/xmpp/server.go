@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -74,9 +75,9 @@ type Config struct {
 	// Sessions, if set, counts the bound sessions (the daemon hands in
 	// its Prometheus gauge for this port).
 	Sessions Gauge
-	// WriteCoalesce is how long a device's connection that has just
-	// been written to waits before the Hub's next events go out, so a
-	// busy room's lines go several to a write; see session.holdBack.
+	// WriteCoalesce is the period of a busy device connection's write
+	// turns: the Hub's events for it wait for its next turn, so a busy
+	// room's lines go several to a write; see session.awaitTurn.
 	// Zero means DefaultWriteCoalesce; negative writes at once.
 	WriteCoalesce time.Duration
 	// CoalesceAbove is how many stanzas a second the Hub must be handing
@@ -130,6 +131,8 @@ type Server struct {
 	adhoc    adhocSessions // ad-hoc command executions (adhoc.go)
 	coalesce time.Duration // Config.WriteCoalesce; 0 writes at once
 	rate     deliveryRate  // whether the port is busy enough to coalesce
+	// turns is when the port's links' write turns began (awaitTurn).
+	turns time.Time
 	// writes counts the links' writes to their connections, each a
 	// system call: BenchmarkRoomFanout's writes/delivery.
 	writes atomic.Uint64
@@ -177,6 +180,7 @@ func New(cfg Config) *Server {
 	srv := &Server{
 		coalesce: cfg.WriteCoalesce,
 		rate:     deliveryRate{above: int64(cfg.CoalesceAbove)},
+		turns:    time.Now(),
 		domain:   cfg.Domain, tlsConfig: cfg.TLSConfig, store: cfg.Store, creds: cfg.Store, hub: cfg.Hub, log: log,
 		limiter:    cfg.Limiter,
 		version:    cfg.Version,
@@ -276,4 +280,26 @@ func (c *conn) finish(ctx context.Context, err error) {
 		c.log.Debug("XMPP connection ended", "err", err, "remote", c.remote)
 		c.sendStreamError(&streamError{condition: "internal-server-error"})
 	}
+}
+
+// newTurnPhase picks where in each WriteCoalesce period a new link's
+// write turns fall (session.awaitTurn), spread evenly at random.
+func (s *Server) newTurnPhase() time.Duration {
+	if s.coalesce <= 0 {
+		return 0
+	}
+	return rand.N(s.coalesce)
+}
+
+// untilTurn is how long from now until the next turn of a link whose
+// turns fall at phase in each WriteCoalesce period.
+func (s *Server) untilTurn(now time.Time, phase time.Duration) time.Duration {
+	since := now.Sub(s.turns) - phase
+	if since <= 0 {
+		return -since
+	}
+	if into := since % s.coalesce; into != 0 {
+		return s.coalesce - into
+	}
+	return 0
 }

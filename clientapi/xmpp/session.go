@@ -58,10 +58,12 @@ type session struct {
 	roster    rosterState
 	muc       mucRooms        // the rooms this device joined
 	lastRoom  lastRoomAddress // muc.go: roomAddress, the pump's alone
-	// holdBack's, the pump's alone: when it last took the Hub's
-	// events, and its timer.
+	// awaitTurn's, the pump's alone: where in each WriteCoalesce period
+	// this link's turns fall, when it last took the Hub's events, and
+	// its timer.
+	turnPhase time.Duration
 	lastTake  time.Time
-	holdTimer *time.Timer
+	turnTimer *time.Timer
 }
 
 // link is one connection serving a session, with its outgoing queue. The
@@ -221,6 +223,7 @@ func (c *conn) bind(ctx context.Context) (*session, error) {
 			log:       c.log.With("user", c.user.Name, "resource", full.Resourcepart()),
 			done:      make(chan struct{}),
 			wake:      make(chan struct{}, 1),
+			turnPhase: c.srv.newTurnPhase(),
 		}
 		s.nets.self = s.bare
 		if err := s.nets.load(ctx); err != nil {
@@ -535,8 +538,18 @@ func (s *session) pump(ctx context.Context) {
 	for {
 		select {
 		case <-ready:
+			if !s.awaitTurn(ctx) {
+				return
+			}
+			// Whatever signalled meanwhile is in this Take.
+			select {
+			case <-ready:
+			default:
+			}
 			took := time.Now()
 			events, err := s.hs.Take()
+			s.srv.rate.busy(len(events), took)
+			s.lastTake = took
 			for _, e := range events {
 				s.deliver(ctx, e)
 			}
@@ -554,7 +567,6 @@ func (s *session) pump(ctx context.Context) {
 			default:
 			}
 			s.writeQueued(ctx)
-			s.holdBack(ctx, took, len(events))
 		case <-s.wake:
 			s.writeQueued(ctx)
 		case <-s.done:
@@ -563,49 +575,54 @@ func (s *session) pump(ctx context.Context) {
 	}
 }
 
-// holdBack, after the pump wrote the Hub's events to a busy link, waits
-// until WriteCoalesce has passed since it took them; the events that
-// come meanwhile then go out together: a busy room's lines go several
-// to a write, and the pump is woken once per write, by its timer, not
-// once per line. Each write is a system call (on loopback with the
-// reader's TCP work in it): one per device and line was half of a
-// thousand-device room's cost, and at 100 lines a second the 2 cores ran
-// so close to full that queueing made the lag's tail.
+// awaitTurn, before the pump takes the Hub's events for a busy link,
+// waits for the link's next turn: a busy room's lines then go several to
+// a write, at most one write every WriteCoalesce. Each write is a system
+// call (on loopback with the reader's TCP work in it): one per device and
+// line was half of a thousand-device room's cost, and at 100 lines a
+// second the 2 cores ran so close to full that queueing made the lag's
+// tail.
+//
+// Each link's turns fall at its own phase in the period (turnPhase), so
+// a thousand devices in one room are written across the period rather
+// than all at once after each line: the port's writes, and its devices'
+// reads, come as an even stream instead of bursts that queue on the CPU.
+// A line waits at most WriteCoalesce for its device's turn.
 //
 // It holds back only while the port as a whole is busy (deliveryRate,
 // Config.CoalesceAbove): a few devices in a busy channel cost little to
 // write at once, and each line would only come later. A link is busy
 // when the pump took the Hub's events less than 1.5 WriteCoalesce
 // before: a device that gets a line now and then is written at once and
-// costs no timer. The wait counts from took, so a
-// pump that was late (the machine is behind) waits less or not at all
-// instead of adding its hold to the delay. What the reader queues
-// meanwhile (an iq's result, a stream management ack) goes out at once.
-func (s *session) holdBack(ctx context.Context, took time.Time, taken int) {
-	if s.srv.coalesce <= 0 || !s.srv.rate.busy(taken, took) {
-		s.lastTake = took
-		return
+// costs no timer. What the reader queues meanwhile (an iq's result, a
+// stream management ack) goes out at once. False once the session ended.
+func (s *session) awaitTurn(ctx context.Context) bool {
+	period := s.srv.coalesce
+	if period <= 0 || !s.srv.rate.holding() {
+		return true
 	}
-	busy := took.Sub(s.lastTake) < s.srv.coalesce*3/2
-	s.lastTake = took
-	wait := time.Until(took.Add(s.srv.coalesce))
-	if !busy || wait <= 0 {
-		return
+	now := time.Now()
+	if now.Sub(s.lastTake) >= period*3/2 {
+		return true
 	}
-	if s.holdTimer == nil {
-		s.holdTimer = time.NewTimer(wait)
+	wait := s.srv.untilTurn(now, s.turnPhase)
+	if wait <= 0 {
+		return true
+	}
+	if s.turnTimer == nil {
+		s.turnTimer = time.NewTimer(wait)
 	} else {
-		s.holdTimer.Reset(wait)
+		s.turnTimer.Reset(wait)
 	}
 	for {
 		select {
-		case <-s.holdTimer.C:
-			return
+		case <-s.turnTimer.C:
+			return true
 		case <-s.wake:
 			s.writeQueued(ctx)
 		case <-s.done:
-			s.holdTimer.Stop()
-			return
+			s.turnTimer.Stop()
+			return false
 		}
 	}
 }
