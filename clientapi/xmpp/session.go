@@ -538,35 +538,9 @@ func (s *session) pump(ctx context.Context) {
 	for {
 		select {
 		case <-ready:
-			if !s.awaitTurn(ctx) {
+			if !s.deliverWhileBusy(ctx, &ready) {
 				return
 			}
-			// Whatever signalled meanwhile is in this Take.
-			select {
-			case <-ready:
-			default:
-			}
-			took := time.Now()
-			events, err := s.hs.Take()
-			s.srv.rate.busy(len(events), took)
-			s.lastTake = took
-			for _, e := range events {
-				s.deliver(ctx, e)
-			}
-			if err != nil {
-				ready = nil // the link's writes go on until the session ends
-				if errors.Is(err, core.ErrSlowSession) {
-					s.log.Warn("device dropped by the hub", "err", err)
-					s.endWith(&streamError{condition: "reset", text: "fell behind; reconnect and catch up from the archive"})
-				}
-			}
-			// What the events queued goes out now, not one more turn
-			// of the loop later: the wake they signalled is taken here.
-			select {
-			case <-s.wake:
-			default:
-			}
-			s.writeQueued(ctx)
 		case <-s.wake:
 			s.writeQueued(ctx)
 		case <-s.done:
@@ -574,6 +548,55 @@ func (s *session) pump(ctx context.Context) {
 		}
 	}
 }
+
+// deliverWhileBusy takes the Hub's events, delivers and writes them, and
+// while the link is busy comes back on its turns for more without being
+// woken for each: a busy room's device wakes once a turn, not once a
+// line. It returns once a turn finds nothing, or false when the session
+// ended. ready becomes nil once the Hub closed the session.
+func (s *session) deliverWhileBusy(ctx context.Context, ready *<-chan struct{}) bool {
+	for {
+		if !s.awaitTurn(ctx) {
+			return false
+		}
+		// Whatever signalled meanwhile is in this Take.
+		select {
+		case <-*ready:
+		default:
+		}
+		took := time.Now()
+		events, err := s.hs.Take()
+		s.srv.rate.busy(len(events), took)
+		for _, e := range events {
+			s.deliver(ctx, e)
+		}
+		if err != nil {
+			*ready = nil // the link's writes go on until the session ends
+			if errors.Is(err, core.ErrSlowSession) {
+				s.log.Warn("device dropped by the hub", "err", err)
+				s.endWith(&streamError{condition: "reset", text: "fell behind; reconnect and catch up from the archive"})
+			}
+		}
+		// What the events queued goes out now, not one more turn of the
+		// loop later: the wake they signalled is taken here.
+		select {
+		case <-s.wake:
+		default:
+		}
+		s.writeQueued(ctx)
+		if len(events) == 0 || err != nil {
+			return true
+		}
+		s.lastTake = took
+		if !s.coalescing() {
+			return true
+		}
+	}
+}
+
+// coalescing reports whether busy links wait for their turns: the port
+// is configured to and busy enough.
+func (s *session) coalescing() bool { return s.srv.coalesce > 0 && s.srv.rate.holding() }
 
 // awaitTurn, before the pump takes the Hub's events for a busy link,
 // waits for the link's next turn: a busy room's lines then go several to
@@ -597,11 +620,10 @@ func (s *session) pump(ctx context.Context) {
 // costs no timer. What the reader queues meanwhile (an iq's result, a
 // stream management ack) goes out at once. False once the session ended.
 func (s *session) awaitTurn(ctx context.Context) bool {
-	period := s.srv.coalesce
-	if period <= 0 || !s.srv.rate.holding() {
+	if !s.coalescing() {
 		return true
 	}
-	now := time.Now()
+	period, now := s.srv.coalesce, time.Now()
 	if now.Sub(s.lastTake) >= period*3/2 {
 		return true
 	}
