@@ -92,9 +92,18 @@ func scanMessage(r scanner, extra ...any) (*core.Message, error) {
 	return &m, nil
 }
 
+// The scopes of a conversation's page and of a user's, for page.
+const (
+	conversationScope = "m.conversation_id = ? AND m.user_id = ?"
+	userScope         = "m.user_id = ?"
+)
+
 // Messages returns a page of one of the user's conversations.
 func (s *Store) Messages(ctx context.Context, q core.PageQuery) ([]*core.Message, error) {
-	msgs, err := s.page(ctx, "messages_conversation", "m.conversation_id = ? AND m.user_id = ?",
+	// No index: messages is keyed by (conversation_id, id) (migration
+	// 11), so a page is one range of the table itself, on a few
+	// neighbouring pages, instead of a row lookup per message.
+	msgs, err := s.page(ctx, "", conversationScope,
 		[]any{q.Conversation, q.User}, q.Before, q.After, q.Order, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading messages: %w", err)
@@ -103,32 +112,47 @@ func (s *Store) Messages(ctx context.Context, q core.PageQuery) ([]*core.Message
 }
 
 // page reads one page of messages in scope (a WHERE clause and its
-// arguments) through index, between before and after, in order.
+// arguments) through index (none: the table's own key), between before
+// and after, in order.
 func (s *Store) page(ctx context.Context, index, scope string, args []any, before, after core.MessageID, o core.Order, limit int) ([]*core.Message, error) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
-	where := scope
 	if before != 0 {
-		where += " AND m.id < ?"
 		args = append(args, before)
 	}
 	if after != 0 {
-		where += " AND m.id > ?"
 		args = append(args, after)
+	}
+	args = append(args, pageLimit(limit))
+	rows, err := s.rq.query(ctx, pageSQL(index, scope, before != 0, after != 0, o), args...)
+	if err != nil {
+		return nil, err
+	}
+	return collectMessages(rows)
+}
+
+// pageSQL is page's query; its arguments are scope's, then before and
+// after if bounded, then the limit.
+func pageSQL(index, scope string, before, after bool, o core.Order) string {
+	where := scope
+	if before {
+		where += " AND m.id < ?"
+	}
+	if after {
+		where += " AND m.id > ?"
 	}
 	order := "DESC"
 	if o == core.OldestFirst {
 		order = "ASC"
 	}
-	args = append(args, pageLimit(limit))
-	rows, err := s.rq.query(ctx, `SELECT `+messageColumns+`
-		FROM messages m INDEXED BY `+index+`
-		JOIN conversations c ON c.id = m.conversation_id
-		WHERE `+where+` ORDER BY m.id `+order+` LIMIT ?`, args...)
-	if err != nil {
-		return nil, err
+	hint := ""
+	if index != "" {
+		hint = "INDEXED BY " + index
 	}
-	return collectMessages(rows)
+	return `SELECT ` + messageColumns + `
+		FROM messages m ` + hint + `
+		JOIN conversations c ON c.id = m.conversation_id
+		WHERE ` + where + ` ORDER BY m.id ` + order + ` LIMIT ?`
 }
 
 func collectMessages(rows *sql.Rows) ([]*core.Message, error) {
@@ -164,7 +188,7 @@ func (s *Store) UserMessages(ctx context.Context, q core.UserPageQuery) ([]*core
 	if q.User == 0 {
 		return nil, errors.New("reading messages: no user")
 	}
-	msgs, err := s.page(ctx, "messages_user", "m.user_id = ?", []any{q.User}, q.Before, q.After, q.Order, q.Limit)
+	msgs, err := s.page(ctx, "messages_user", userScope, []any{q.User}, q.Before, q.After, q.Order, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading messages of user %d: %w", q.User, err)
 	}

@@ -67,11 +67,17 @@ func (s *Store) Prune(ctx context.Context, defaultRetention time.Duration) (int6
 	return total, nil
 }
 
+// pruneSQL deletes the oldest ?3 messages of conversation ?1 older than
+// id ?2, as one range of the table's key (conversation_id, id): every
+// message up to the newest of them. (An "id IN (the oldest ?3)" found
+// each row through messages_id first.)
+const pruneSQL = `DELETE FROM messages WHERE conversation_id = ?1 AND id <= (
+	SELECT max(id) FROM (SELECT id FROM messages WHERE conversation_id = ?1 AND id < ?2 ORDER BY id LIMIT ?3))`
+
 func (s *Store) pruneSome(ctx context.Context, conv core.ConversationID, cutoff core.MessageID) (int64, error) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
-	res, err := s.wdb.ExecContext(ctx, `DELETE FROM messages WHERE id IN (
-		SELECT id FROM messages WHERE conversation_id = ? AND id < ? ORDER BY id LIMIT ?)`,
+	res, err := s.wdb.ExecContext(ctx, pruneSQL,
 		conv, cutoff, pruneBatch)
 	if err != nil {
 		return 0, fmt.Errorf("pruning conversation %d: %w", conv, err)

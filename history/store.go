@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -206,7 +207,24 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	// Foreign keys are off while the steps run, as SQLite's own recipe
+	// for changing a table's layout asks: a step that rebuilds a table
+	// (0011 rebuilds messages) drops the old one, and with foreign keys
+	// on that drop would first delete every row and cascade into the
+	// tables that refer to it. They are checked before the commit. The
+	// pragma is a no-op inside a transaction, hence the connection of
+	// its own (wdb has one), which is discarded afterwards: the next one
+	// opens with foreign keys on.
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrating %s: %w", s.path, err)
+	}
+	defer conn.Close()
+	defer conn.Raw(func(any) error { return driver.ErrBadConn })
+	if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		return fmt.Errorf("migrating %s: %w", s.path, err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("migrating %s: %w", s.path, err)
 	}
@@ -238,12 +256,46 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	if version < len(steps) {
+		if err := checkForeignKeys(ctx, tx); err != nil {
+			return fmt.Errorf("migrating %s: %w", s.path, err)
+		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(steps))); err != nil {
 			return fmt.Errorf("setting schema version: %w", err)
 		}
 		s.log.Info("database schema migrated", "path", s.path, "from", version, "to", len(steps))
 	}
 	return tx.Commit()
+}
+
+// checkForeignKeys fails if any row refers to a row that does not exist,
+// naming the first few.
+func checkForeignKeys(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return fmt.Errorf("checking foreign keys: %w", err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var (
+			table, parent string
+			rowid         sql.NullInt64
+			fk            int
+		)
+		if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
+			return fmt.Errorf("checking foreign keys: %w", err)
+		}
+		if len(problems) < 5 {
+			problems = append(problems, fmt.Sprintf("%s row %d refers to a missing %s", table, rowid.Int64, parent))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("checking foreign keys: %w", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("foreign keys broken: %s", strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 // Close stops accepting appends, commits those already queued, and closes
