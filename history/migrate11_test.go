@@ -100,14 +100,7 @@ func TestOpenUpgradesMessagesToConversationOrder(t *testing.T) {
 	before := dumpMessages(t, db.DB)
 	db.Close()
 
-	s, err := Open(ctx, db.path, Options{Log: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.IntegrityCheck(ctx); err != nil {
-		t.Fatalf("after the upgrade: %v", err)
-	}
+	s := openUpgraded(t, db.path)
 	if after := dumpMessages(t, s.rdb); !equal(after, before) {
 		t.Fatalf("messages changed in the upgrade:\nbefore %v\nafter  %v", before, after)
 	}

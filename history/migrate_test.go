@@ -31,14 +31,7 @@ func TestOpenUpgradesSearchIndexOfVersion2(t *testing.T) {
 	}
 	db.Close()
 
-	s, err := Open(ctx, db.path, Options{Log: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.IntegrityCheck(ctx); err != nil {
-		t.Fatalf("after the upgrade: %v", err)
-	}
+	s := openUpgraded(t, db.path)
 	rs, err := s.Search(ctx, core.SearchQuery{User: 1, Text: "deploy", Limit: 3})
 	if err != nil || !equal(resultBodies(rs), []string{"deploy number 38", "deploy number 36", "deploy number 34"}) {
 		t.Fatalf("newest first after the upgrade: %v, %v", resultBodies(rs), err)
@@ -64,6 +57,22 @@ func TestOpenUpgradesSearchIndexOfVersion2(t *testing.T) {
 	if err := s.IntegrityCheck(ctx); err != nil {
 		t.Fatalf("after appending: %v", err)
 	}
+}
+
+// openUpgraded opens the database at path, which upgrades it, and checks
+// the result with SQLite's and FTS5's integrity checks.
+func openUpgraded(t *testing.T, path string) *Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, path, Options{Log: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.IntegrityCheck(ctx); err != nil {
+		t.Fatalf("after the upgrade: %v", err)
+	}
+	return s
 }
 
 // legacyDBFile is an open database file of an older schema version.
@@ -128,14 +137,7 @@ func TestOpenUpgradesToPrefixIndexAndHours(t *testing.T) {
 	}
 	db.Close()
 
-	s, err := Open(ctx, db.path, Options{Log: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.IntegrityCheck(ctx); err != nil {
-		t.Fatalf("after the upgrade: %v", err)
-	}
+	s := openUpgraded(t, db.path)
 	var schema string
 	if err := s.rdb.QueryRow("SELECT sql FROM sqlite_schema WHERE name = 'messages_fts'").Scan(&schema); err != nil || !strings.Contains(schema, "prefix = '2 3'") {
 		t.Fatalf("index after the upgrade: %q, %v", schema, err)
