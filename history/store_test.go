@@ -120,3 +120,16 @@ func TestSpansKeepStylesAndColours(t *testing.T) {
 		t.Errorf("spans came back as %+v, want %+v", got.Spans, m.Spans)
 	}
 }
+
+// Every connection, the appender's included, checkpoints the write-ahead
+// log in steps of walCheckpointPages, not SQLite's default 1,000 (see
+// walCheckpointPages for what it is worth to ingest).
+func TestConnectionsCheckpointInLargeSteps(t *testing.T) {
+	s := openTest(t)
+	for name, db := range map[string]*sql.DB{"appender": s.adb, "writer": s.wdb, "reader": s.rdb} {
+		var pages int
+		if err := db.QueryRow("PRAGMA wal_autocheckpoint").Scan(&pages); err != nil || pages != walCheckpointPages {
+			t.Errorf("%s connection: wal_autocheckpoint %d, %v; want %d", name, pages, err, walCheckpointPages)
+		}
+	}
+}
