@@ -58,7 +58,7 @@ func init() {
 // 10,000 pages (40 MB of log) copies each of them once per several
 // commits. swbench ingest at 10M, 1,024 callers, locked runs at load 1.5
 // to 2.6: 24,000-28,700 messages/s instead of 18,400-22,400 (same
-// window; 12,200-22,400 over the session) on the rowid-keyed messages of
+// window; 12,200-25,500 over the session) on the rowid-keyed messages of
 // version 10; with messages stored by conversation (migration 11), whose
 // inserts land in the middle of the table and dirty more pages,
 // 17,400-24,600 (median 20,900) instead of 13,700-15,900. The cost: one commit in several copies more at once, and
