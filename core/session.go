@@ -37,7 +37,8 @@ type Session struct {
 
 	mu     sync.Mutex
 	queue  []Event
-	closed error // why the session ended; nil while it is open
+	spare  []Event // an emptied queue's array, kept by GiveBack
+	closed error   // why the session ended; nil while it is open
 }
 
 func newSession(h *Hub, id SessionID, user UserID, device string) *Session {
@@ -57,6 +58,24 @@ func (s *Session) Take() ([]Event, error) {
 	q := s.queue
 	s.queue = nil
 	return q, s.closed
+}
+
+// spareMax is the longest queue whose array GiveBack keeps.
+const spareMax = 64
+
+// GiveBack hands back a slice Take returned, once its events are dealt
+// with: a busy device then queues its next events in the same array
+// rather than a new one after each Take (a thousand devices in a busy
+// room made that a good part of the port's garbage). A burst's long
+// queue is let go. The caller must not use q afterwards.
+func (s *Session) GiveBack(q []Event) {
+	if cap(q) == 0 || cap(q) > spareMax {
+		return
+	}
+	clear(q) // the events belong to the past now
+	s.mu.Lock()
+	s.spare = q[:0]
+	s.mu.Unlock()
 }
 
 // Next waits for the session's next event. It returns the reason the
@@ -112,6 +131,9 @@ func (s *Session) push(e Event, limit int) bool {
 	if len(s.queue) >= limit {
 		s.mu.Unlock()
 		return false
+	}
+	if s.queue == nil {
+		s.queue, s.spare = s.spare, nil
 	}
 	s.queue = append(s.queue, e)
 	s.mu.Unlock()

@@ -570,6 +570,8 @@ func (s *session) deliverWhileBusy(ctx context.Context, ready *<-chan struct{}) 
 		for _, e := range events {
 			s.deliver(ctx, e)
 		}
+		n := len(events)
+		s.hs.GiveBack(events)
 		if err != nil {
 			*ready = nil // the link's writes go on until the session ends
 			if errors.Is(err, core.ErrSlowSession) {
@@ -584,7 +586,7 @@ func (s *session) deliverWhileBusy(ctx context.Context, ready *<-chan struct{}) 
 		default:
 		}
 		s.writeQueued(ctx)
-		if len(events) == 0 || err != nil {
+		if n == 0 || err != nil {
 			return true
 		}
 		s.lastTake = took
