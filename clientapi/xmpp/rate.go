@@ -21,10 +21,11 @@ type deliveryRate struct {
 	isBusy atomic.Bool
 }
 
-// busy counts n stanzas taken at now and reports whether the port is busy.
-func (r *deliveryRate) busy(n int, now time.Time) bool {
+// add counts n stanzas taken at now, and decides anew once a window
+// has passed.
+func (r *deliveryRate) add(n int, now time.Time) {
 	if r.above == 0 {
-		return true
+		return
 	}
 	r.count.Add(int64(n))
 	began, at := r.start.Load(), now.UnixNano()
@@ -37,7 +38,6 @@ func (r *deliveryRate) busy(n int, now time.Time) bool {
 			r.isBusy.Store(false)
 		}
 	}
-	return r.isBusy.Load()
 }
 
 // holding reports whether the port was busy when a window last ended.

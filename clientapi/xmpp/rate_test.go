@@ -8,7 +8,7 @@ import (
 func TestDeliveryRate(t *testing.T) {
 	r := deliveryRate{above: 1000}
 	start := time.Unix(1000, 0)
-	r.busy(0, start) // opens the first window after a long quiet
+	r.add(0, start) // opens the first window after a long quiet
 	at := start
 	// feed adds n stanzas every 10 ms for a second and returns the last
 	// answer.
@@ -16,7 +16,8 @@ func TestDeliveryRate(t *testing.T) {
 		var busy bool
 		for range 100 {
 			at = at.Add(10 * time.Millisecond)
-			busy = r.busy(n, at)
+			r.add(n, at)
+			busy = r.holding()
 		}
 		return busy
 	}
@@ -34,11 +35,11 @@ func TestDeliveryRate(t *testing.T) {
 	}
 	// A long quiet spell: the next window's rate is its count over all of it.
 	at = at.Add(time.Hour)
-	if r.busy(1000, at) {
+	if r.add(1000, at); r.holding() {
 		t.Fatal("busy after an hour's quiet")
 	}
 	always := deliveryRate{}
-	if !always.busy(1, at) {
+	if always.add(1, at); !always.holding() {
 		t.Fatal("a zero threshold is busy at any rate")
 	}
 }

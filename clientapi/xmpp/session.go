@@ -566,7 +566,7 @@ func (s *session) deliverWhileBusy(ctx context.Context, ready *<-chan struct{}) 
 		}
 		took := time.Now()
 		events, err := s.hs.Take()
-		s.srv.rate.busy(len(events), took)
+		s.srv.rate.add(len(events), took)
 		for _, e := range events {
 			s.deliver(ctx, e)
 		}
