@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -150,14 +151,19 @@ func (s *session) handleDiscoItems(ctx context.Context, iq, q *element) {
 	s.send(iqResult(iq).add(res))
 }
 
-// handleVCard answers vcard-temp (XEP-0054) with what the network knows:
-// on IRC, the nick.
-func (s *session) handleVCard(ctx context.Context, iq *element) {
+// handleVCard answers vcard-temp (XEP-0054): the user's own vCard, which
+// a client may set, and for a contact or occupant of a network what the
+// network knows (on IRC, the nick).
+func (s *session) handleVCard(ctx context.Context, iq, vcard *element) {
 	to := iq.attr("to")
-	v := el(nsVCard, "vCard")
+	own := to == "" || to == s.bare
 	switch {
-	case to == "" || to == s.bare:
-		v.add(el(nsVCard, "NICKNAME").withText(s.user.Name))
+	case iq.attr("type") == "set" && !own:
+		s.send(iqError(iq, "auth", "forbidden", "only your own vCard can be set"))
+	case iq.attr("type") == "set":
+		s.setOwnVCard(ctx, iq, vcard)
+	case own:
+		s.sendOwnVCard(ctx, iq)
 	default:
 		r, ok := s.nets.resolve(ctx, to, s.srv.domain)
 		if !ok {
@@ -168,7 +174,47 @@ func (s *session) handleVCard(ctx context.Context, iq *element) {
 		if r.resource != "" {
 			name = r.resource
 		}
-		v.add(el(nsVCard, "FN").withText(name), el(nsVCard, "NICKNAME").withText(name))
+		s.send(iqResult(iq).add(el(nsVCard, "vCard").add(
+			el(nsVCard, "FN").withText(name), el(nsVCard, "NICKNAME").withText(name))))
+	}
+}
+
+// vcardKey keeps the user's own vCard (XEP-0054) among the private XML
+// of PEPStore: the keys of XEP-0049 storage all begin with "{", so no
+// client reaches this one through jabber:iq:private.
+const vcardKey = "vcard-temp"
+
+// setOwnVCard stores the vCard a client publishes for its user, whole,
+// as every client of the account will read it back.
+func (s *session) setOwnVCard(ctx context.Context, iq, vcard *element) {
+	st, err := s.pepStore() // pep.go
+	if err != nil {
+		s.replyIQFailure(iq, err)
+		return
+	}
+	if err := st.SetPrivateXML(ctx, s.user.ID, vcardKey, serialize(vcard)); err != nil {
+		s.replyIQFailure(iq, fmt.Errorf("storing the vCard: %w", err))
+		return
+	}
+	s.send(iqResult(iq))
+}
+
+// sendOwnVCard answers the user's own vCard: the one a client stored,
+// else one with the account's name as its nickname.
+func (s *session) sendOwnVCard(ctx context.Context, iq *element) {
+	v := el(nsVCard, "vCard").add(el(nsVCard, "NICKNAME").withText(s.user.Name))
+	if st, err := s.pepStore(); err == nil {
+		stored, err := st.PrivateXML(ctx, s.user.ID, vcardKey)
+		if err != nil {
+			s.replyIQFailure(iq, fmt.Errorf("reading the vCard: %w", err))
+			return
+		}
+		if stored != "" {
+			if v, err = parseStored(stored); err != nil { // pep.go
+				s.replyIQFailure(iq, fmt.Errorf("reading the stored vCard: %w", err))
+				return
+			}
+		}
 	}
 	s.send(iqResult(iq).add(v))
 }

@@ -465,10 +465,7 @@ func (s *session) answerIQ(ctx context.Context, iq, payload *element) bool {
 		}
 		s.handleDiscoItems(ctx, iq, payload)
 	case nsVCard + " vCard":
-		if typ != "get" {
-			return false
-		}
-		s.handleVCard(ctx, iq)
+		s.handleVCard(ctx, iq, payload) // disco.go
 	case nsMAM + " query", nsMAM + " metadata":
 		s.handleMAM(ctx, iq, payload)
 	case nsBlocking + " blocklist", nsBlocking + " block", nsBlocking + " unblock":

@@ -13,6 +13,7 @@ only. See slix_test.go for the protocol as the Go side uses it.
 
 import argparse
 import asyncio
+import base64
 import json
 import io
 import logging
@@ -23,6 +24,7 @@ import traceback
 import xml.etree.ElementTree as ET
 
 import slixmpp
+from slixmpp import JID
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.stanza import Iq
 from slixmpp.xmlstream.handler import Callback
@@ -136,6 +138,7 @@ class Client(slixmpp.ClientXMPP):
         self.ssl_context.verify_mode = ssl.CERT_NONE
 
         self.register_plugin('xep_0030')
+        self.register_plugin('xep_0054')
         if args.sm:
             self.register_plugin('xep_0198', {'allow_resume': True})
         if args.csi:
@@ -489,6 +492,44 @@ class Client(slixmpp.ClientXMPP):
             ev.update(event='upload_error', error=repr(e))
         else:
             ev.update(event='uploaded', url=url)
+        emit(ev)
+
+    async def cmd_vcard_set(self, cmd):
+        """Publish the account's vCard with slixmpp's XEP-0054 plugin: a
+        name, a nickname and a PNG photo given in base64."""
+        vcard = self['xep_0054'].make_vcard()
+        vcard['FN'] = cmd['fn']
+        vcard['NICKNAME'] = cmd['nickname']
+        vcard['PHOTO']['TYPE'] = 'image/png'
+        vcard['PHOTO']['BINVAL'] = base64.b64decode(cmd['photo'])
+        ev = {'cmd': 'vcard_set'}
+        try:
+            await self['xep_0054'].publish_vcard(vcard, timeout=IQ_TIMEOUT)
+        except IqError as e:
+            ev['event'] = 'iq_error'
+            ev['condition'], ev['text'] = stanza_error(e.iq.xml)
+        else:
+            ev['event'] = 'vcard_set'
+        emit(ev)
+
+    async def cmd_vcard_get(self, cmd):
+        """Fetch a vCard from the server (never the plugin's cache) and
+        report its name, nickname and photo."""
+        ev = {'cmd': 'vcard_get'}
+        try:
+            iq = await self['xep_0054'].get_vcard(JID(cmd['jid']), local=False, cached=False, timeout=IQ_TIMEOUT)
+        except IqError as e:
+            ev['event'] = 'iq_error'
+            ev['condition'], ev['text'] = stanza_error(e.iq.xml)
+            emit(ev)
+            return
+        v = iq.xml.find('{vcard-temp}vCard')
+        photo = v.find('{vcard-temp}PHOTO') if v is not None else None
+        ev.update(event='vcard',
+                  fn=text_of(v, 'vcard-temp', 'FN'),
+                  nickname=text_of(v, 'vcard-temp', 'NICKNAME'),
+                  photo_type=text_of(photo, 'vcard-temp', 'TYPE'),
+                  photo=text_of(photo, 'vcard-temp', 'BINVAL'))
         emit(ev)
 
     def cmd_raw(self, cmd):
