@@ -28,7 +28,9 @@ type AppendStats struct {
 	Messages int64 // writes in them, duplicates included
 }
 
-type appendCounters struct{ commits, messages atomic.Int64 }
+// appendCounters counts the appender's commits and their messages, and
+// the background checkpoints that copied anything (checkpoint.go).
+type appendCounters struct{ commits, messages, checkpoints atomic.Int64 }
 
 // AppendStats reports how many commits served how many writes: their ratio
 // is the group commit's batch size.

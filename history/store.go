@@ -75,6 +75,7 @@ type Store struct {
 	rq    *stmtCache // prepared statements on rdb
 	wdb   *sql.DB    // small writes: users, networks, markers, queue
 	adb   *sql.DB    // the appender's one connection, used by its goroutine only
+	cdb   *sql.DB    // the checkpointer's one connection (checkpoint.go)
 	stmts appendStmts
 	stats appendCounters
 	// relevanceWindow, relevanceSpread and probeLimit are the consts of
@@ -87,9 +88,11 @@ type Store struct {
 	appendc   chan *appendRequest
 	closing   chan struct{}
 	appenderW sync.WaitGroup
-	closeOnce sync.Once
-	closeMu   sync.RWMutex
-	closed    bool
+	// checkpointerW waits for the checkpointer (checkpoint.go).
+	checkpointerW sync.WaitGroup
+	closeOnce     sync.Once
+	closeMu       sync.RWMutex
+	closed        bool
 
 	// Conversation cache of the appender goroutine; see appender.go.
 	convs       map[convKey]convInfo
@@ -151,9 +154,17 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 		s.adb.Close()
 		return nil, err
 	}
+	if s.cdb, err = openDB(file, false, 1); err != nil {
+		s.wdb.Close()
+		s.adb.Close()
+		s.rdb.Close()
+		return nil, err
+	}
 	s.rq = newStmtCache(s.rdb)
 	s.appenderW.Add(1)
 	go s.appender()
+	s.checkpointerW.Add(1)
+	go s.checkpointer(s.cdb)
 	return s, nil
 }
 
@@ -327,8 +338,9 @@ func (s *Store) Close() error {
 		close(s.closing)
 	})
 	s.appenderW.Wait()
+	s.checkpointerW.Wait()
 	s.rq.close()
-	return errors.Join(s.rdb.Close(), s.adb.Close(), s.wdb.Close())
+	return errors.Join(s.rdb.Close(), s.adb.Close(), s.wdb.Close(), s.cdb.Close())
 }
 
 // IntegrityCheck runs SQLite's integrity check and the FTS5 index check.
