@@ -618,9 +618,10 @@ func (s *session) coalescing() bool { return s.srv.coalesce > 0 && s.srv.rate.ho
 // Config.CoalesceAbove): a few devices in a busy channel cost little to
 // write at once, and each line would only come later. A link is busy
 // when the pump took the Hub's events less than 1.5 WriteCoalesce
-// before: a device that gets a line now and then is written at once and
-// costs no timer. What the reader queues meanwhile (an iq's result, a
-// stream management ack) goes out at once. False once the session ended.
+// before: a device that gets a line now and then is written at once
+// (deliverWhileBusy then waits for one turn, and finds nothing). What
+// the reader queues meanwhile (an iq's result, a stream management ack)
+// goes out at once. False once the session ended.
 func (s *session) awaitTurn(ctx context.Context) bool {
 	if !s.coalescing() {
 		return true
