@@ -2,7 +2,6 @@ package history
 
 import (
 	"context"
-	"database/sql"
 	"time"
 )
 
@@ -21,7 +20,7 @@ const checkpointEvery = 250 * time.Millisecond
 // cores, two runs each way): the slowest thousandth of the calls took
 // 27-30 ms instead of 37-43 ms, and the slowest 34-37 instead of 44-47,
 // at the same rate.
-func (s *Store) checkpointer(db *sql.DB) {
+func (s *Store) checkpointer() {
 	defer s.checkpointerW.Done()
 	tick := time.NewTicker(checkpointEvery)
 	defer tick.Stop()
@@ -39,7 +38,7 @@ func (s *Store) checkpointer(db *sql.DB) {
 		seen = commits
 		var busy, frames, copied int
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+		err := s.cdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
 		cancel()
 		switch {
 		case err != nil:

@@ -164,7 +164,7 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 	s.appenderW.Add(1)
 	go s.appender()
 	s.checkpointerW.Add(1)
-	go s.checkpointer(s.cdb)
+	go s.checkpointer()
 	return s, nil
 }
 

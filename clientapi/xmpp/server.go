@@ -90,8 +90,8 @@ type Config struct {
 // most 40 times a second, each line at most 25 ms later: a room of a
 // thousand devices at 100 lines a second then costs 0.4 writes per line
 // and device. 25 rather than 20 ms: on 2 cores shared with the devices,
-// the fifth fewer writes (about 10 µs of CPU each, and as much again for
-// the reader) kept the lag's p99 under 50 ms in 7 of 7 runs against 5
+// the fifth fewer writes (about 10 µs of CPU each, and some 6 µs for the
+// device's read of each) kept the lag's p99 under 50 ms in 7 of 7 runs against 5
 // of 7, in alternating runs over a quarter of an hour in which the
 // machine's speed varied (BenchmarkRoomFanout, 2026-11-24). A device
 // that was quiet is written at once.
